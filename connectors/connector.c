@@ -1,0 +1,34 @@
+/* The table of connectors, looked up by the endpoint's "type"; plus write_op helpers. */
+#include "connectors/connector.h"
+
+#include <string.h>
+
+extern const struct connector_ops zoho_ops;
+extern const struct connector_ops jira_ops;
+
+static const struct connector_ops *const connectors[] = {&zoho_ops, &jira_ops, NULL};
+
+const struct connector_ops *connector_find(const char *type)
+{
+    for (int i = 0; connectors[i]; i++)
+        if (type && strcmp(connectors[i]->name, type) == 0)
+            return connectors[i];
+    return NULL;
+}
+
+const char *connector_types(void)
+{
+    return "zoho, jira";
+}
+
+void write_op_init(struct write_op *op)
+{
+    memset(op, 0, sizeof(*op));
+    strbuf_init(&op->err, 4096);
+}
+
+void write_op_release(struct write_op *op)
+{
+    strbuf_release(&op->err);
+    record_release(&op->rec);
+}

@@ -1,0 +1,82 @@
+/*
+ * The one HTTP layer, over libcurl. Keep-alive (one easy handle reused per client), gzip,
+ * connect and total timeouts, a capped response body, retries with exponential backoff and
+ * jitter for 5xx and network errors on idempotent methods, Retry-After on 429 and 503 for every
+ * method (the server did not act on the request), and no credential in any log line.
+ *
+ * It does not know any service: auth headers are passed in by connectors, and JSON is parsed by
+ * them. Status classification (http_classify) is the single place that maps HTTP outcomes onto
+ * enum cb_status.
+ */
+#ifndef CB_HTTP_H
+#define CB_HTTP_H
+
+#include <stddef.h>
+#include "core/status.h"
+#include "core/strbuf.h"
+
+struct http;
+
+struct http_opts {
+    int timeout_s;        /* total per attempt; default 30 */
+    int connect_timeout_s;/* default 10 */
+    long max_body;        /* response cap in bytes; default 32 MiB */
+    int max_retries;      /* retries after the first attempt; default 4 */
+    int backoff_ms;       /* first backoff; doubles per retry with +-30% jitter; default 500 */
+    int max_wait_s;       /* longest Retry-After we sleep through; longer -> CB_ERR_WAIT; default 60 */
+    const char *ca_file;  /* extra CA bundle; NULL = system store. TLS is always verified */
+    const char *user_agent;
+};
+
+struct http_req {
+    const char *method; /* "GET", "POST", "PUT", "DELETE", "PATCH" */
+    const char *url;
+    const char *const *headers; /* NULL-terminated "Name: value" lines; may be NULL */
+    const char *body;           /* may be NULL */
+    size_t body_len;
+    const char *content_type;   /* default "application/json" when body is set */
+    int no_retry;               /* 1: never retry (non-idempotent create) except on 429 */
+};
+
+struct http_resp {
+    long status;          /* 0 when no response arrived */
+    struct strbuf body;   /* capped by opts.max_body */
+    struct strbuf headers;/* raw header block, "name: value\r\n" lines of the final response */
+    int attempts;
+    long retry_after_s;   /* from the last 429/503, -1 if none */
+};
+
+/* Creates a client. Never fails except on allocation (aborts). */
+struct http *http_new(const struct http_opts *opts);
+void http_free(struct http *h);
+
+void http_resp_init(struct http_resp *r);
+void http_resp_release(struct http_resp *r);
+
+/* Performs req, retrying as described above. Returns CB_OK when any HTTP response arrived (the
+ * caller inspects resp->status, usually through http_classify); CB_ERR_TEMP for network errors
+ * and timeouts after the retries; CB_ERR_WAIT when rate limited beyond max_wait_s; CB_ERR_TOOBIG
+ * when the body exceeds the cap; CB_ERR_STOPPED when http_request_stop() was called. err gets a
+ * message without secrets ("cannot reach 'https://host/path': timeout"). */
+enum cb_status http_request(struct http *h, const struct http_req *req, struct http_resp *resp,
+                            struct strbuf *err) CB_WUR;
+
+/* Maps an HTTP status to a failure class: 2xx/304 -> CB_OK, 401 -> CB_ERR_AUTH, 404/410 ->
+ * CB_ERR_NOTFOUND, 409/412 -> CB_ERR_CONFLICT, 429 -> CB_ERR_WAIT, 5xx/408 -> CB_ERR_TEMP,
+ * other 4xx -> CB_ERR_FINAL. */
+enum cb_status http_classify(long status);
+
+/* Value of header name (case-insensitive) in resp, copied into out; 0 if absent. */
+int http_resp_header(const struct http_resp *resp, const char *name, struct strbuf *out);
+
+/* Makes every later and current backoff sleep return CB_ERR_STOPPED (signal handlers may call
+ * it: it only sets a flag). */
+void http_request_stop(void);
+int http_stopped(void);
+/* Resets the stop flag (tests and daemon reloads). */
+void http_stop_reset(void);
+
+/* Total requests sent by all clients since start (benchmarks and tests). */
+unsigned long http_total_requests(void);
+
+#endif

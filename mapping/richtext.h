@@ -1,0 +1,39 @@
+/*
+ * Rich-text converters through the canonical markdown (a CommonMark subset: paragraphs,
+ * headings, emphasis, strong, inline code, fenced code blocks with language, bullet and ordered
+ * lists with nesting, links, block quotes, hard breaks, thematic breaks).
+ *
+ * Contracts shared by every function here:
+ *  - input is never trusted: malformed input yields best-effort readable text, never a crash,
+ *    never NULL; invalid UTF-8 is replaced by U+FFFD.
+ *  - what a target cannot express degrades to readable text, never to nothing.
+ *  - a round trip md -> X -> md is lossless for what X can express.
+ * Returned strings are malloc'ed (caller frees); returned cJSON trees are owned by the caller.
+ */
+#ifndef CB_RICHTEXT_H
+#define CB_RICHTEXT_H
+
+#include <cjson/cJSON.h>
+
+/* Jira Cloud v3: Atlassian Document Format. doc may be NULL or not a doc (gives ""). Unknown
+ * nodes keep their text content. Mentions become "@Name". */
+char *richtext_adf_to_md(const cJSON *doc);
+/* Builds a valid ADF doc ({"version":1,"type":"doc","content":[...]}); never emits empty text
+ * nodes or marks on code-block text. */
+cJSON *richtext_md_to_adf(const char *md);
+
+/* Zoho rich text (HTML subset) <-> markdown. */
+char *richtext_html_to_md(const char *html);
+char *richtext_md_to_html(const char *md);
+
+/* Plain-text fields (Zoho textarea, Fxiaoke long text) read as light markup: '* ' and '- '
+ * bullets, '1. ' steps, bare URLs. md_to_plain writes text a person reads comfortably that
+ * plain_to_md turns back into the same markdown. */
+char *richtext_plain_to_md(const char *text);
+char *richtext_md_to_plain(const char *md);
+
+/* Normalises markdown (line endings, trailing spaces, bullet markers) so that two texts that
+ * mean the same compare equal. */
+char *richtext_md_normalize(const char *md);
+
+#endif
