@@ -3,6 +3,7 @@
  * module that includes lmdb.h. Transactions are short and never span an HTTP request; values are
  * copied out before a transaction ends. A write transaction carries a sticky status: after the
  * first failure every later call is a no-op returning that status, and commit aborts.
+ * CB_ERR_NOTFOUND answers are not failures: they never stick.
  *
  * Databases (keys are built from the pair name, a side byte and ids):
  *   links     "R" pair \0 side remote_id -> link id;  "L" pair \0 be64(id) -> link JSON
@@ -74,7 +75,9 @@ void intent_release(struct intent *i);
 void conflict_release(struct conflict *c);
 
 /* Links. find: CB_ERR_NOTFOUND when side/remote_id is not linked. put assigns l->id when 0 and
- * indexes both remote ids. del removes the link, its reverse index and its base. */
+ * indexes both remote ids; a remote id already indexed to another link fails the transaction
+ * (CB_ERR_INTERNAL: it would be a duplicate). del removes the link, its reverse index and its
+ * base. */
 enum cb_status cache_link_find(struct cache_txn *t, const char *pair, int side,
                                const char *remote_id, struct link *out);
 enum cb_status cache_link_get(struct cache_txn *t, const char *pair, uint64_t id, struct link *out);
@@ -117,7 +120,8 @@ enum cb_status cache_token_put(struct cache_txn *t, const char *endpoint, const 
                                size_t len);
 enum cb_status cache_token_del(struct cache_txn *t, const char *endpoint);
 
-/* Free-form per-pair state (last cycle report, ...), JSON. */
+/* Free-form per-pair state (last cycle report, ...), JSON. put refuses the cache's own keys
+ * "schema_version" and "seq". */
 enum cb_status cache_meta_get(struct cache_txn *t, const char *key, cJSON **out);
 enum cb_status cache_meta_put(struct cache_txn *t, const char *key, const cJSON *val);
 

@@ -8,11 +8,26 @@ extern const struct connector_ops jira_ops;
 
 static const struct connector_ops *const connectors[] = {&zoho_ops, &jira_ops, NULL};
 
+static const struct connector_ops *extra[9];
+
+void connector_register(const struct connector_ops *ops)
+{
+    for (int i = 0; i < 8; i++) {
+        if (!extra[i] || extra[i] == ops) {
+            extra[i] = ops;
+            return;
+        }
+    }
+}
+
 const struct connector_ops *connector_find(const char *type)
 {
-    for (int i = 0; connectors[i]; i++)
-        if (type && strcmp(connectors[i]->name, type) == 0)
+    for (int i = 0; type && connectors[i]; i++)
+        if (strcmp(connectors[i]->name, type) == 0)
             return connectors[i];
+    for (int i = 0; type && extra[i]; i++)
+        if (strcmp(extra[i]->name, type) == 0)
+            return extra[i];
     return NULL;
 }
 

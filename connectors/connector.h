@@ -98,9 +98,15 @@ struct connector_ops {
     int max_batch_write; /* write limit */
     /* How long a fresh write may stay invisible to find_marker/list_changed (search lag). */
     int64_t search_lag_ms;
+    /* Optional: the search lag of this connector's own configuration, which overrides
+     * search_lag_ms when the slot is set (NULL = use search_lag_ms). Never fails. */
+    int64_t (*search_lag)(const struct connector *c);
 };
 
 const struct connector_ops *connector_find(const char *type);
+/* Adds a connector type at run time (a test seam: in-memory fakes). At most 8; the ops must
+ * outlive every use. */
+void connector_register(const struct connector_ops *ops);
 /* Comma-separated list of known types, for error messages. */
 const char *connector_types(void);
 

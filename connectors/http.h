@@ -7,6 +7,9 @@
  * It does not know any service: auth headers are passed in by connectors, and JSON is parsed by
  * them. Status classification (http_classify) is the single place that maps HTTP outcomes onto
  * enum cb_status.
+ *
+ * The program calls curl_global_init(CURL_GLOBAL_DEFAULT) once before the first http_new (main()
+ * does, and so do the tests). A struct http is used by one thread at a time.
  */
 #ifndef CB_HTTP_H
 #define CB_HTTP_H
@@ -17,11 +20,12 @@
 
 struct http;
 
+/* Fields left 0 take their default. */
 struct http_opts {
     int timeout_s;        /* total per attempt; default 30 */
     int connect_timeout_s;/* default 10 */
     long max_body;        /* response cap in bytes; default 32 MiB */
-    int max_retries;      /* retries after the first attempt; default 4 */
+    int max_retries;      /* retries after the first attempt; default 4; -1 = none */
     int backoff_ms;       /* first backoff; doubles per retry with +-30% jitter; default 500 */
     int max_wait_s;       /* longest Retry-After we sleep through; longer -> CB_ERR_WAIT; default 60 */
     const char *ca_file;  /* extra CA bundle; NULL = system store. TLS is always verified */
@@ -35,7 +39,9 @@ struct http_req {
     const char *body;           /* may be NULL */
     size_t body_len;
     const char *content_type;   /* default "application/json" when body is set */
-    int no_retry;               /* 1: never retry (non-idempotent create) except on 429 */
+    int no_retry;               /* 1: never retry (non-idempotent create) except on 429 and
+                                 * 503 with Retry-After; also sent on a fresh connection, as
+                                 * curl silently resends on a reused one that died */
 };
 
 struct http_resp {
@@ -46,27 +52,31 @@ struct http_resp {
     long retry_after_s;   /* from the last 429/503, -1 if none */
 };
 
-/* Creates a client. Never fails except on allocation (aborts). */
+/* Creates a client; opts may be NULL (all defaults) and is copied. Never fails except on
+ * allocation (aborts). */
 struct http *http_new(const struct http_opts *opts);
 void http_free(struct http *h);
 
 void http_resp_init(struct http_resp *r);
 void http_resp_release(struct http_resp *r);
 
-/* Performs req, retrying as described above. Returns CB_OK when any HTTP response arrived (the
- * caller inspects resp->status, usually through http_classify); CB_ERR_TEMP for network errors
- * and timeouts after the retries; CB_ERR_WAIT when rate limited beyond max_wait_s; CB_ERR_TOOBIG
- * when the body exceeds the cap; CB_ERR_STOPPED when http_request_stop() was called. err gets a
- * message without secrets ("cannot reach 'https://host/path': timeout"). */
+/* Performs req, retrying as described above. resp must have been initialised; its previous
+ * contents are replaced. Returns CB_OK when any HTTP response arrived (the caller inspects
+ * resp->status, usually through http_classify); CB_ERR_TEMP for network errors and timeouts
+ * after the retries; CB_ERR_WAIT when rate limited beyond max_wait_s; CB_ERR_TOOBIG when the
+ * body exceeds the cap; CB_ERR_STOPPED when http_request_stop() was called; CB_ERR_FINAL,
+ * without retry, for a malformed URL, a scheme other than http(s) or more than 3 redirects.
+ * err gets a message without secrets ("cannot reach 'https://host/path': timeout"). */
 enum cb_status http_request(struct http *h, const struct http_req *req, struct http_resp *resp,
                             struct strbuf *err) CB_WUR;
 
 /* Maps an HTTP status to a failure class: 2xx/304 -> CB_OK, 401 -> CB_ERR_AUTH, 404/410 ->
  * CB_ERR_NOTFOUND, 409/412 -> CB_ERR_CONFLICT, 429 -> CB_ERR_WAIT, 5xx/408 -> CB_ERR_TEMP,
- * other 4xx -> CB_ERR_FINAL. */
+ * other 4xx -> CB_ERR_FINAL; 0 (no response) -> CB_ERR_TEMP; anything else -> CB_ERR_FINAL. */
 enum cb_status http_classify(long status);
 
-/* Value of header name (case-insensitive) in resp, copied into out; 0 if absent. */
+/* Value of header name (case-insensitive) in resp, trimmed and copied into out (out may be NULL
+ * to test presence); returns 1 if present, 0 if absent (out unchanged). */
 int http_resp_header(const struct http_resp *resp, const char *name, struct strbuf *out);
 
 /* Makes every later and current backoff sleep return CB_ERR_STOPPED (signal handlers may call

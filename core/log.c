@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/strbuf.h"
+#include "core/timeutil.h"
 
 static enum log_level cur_level = LOG_INFO;
 static FILE *out_stream;
@@ -62,12 +63,20 @@ void log_clear_secrets(void)
     n_secrets = 0;
 }
 
-/* Query parameters and header names whose values are credentials wherever they appear. */
+/* Query parameters whose values are credentials wherever they appear as a parameter. */
 static const char *const sensitive_params[] = {
-    "token=", "key=", "access_token=", "refresh_token=", "client_secret=", "api_token=",
-    "appSecret=", "corpAccessToken=", "permanentCode=", "code=", NULL};
-static const char *const sensitive_headers[] = {"Authorization:", "authorization:", NULL};
+    "token=",       "key=",          "access_token=",    "refresh_token=", "client_secret=",
+    "api_token=",   "api_key=",      "password=",        "appSecret=",     "corpAccessToken=",
+    "permanentCode=", "code=",       NULL};
+/* JSON members whose string values are credentials (a token endpoint's answer, say). Not "key"
+ * or "code": in Jira and Zoho bodies those are issue keys and status codes. */
+static const char *const sensitive_json[] = {
+    "\"access_token\"", "\"refresh_token\"", "\"client_secret\"", "\"api_token\"",
+    "\"password\"",     "\"appSecret\"",     "\"corpAccessToken\"", "\"permanentCode\"", NULL};
+static const char *const sensitive_headers[] = {"Authorization:", "Proxy-Authorization:", NULL};
 
+/* A parameter name counts only at the start of the line or after a separator, so "monkey=1" or
+ * "postcode=1" stay readable while "?key=..." and "&code=..." do not. */
 static int is_param_start(const char *s, const char *base)
 {
     if (s == base)
@@ -76,44 +85,92 @@ static int is_param_start(const char *s, const char *base)
     return c == '?' || c == '&' || c == ' ' || c == '"' || c == ',';
 }
 
+/* Length of the longest registered secret at p, 0 if none: with secrets "abcd" and "abcdef",
+ * the longer one must win or its tail would be printed. */
+static size_t secret_at(const char *p)
+{
+    size_t best = 0;
+    for (size_t i = 0; i < n_secrets; i++) {
+        size_t n = strlen(secrets[i]);
+        if (n > best && strncmp(p, secrets[i], n) == 0)
+            best = n;
+    }
+    return best;
+}
+
+/* "name=value": keeps the name, hides the value up to the next separator. */
+static const char *redact_param(const char *p, const char *base, struct strbuf *sb)
+{
+    for (int i = 0; sensitive_params[i]; i++) {
+        size_t n = strlen(sensitive_params[i]);
+        if (strncmp(p, sensitive_params[i], n) != 0 || !is_param_start(p, base))
+            continue;
+        (void)strbuf_add(sb, p, n);
+        (void)strbuf_adds(sb, "***");
+        p += n;
+        while (*p && *p != '&' && *p != ' ' && *p != '"' && *p != '\n' && *p != '\r')
+            p++;
+        return p;
+    }
+    return NULL;
+}
+
+/* "Authorization: Bearer x": keeps the header name, hides the rest of the line. */
+static const char *redact_header(const char *p, struct strbuf *sb)
+{
+    for (int i = 0; sensitive_headers[i]; i++) {
+        size_t n = strlen(sensitive_headers[i]);
+        if (strncasecmp(p, sensitive_headers[i], n) != 0)
+            continue;
+        (void)strbuf_add(sb, p, n);
+        (void)strbuf_adds(sb, " ***");
+        p += n;
+        while (*p && *p != '\n' && *p != '\r')
+            p++;
+        return p;
+    }
+    return NULL;
+}
+
+/* "access_token": "x": keeps the member name, hides the string value. */
+static const char *redact_json(const char *p, struct strbuf *sb)
+{
+    for (int i = 0; sensitive_json[i]; i++) {
+        size_t n = strlen(sensitive_json[i]);
+        if (strncmp(p, sensitive_json[i], n) != 0)
+            continue;
+        const char *q = p + n + strspn(p + n, " \t");
+        if (*q != ':')
+            return NULL;
+        q += 1 + strspn(q + 1, " \t");
+        if (*q != '"')
+            return NULL;
+        (void)strbuf_add(sb, p, (size_t)(q - p));
+        (void)strbuf_adds(sb, "\"***\"");
+        for (q++; *q && *q != '"'; q++)
+            if (*q == '\\' && q[1])
+                q++;
+        return *q ? q + 1 : q;
+    }
+    return NULL;
+}
+
 char *log_redact(const char *s)
 {
     struct strbuf sb = STRBUF_INIT;
-    const char *p = s;
+    const char *p = s ? s : "";
     while (*p) {
-        int matched = 0;
-        for (size_t i = 0; i < n_secrets && !matched; i++) {
-            size_t n = strlen(secrets[i]);
-            if (strncmp(p, secrets[i], n) == 0) {
-                (void)strbuf_adds(&sb, "***");
-                p += n;
-                matched = 1;
-            }
-        }
-        for (int i = 0; sensitive_params[i] && !matched; i++) {
-            size_t n = strlen(sensitive_params[i]);
-            if (strncmp(p, sensitive_params[i], n) == 0 && is_param_start(p, s)) {
-                (void)strbuf_add(&sb, p, n);
-                (void)strbuf_adds(&sb, "***");
-                p += n;
-                while (*p && *p != '&' && *p != ' ' && *p != '"' && *p != '\n')
-                    p++;
-                matched = 1;
-            }
-        }
-        for (int i = 0; sensitive_headers[i] && !matched; i++) {
-            size_t n = strlen(sensitive_headers[i]);
-            if (strncmp(p, sensitive_headers[i], n) == 0) {
-                (void)strbuf_add(&sb, p, n);
-                (void)strbuf_adds(&sb, " ***");
-                p += n;
-                while (*p && *p != '\n' && *p != '\r')
-                    p++;
-                matched = 1;
-            }
-        }
-        if (!matched)
+        size_t n = secret_at(p);
+        const char *next;
+        if (n) {
+            (void)strbuf_adds(&sb, "***");
+            p += n;
+        } else if ((next = redact_param(p, s, &sb)) || (next = redact_header(p, &sb)) ||
+                   (next = redact_json(p, &sb))) {
+            p = next;
+        } else {
             (void)strbuf_addch(&sb, *p++);
+        }
     }
     return strbuf_detach(&sb);
 }
@@ -121,7 +178,7 @@ char *log_redact(const char *s)
 void log_write(enum log_level lvl, const char *module, const char *fmt, ...)
 {
     static const char *names[] = {"error", "warn", "info", "debug"};
-    if (lvl > cur_level)
+    if ((unsigned)lvl > (unsigned)LOG_DEBUG || lvl > cur_level)
         return;
     struct strbuf msg = STRBUF_INIT;
     va_list ap;
@@ -132,7 +189,9 @@ void log_write(enum log_level lvl, const char *module, const char *fmt, ...)
     strbuf_release(&msg);
 
     char ts[32];
-    time_t now = time(NULL);
+    /* the engine's clock, so a test's CRMBRIDGE_FAKE_NOW_MS also dates its log lines */
+    int64_t now_ms = cbtime_now_ms();
+    time_t now = (time_t)((now_ms - (now_ms < 0 ? 999 : 0)) / 1000);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);

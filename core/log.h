@@ -1,7 +1,10 @@
 /*
  * Levelled logging to stderr (or a file). Every line passes through redaction: each secret
  * registered with log_add_secret() is replaced by "***", and so are the values of query
- * parameters and headers that carry credentials (token=, key=, Authorization: ...).
+ * parameters, headers and JSON members that carry credentials (token=, key=, Authorization: ...,
+ * "access_token": "..."). A parameter counts only at the start of the text or after one of
+ * ? & space " , so "monkey=1" is left alone. Lines read "TIMESTAMP level module: message" with a
+ * UTC timestamp from cbtime_now_ms() (so CRMBRIDGE_FAKE_NOW_MS applies).
  */
 #ifndef CB_LOG_H
 #define CB_LOG_H
@@ -21,7 +24,7 @@ void log_set_stream(FILE *f);
 void log_add_secret(const char *secret);
 /* Removes every registered secret (tests). */
 void log_clear_secrets(void);
-/* Writes s with secrets redacted into out (allocated; caller frees). Never NULL. */
+/* Returns s with secrets redacted (allocated; caller frees). Never NULL; NULL s gives "". */
 char *log_redact(const char *s);
 
 void log_write(enum log_level lvl, const char *module, const char *fmt, ...) CB_PRINTF(3, 4);

@@ -4,6 +4,7 @@
  */
 #include "core/strbuf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,11 +92,12 @@ char *strbuf_detach(struct strbuf *sb)
 
 static enum cb_status grow(struct strbuf *sb, size_t extra)
 {
-    size_t need = sb->len + extra + 1;
-    if (need < sb->len)
+    /* refuse sizes whose doubling below could overflow before any arithmetic on them */
+    if (extra >= SIZE_MAX / 2 - sb->len)
         return CB_ERR_TOOBIG;
     if (sb->cap && sb->len + extra > sb->cap)
         return CB_ERR_TOOBIG;
+    size_t need = sb->len + extra + 1;
     if (need <= sb->alloc)
         return CB_OK;
     size_t n = sb->alloc ? sb->alloc : 64;
@@ -177,6 +179,7 @@ void strbuf_trim_end(struct strbuf *sb)
 enum cb_status strbuf_add_urlencoded(struct strbuf *sb, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
+    size_t old_len = sb->len;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         enum cb_status st;
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
@@ -186,8 +189,13 @@ enum cb_status strbuf_add_urlencoded(struct strbuf *sb, const char *s)
             char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
             st = strbuf_add(sb, e, 3);
         }
-        if (st != CB_OK)
+        if (st != CB_OK) {
+            /* all or nothing, like every other append */
+            sb->len = old_len;
+            if (sb->alloc)
+                sb->buf[old_len] = '\0';
             return st;
+        }
     }
     return CB_OK;
 }

@@ -12,6 +12,10 @@
 #include <strings.h>
 #include <time.h>
 
+static const char *const wday_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *const mon_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
@@ -136,24 +140,24 @@ static enum cb_status parse_iso(const char *s, int64_t *ms)
 
 static enum cb_status parse_rfc1123(const char *s, int64_t *ms)
 {
-    static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    /* "Fri, 02 Jan 2026 10:11:12 GMT" */
-    const char *p = strchr(s, ',');
-    if (!p)
+    /* "Fri, 02 Jan 2026 10:11:12 GMT": the weekday is checked for form, not recomputed */
+    int wd = -1, d, y, h, mi, se, mo = -1;
+    for (int i = 0; i < 7; i++)
+        if (strncmp(s, wday_names[i], 3) == 0 && s[3] == ',')
+            wd = i;
+    if (wd < 0)
         return CB_ERR_PARSE;
-    p++;
+    const char *p = s + 4;
     while (*p == ' ')
         p++;
-    int d, y, h, mi, se, mo = -1;
-    if (strlen(p) < 24 || digits(p, 2, &d) || p[2] != ' ')
+    if (strlen(p) != 24 || digits(p, 2, &d) || p[2] != ' ')
         return CB_ERR_PARSE;
     for (int i = 0; i < 12; i++)
-        if (strncmp(p + 3, mons[i], 3) == 0)
+        if (strncmp(p + 3, mon_names[i], 3) == 0)
             mo = i + 1;
     if (mo < 0 || p[6] != ' ' || digits(p + 7, 4, &y) || p[11] != ' ' || digits(p + 12, 2, &h) ||
         p[14] != ':' || digits(p + 15, 2, &mi) || p[17] != ':' || digits(p + 18, 2, &se) ||
-        strcmp(p + 20, "GMT") != 0)
+        strcmp(p + 20, " GMT") != 0)
         return CB_ERR_PARSE;
     if (d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60)
         return CB_ERR_PARSE;
@@ -233,14 +237,11 @@ char *cbtime_format_date(int64_t ms, int offset_min, char *buf)
 
 char *cbtime_format_rfc1123(int64_t ms, char *buf)
 {
-    static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
     int millis;
     split(ms, 0, &tm, &millis);
-    snprintf(buf, CBTIME_BUFSZ, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, mons[tm.tm_mon - 1], tm.tm_year, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(buf, CBTIME_BUFSZ, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday_names[tm.tm_wday],
+             tm.tm_mday, mon_names[tm.tm_mon - 1], tm.tm_year, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return buf;
 }
 

@@ -1,0 +1,42 @@
+/*
+ * What the subcommands share: the parsed global options, the loaded configuration and the open
+ * cache. Only cli/ prints to the terminal and chooses exit codes.
+ */
+#ifndef CB_CLI_H
+#define CB_CLI_H
+
+#include <stdio.h>
+
+#include "cache/cache.h"
+#include "core/config.h"
+
+enum exit_code { EXIT_OK = 0, EXIT_RECORDS = 1, EXIT_USAGE = 2, EXIT_FATAL = 3 };
+
+struct app {
+    const char *config_path;
+    struct config *cfg;
+    struct cache *cache;
+    int verbose; /* -1 quiet, 0 normal, 1 verbose */
+};
+
+/* Loads the configuration (reporting every error) and opens the cache. Returns an exit code. */
+int app_load(struct app *a, int need_cache);
+void app_release(struct app *a);
+
+/* Prints "error: <msg>" (each line of a multi-line message on its own line) to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Colour is used only on a terminal and never when NO_COLOR is set. */
+int cli_use_color(FILE *f);
+
+/* Finds "--name VALUE" or "--name=VALUE" in argv; returns VALUE or NULL. */
+const char *cli_opt(int argc, char **argv, const char *name);
+int cli_flag(int argc, char **argv, const char *name);
+/* Returns the first argument not starting with '-' (and not an option's value) after index 0. */
+const char *cli_positional(int argc, char **argv, int n);
+
+int cmd_check(struct app *a, int argc, char **argv);
+int cmd_sync(struct app *a, int argc, char **argv);
+int cmd_daemon(struct app *a, int argc, char **argv);
+int cmd_conflicts(struct app *a, int argc, char **argv);
+
+#endif

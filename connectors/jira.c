@@ -1,0 +1,1405 @@
+/*
+ * Jira Cloud (REST v3) connector: Basic auth with an API token, field metadata from /field (the
+ * mapping names fields by id or display name), incremental listing through /search/jql with
+ * epoch-millisecond JQL and cursor paging, bulk reads, creates that carry the crmbridge marker
+ * as an issue property, edits of the changed fields only, and status changes through workflow
+ * transitions (several hops when no direct one exists). It does not speak Jira Data Center
+ * (v2, wiki markup), comments, deletes or webhooks.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connectors/connector.h"
+#include "core/timeutil.h"
+#include "mapping/richtext.h"
+
+#define LOG_MODULE "jira"
+#include "core/log.h"
+
+#define PAGE_SIZE 100
+#define PAGE_BUDGET 5000 /* pages per listing: a server that never says isLast cannot spin us */
+#define MAX_HOPS 6       /* transitions tried per status change */
+#define MARKER_PROP "crmbridge"
+#define MARKER_SLACK_MS 60000 /* find_marker looks this far before since_ms (clock skew) */
+
+enum fkind { FK_TEXT, FK_ADF, FK_NAMED, FK_OPTION, FK_LABELS, FK_OPTIONS, FK_USER, FK_DATE,
+             FK_NUMBER, FK_RAW };
+
+struct jfield {
+    char *id, *name;
+    enum fkind kind;
+};
+
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+/* One learned workflow edge: status `from` has transition `tid` to `to`. */
+struct edge {
+    char *from, *tid, *to;
+    int to_done; /* target is in the done category */
+};
+
+struct connector {
+    struct http *http;
+    char *api_url, *email, *auth, *project, *issue_type;
+    int64_t search_lag_ms;
+    struct strlist need;     /* field names as the mapping says them (no pseudo fields) */
+    const char **need_ids;   /* resolved ids, parallel to need (point into cat) */
+    const struct jfield **need_f;
+    struct jfield *cat;      /* GET /field */
+    size_t n_cat;
+    char *fields_param;      /* ids for search and GET: need + updated, created */
+    char *issue_type_id;
+    struct strlist statuses, priorities;
+    struct strlist explored; /* statuses whose outgoing transitions are in edges */
+    struct edge *edges;
+    size_t n_edges;
+    char *tz;
+    int ready;
+};
+
+static const char *const default_fields[] = {"summary", "description", "status", "priority",
+                                             "labels", "duedate", NULL};
+
+/* --- small helpers ------------------------------------------------------------------------- */
+
+static void strlist_push(struct strlist *l, const char *s)
+{
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n++] = xstrdup(s);
+}
+
+static void strlist_clear(struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static int strlist_has(const struct strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static void strlist_join(const struct strlist *l, struct strbuf *out)
+{
+    for (size_t i = 0; i < l->n; i++)
+        (void)strbuf_addf(out, "%s%s", i ? ", " : "", l->v[i]);
+}
+
+static const char *jstr(const cJSON *obj, const char *name)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
+}
+
+static char *base64(const char *s)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s);
+    char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        *o++ = tab[v >> 18 & 63];
+        *o++ = tab[v >> 12 & 63];
+        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+static void jql_quote(struct strbuf *q, const char *s)
+{
+    (void)strbuf_addch(q, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            (void)strbuf_addch(q, '\\');
+        (void)strbuf_addch(q, *s);
+    }
+    (void)strbuf_addch(q, '"');
+}
+
+/* --- configuration ------------------------------------------------------------------------- */
+
+static const char *const ep_keys[] = {"api_url", "email", "api_token", "search_lag", NULL};
+static const char *const side_keys[] = {"project", "issue_type", NULL};
+
+static int unknown_keys(const struct conf_group *g, const char *const *known, const char *what,
+                        struct strbuf *err)
+{
+    int bad = 0;
+    for (size_t i = 0; i < g->n_kv; i++) {
+        int ok = 0;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = strcmp(*k, g->kv[i].key) == 0;
+        if (!ok) {
+            conf_error(g, g->kv[i].key, err, "unknown %s setting '%s'", what, g->kv[i].key);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
+{
+    static const char *const required[] = {"api_url", "email", "api_token", NULL};
+    const struct conf_group *g = &ep->g;
+    int bad = conf_require(g, required, "jira endpoint", err) + unknown_keys(g, ep_keys,
+                                                                             "jira endpoint", err);
+    const char *url = conf_get(g, "api_url");
+    if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+        conf_error(g, "api_url", err, "jira 'api_url' must start with https:// (got '%s')", url);
+        bad++;
+    }
+    const char *email = conf_get(g, "email");
+    if (email && !strchr(email, '@')) {
+        conf_error(g, "email", err, "jira 'email' must be the account's e-mail address");
+        bad++;
+    }
+    const char *lag = conf_get(g, "search_lag");
+    char *end = NULL;
+    if (lag && (strtol(lag, &end, 10) < 0 || *end || end == lag || strtol(lag, NULL, 10) > 3600)) {
+        conf_error(g, "search_lag", err, "jira 'search_lag' must be seconds between 0 and 3600");
+        bad++;
+    }
+    return bad;
+}
+
+static int check_side(const struct side_conf *side, struct strbuf *err)
+{
+    static const char *const required[] = {"project", NULL};
+    const struct conf_group *g = &side->g;
+    int bad = conf_require(g, required, "jira side", err) + unknown_keys(g, side_keys,
+                                                                         "jira side", err);
+    const char *p = conf_get(g, "project");
+    if (p && (strlen(p) < 2 || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(p) ||
+              p[0] < 'A' || p[0] > 'Z')) {
+        conf_error(g, "project", err, "jira 'project' must be a project key like \"SUP\" (got '%s')",
+                   p);
+        bad++;
+    }
+    return bad;
+}
+
+static enum cb_status jira_check_config(const struct endpoint_conf *ep,
+                                        const struct side_conf *side, struct strbuf *err)
+{
+    int bad = check_endpoint(ep, err) + (side ? check_side(side, err) : 0);
+    if (bad)
+        strbuf_trim_end(err);
+    return bad ? CB_ERR_CONFIG : CB_OK;
+}
+
+/* --- lifecycle ----------------------------------------------------------------------------- */
+
+static void clear_metadata(struct connector *c)
+{
+    for (size_t i = 0; i < c->n_cat; i++) {
+        free(c->cat[i].id);
+        free(c->cat[i].name);
+    }
+    free(c->cat);
+    c->cat = NULL;
+    c->n_cat = 0;
+    free(c->need_ids);
+    free(c->need_f);
+    c->need_ids = NULL;
+    c->need_f = NULL;
+    free(c->fields_param);
+    free(c->issue_type_id);
+    free(c->tz);
+    c->fields_param = c->issue_type_id = c->tz = NULL;
+    strlist_clear(&c->statuses);
+    strlist_clear(&c->priorities);
+    c->ready = 0;
+}
+
+static void clear_workflow(struct connector *c)
+{
+    for (size_t i = 0; i < c->n_edges; i++) {
+        free(c->edges[i].from);
+        free(c->edges[i].tid);
+        free(c->edges[i].to);
+    }
+    free(c->edges);
+    c->edges = NULL;
+    c->n_edges = 0;
+    strlist_clear(&c->explored);
+}
+
+static void jira_close(struct connector *c)
+{
+    if (!c)
+        return;
+    clear_metadata(c);
+    clear_workflow(c);
+    strlist_clear(&c->need);
+    http_free(c->http);
+    free(c->api_url);
+    free(c->email);
+    free(c->auth);
+    free(c->project);
+    free(c->issue_type);
+    free(c);
+}
+
+static char *auth_header(const char *email, const char *token)
+{
+    struct strbuf pair = STRBUF_INIT;
+    (void)strbuf_addf(&pair, "%s:%s", email, token);
+    char *b64 = base64(pair.buf);
+    log_add_secret(b64);
+    memset(pair.buf, 0, pair.len);
+    strbuf_release(&pair);
+    struct strbuf h = STRBUF_INIT;
+    (void)strbuf_addf(&h, "Authorization: Basic %s", b64);
+    free(b64);
+    return strbuf_detach(&h);
+}
+
+static enum cb_status jira_open(const struct connector_params *p, struct connector **out,
+                                struct strbuf *err)
+{
+    *out = NULL;
+    strbuf_reset(err);
+    if (jira_check_config(p->ep, p->side, err) != CB_OK)
+        return CB_ERR_CONFIG;
+    char *token = NULL;
+    if (conf_secret(&p->ep->g, "api_token", &token, err) != CB_OK)
+        return CB_ERR_CONFIG;
+    struct connector *c = xcalloc(1, sizeof(*c));
+    const struct conf_group *g = &p->ep->g;
+    c->api_url = xstrdup(conf_get(g, "api_url"));
+    size_t n = strlen(c->api_url);
+    while (n > 0 && c->api_url[n - 1] == '/')
+        c->api_url[--n] = '\0';
+    c->email = xstrdup(conf_get(g, "email"));
+    c->auth = auth_header(c->email, token);
+    memset(token, 0, strlen(token));
+    free(token);
+    const char *lag = conf_get(g, "search_lag");
+    c->search_lag_ms = (lag ? strtol(lag, NULL, 10) : 30) * 1000;
+    c->project = xstrdup(conf_get(&p->side->g, "project"));
+    const char *it = conf_get(&p->side->g, "issue_type");
+    c->issue_type = xstrdup(it ? it : "Task");
+    for (const char *const *f = p->fields ? p->fields : default_fields; *f; f++)
+        if ((*f)[0] != '$' && !strlist_has(&c->need, *f))
+            strlist_push(&c->need, *f);
+    c->http = http_new(&p->http);
+    *out = c;
+    return CB_OK;
+}
+
+/* --- requests ------------------------------------------------------------------------------ */
+
+/* Appends Jira's ErrorCollection text ("msg; field: msg") to out. */
+static void error_text(const cJSON *body, struct strbuf *out)
+{
+    const cJSON *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errorMessages"))
+        if (cJSON_IsString(e))
+            (void)strbuf_addf(out, "%s%s", n++ ? "; " : ": ", e->valuestring);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errors"))
+        if (cJSON_IsString(e))
+            (void)strbuf_addf(out, "%s%s: %s", n++ ? "; " : ": ", e->string, e->valuestring);
+}
+
+static int is_html(const struct http_resp *r)
+{
+    struct strbuf ct = STRBUF_INIT;
+    int html = http_resp_header(r, "Content-Type", &ct) && strstr(ct.buf, "html");
+    strbuf_release(&ct);
+    const char *b = r->body.buf + strspn(r->body.buf, " \t\r\n");
+    return html || *b == '<';
+}
+
+static const char *find_nocase(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *s; s++)
+        if (strncasecmp(s, needle, n) == 0)
+            return s;
+    return NULL;
+}
+
+/* Appends " ('<title>')" of an HTML page, if it has one. */
+static void html_title(const char *body, struct strbuf *out)
+{
+    const char *t = find_nocase(body, "<title>");
+    const char *e = t ? find_nocase(t, "</title>") : NULL;
+    if (t && e && e - t - 7 < 120)
+        (void)strbuf_addf(out, " ('%.*s')", (int)(e - t - 7), t + 7);
+}
+
+/* Turns a response into a status, a parsed body (*out, may be NULL for 204) and a message. */
+static enum cb_status read_response(struct connector *c, const struct http_resp *r, cJSON **out,
+                                    const char *what, struct strbuf *err)
+{
+    enum cb_status st = http_classify(r->status);
+    if (st == CB_ERR_AUTH) {
+        strbuf_setf(err, "jira rejected the credentials for '%s' (http 401 when trying to %s)",
+                    c->email, what);
+        return st;
+    }
+    if (r->body.len && is_html(r)) {
+        strbuf_setf(err, "cannot %s: http %ld with an HTML page instead of JSON", what, r->status);
+        html_title(r->body.buf, err);
+        return st == CB_OK ? CB_ERR_TEMP : st;
+    }
+    const char *end = NULL;
+    cJSON *j = r->body.len ? cJSON_ParseWithLengthOpts(r->body.buf, r->body.len, &end, 0) : NULL;
+    if (r->body.len && !j) {
+        strbuf_setf(err, "cannot %s: malformed JSON from jira (http %ld, byte %ld of %zu)", what,
+                    r->status, end ? (long)(end - r->body.buf) : 0L, r->body.len);
+        return st == CB_OK ? CB_ERR_PARSE : st;
+    }
+    if (st != CB_OK) {
+        strbuf_setf(err, "cannot %s: http %ld", what, r->status);
+        error_text(j, err);
+        if (r->retry_after_s >= 0)
+            (void)strbuf_addf(err, " (retry after %ld s)", r->retry_after_s);
+        cJSON_Delete(j);
+        return st;
+    }
+    *out = j;
+    return CB_OK;
+}
+
+/* Sends method path (relative to api_url) with an optional JSON body. On success *out holds the
+ * parsed answer (owned by the caller; NULL when empty). what names the action for messages. */
+static enum cb_status jira_call(struct connector *c, const char *method, const char *path,
+                                const cJSON *body, int no_retry, cJSON **out, struct strbuf *err,
+                                const char *what_fmt, ...) CB_PRINTF(8, 9);
+static enum cb_status jira_call(struct connector *c, const char *method, const char *path,
+                                const cJSON *body, int no_retry, cJSON **out, struct strbuf *err,
+                                const char *what_fmt, ...)
+{
+    struct strbuf url = STRBUF_INIT, what = STRBUF_INIT, why = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, what_fmt);
+    (void)strbuf_vaddf(&what, what_fmt, ap);
+    va_end(ap);
+    (void)strbuf_addf(&url, "%s%s", c->api_url, path);
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    const char *headers[] = {c->auth, "Accept: application/json", NULL};
+    struct http_req req = {.method = method, .url = url.buf, .headers = headers, .body = text,
+                           .body_len = text ? strlen(text) : 0, .no_retry = no_retry};
+    struct http_resp resp;
+    http_resp_init(&resp);
+    *out = NULL;
+    enum cb_status st = http_request(c->http, &req, &resp, &why);
+    if (st != CB_OK)
+        strbuf_setf(err, "cannot %s: %s", what.buf, why.buf);
+    else
+        st = read_response(c, &resp, out, what.buf, err);
+    http_resp_release(&resp);
+    free(text);
+    strbuf_release(&url);
+    strbuf_release(&what);
+    strbuf_release(&why);
+    return st;
+}
+
+/* --- field metadata ------------------------------------------------------------------------ */
+
+static enum fkind kind_of(const cJSON *schema)
+{
+    const char *type = jstr(schema, "type"), *sys = jstr(schema, "system");
+    const char *custom = jstr(schema, "custom"), *items = jstr(schema, "items");
+    static const char *const named[] = {"status", "priority", "issuetype", "resolution",
+                                        "project", "securitylevel", "version", "component", NULL};
+    if (!type)
+        return FK_RAW;
+    if ((sys && (!strcmp(sys, "description") || !strcmp(sys, "environment"))) ||
+        (custom && strstr(custom, ":textarea")))
+        return FK_ADF;
+    if (!strcmp(type, "string"))
+        return FK_TEXT;
+    for (int i = 0; named[i]; i++)
+        if (!strcmp(type, named[i]))
+            return FK_NAMED;
+    if (!strcmp(type, "option") || !strcmp(type, "option-with-child"))
+        return FK_OPTION;
+    if (!strcmp(type, "array") && items)
+        return !strcmp(items, "string") ? FK_LABELS : !strcmp(items, "option") ? FK_OPTIONS
+                                                                                : FK_RAW;
+    if (!strcmp(type, "user"))
+        return FK_USER;
+    if (!strcmp(type, "date") || !strcmp(type, "datetime"))
+        return FK_DATE;
+    return !strcmp(type, "number") ? FK_NUMBER : FK_RAW;
+}
+
+static void load_catalogue(struct connector *c, const cJSON *list)
+{
+    c->cat = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*c->cat));
+    const cJSON *f;
+    cJSON_ArrayForEach(f, list)
+    {
+        const char *id = jstr(f, "id"), *name = jstr(f, "name");
+        if (!id || !name)
+            continue;
+        struct jfield *jf = &c->cat[c->n_cat++];
+        jf->id = xstrdup(id);
+        jf->name = xstrdup(name);
+        jf->kind = kind_of(cJSON_GetObjectItemCaseSensitive(f, "schema"));
+    }
+}
+
+/* Finds a field by id, else by display name (exact, then case-insensitive). Several fields with
+ * one name make the name ambiguous: NULL, and *dupes counts them. */
+static const struct jfield *find_field(const struct connector *c, const char *name, int *dupes)
+{
+    const struct jfield *hit = NULL;
+    *dupes = 0;
+    for (size_t i = 0; i < c->n_cat; i++)
+        if (!strcmp(c->cat[i].id, name))
+            return &c->cat[i];
+    for (int pass = 0; pass < 2 && !hit; pass++)
+        for (size_t i = 0; i < c->n_cat; i++)
+            if (pass ? !strcasecmp(c->cat[i].name, name) : !strcmp(c->cat[i].name, name)) {
+                (*dupes)++;
+                hit = &c->cat[i];
+            }
+    return *dupes > 1 ? NULL : hit;
+}
+
+static enum cb_status resolve_needed(struct connector *c, struct strbuf *err)
+{
+    struct strbuf ids = STRBUF_INIT;
+    int bad = 0;
+    c->need_f = xcalloc(c->need.n + 1, sizeof(*c->need_f));
+    c->need_ids = xcalloc(c->need.n + 1, sizeof(*c->need_ids));
+    strbuf_reset(err);
+    for (size_t i = 0; i < c->need.n; i++) {
+        int dupes;
+        const struct jfield *f = find_field(c, c->need.v[i], &dupes);
+        if (!f) {
+            (void)strbuf_addf(err, "%sjira field '%s' %s in project '%s'%s", bad++ ? "; " : "",
+                              c->need.v[i], dupes ? "is ambiguous" : "does not exist", c->project,
+                              dupes ? " (several fields have that name: use the field id)" : "");
+            continue;
+        }
+        c->need_f[i] = f;
+        c->need_ids[i] = f->id;
+        (void)strbuf_addf(&ids, "%s,", f->id);
+    }
+    (void)strbuf_adds(&ids, "updated,created");
+    c->fields_param = strbuf_detach(&ids);
+    return bad ? CB_ERR_CONFIG : CB_OK;
+}
+
+static enum cb_status load_fields(struct connector *c, struct strbuf *err)
+{
+    cJSON *list;
+    enum cb_status st = jira_call(c, "GET", "/rest/api/3/field", NULL, 0, &list, err,
+                                  "read jira fields");
+    if (st != CB_OK)
+        return st;
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(list);
+        strbuf_setf(err, "cannot read jira fields: the answer is not a list");
+        return CB_ERR_PARSE;
+    }
+    load_catalogue(c, list);
+    cJSON_Delete(list);
+    return resolve_needed(c, err);
+}
+
+static enum cb_status load_myself(struct connector *c, struct strbuf *err)
+{
+    cJSON *me;
+    enum cb_status st = jira_call(c, "GET", "/rest/api/3/myself", NULL, 0, &me, err,
+                                  "read the jira account of '%s'", c->email);
+    if (st != CB_OK)
+        return st;
+    const char *tz = jstr(me, "timeZone");
+    c->tz = xstrdup(tz ? tz : "UTC");
+    cJSON_Delete(me);
+    return CB_OK;
+}
+
+/* Issue type id and the statuses of that issue type, from /project/{key}/statuses. */
+static enum cb_status load_statuses(struct connector *c, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_adds(&path, "/rest/api/3/project/");
+    (void)strbuf_add_urlencoded(&path, c->project);
+    (void)strbuf_adds(&path, "/statuses");
+    cJSON *types;
+    enum cb_status st = jira_call(c, "GET", path.buf, NULL, 0, &types, err,
+                                  "read the statuses of jira project '%s'", c->project);
+    strbuf_release(&path);
+    if (st == CB_ERR_NOTFOUND) {
+        strbuf_setf(err, "jira project '%s' does not exist or '%s' cannot see it", c->project,
+                    c->email);
+        return CB_ERR_CONFIG;
+    }
+    if (st != CB_OK)
+        return st;
+    struct strlist names = {0};
+    const cJSON *t, *s;
+    cJSON_ArrayForEach(t, types)
+    {
+        const char *name = jstr(t, "name"), *id = jstr(t, "id");
+        if (!name || !id)
+            continue;
+        strlist_push(&names, name);
+        if (strcasecmp(name, c->issue_type) || c->issue_type_id)
+            continue;
+        c->issue_type_id = xstrdup(id);
+        cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(t, "statuses"))
+            if (jstr(s, "name"))
+                strlist_push(&c->statuses, jstr(s, "name"));
+    }
+    cJSON_Delete(types);
+    if (!c->issue_type_id) {
+        strbuf_setf(err, "jira project '%s' has no issue type '%s' (it has: ", c->project,
+                    c->issue_type);
+        strlist_join(&names, err);
+        (void)strbuf_addch(err, ')');
+        st = CB_ERR_CONFIG;
+    }
+    strlist_clear(&names);
+    return st;
+}
+
+static enum cb_status load_priorities(struct connector *c, struct strbuf *err)
+{
+    cJSON *page;
+    enum cb_status st = jira_call(c, "GET", "/rest/api/3/priority/search?maxResults=100", NULL,
+                                  0, &page, err, "read jira priorities");
+    if (st != CB_OK)
+        return st;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(page, "values"))
+        if (jstr(p, "name"))
+            strlist_push(&c->priorities, jstr(p, "name"));
+    cJSON_Delete(page);
+    return CB_OK;
+}
+
+static enum cb_status jira_ping(struct connector *c, struct strbuf *info, struct strbuf *err)
+{
+    clear_metadata(c);
+    enum cb_status st = load_myself(c, err);
+    if (st == CB_OK)
+        st = load_fields(c, err);
+    if (st == CB_OK)
+        st = load_statuses(c, err);
+    if (st == CB_OK)
+        st = load_priorities(c, err);
+    if (st != CB_OK) {
+        clear_metadata(c);
+        return st;
+    }
+    c->ready = 1;
+    if (info)
+        strbuf_setf(info, "jira cloud '%s', project %s, issue type %s, %zu statuses, "
+                    "%zu fields, profile zone %s", c->api_url, c->project, c->issue_type,
+                    c->statuses.n, c->n_cat, c->tz);
+    return CB_OK;
+}
+
+static enum cb_status ensure_ready(struct connector *c, struct strbuf *err)
+{
+    return c->ready ? CB_OK : jira_ping(c, NULL, err);
+}
+
+/* --- decoding issues into records ---------------------------------------------------------- */
+
+static cJSON *decode_value(const struct jfield *f, const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v))
+        return cJSON_CreateNull();
+    switch (f->kind) {
+    case FK_TEXT:
+    case FK_DATE:
+        if (cJSON_IsString(v) && !v->valuestring[0])
+            return cJSON_CreateNull();
+        break;
+    case FK_ADF: {
+        if (!cJSON_IsObject(v))
+            break;
+        char *md = richtext_adf_to_md(v);
+        cJSON *out = md[0] ? cJSON_CreateString(md) : cJSON_CreateNull();
+        free(md);
+        return out;
+    }
+    case FK_NAMED:
+    case FK_OPTION:
+    case FK_USER: {
+        const char *key = f->kind == FK_OPTION ? "value" : f->kind == FK_USER ? "displayName"
+                                                                              : "name";
+        const char *s = jstr(v, key);
+        return s ? cJSON_CreateString(s) : cJSON_Duplicate(v, 1);
+    }
+    case FK_OPTIONS: {
+        cJSON *arr = cJSON_CreateArray();
+        const cJSON *o;
+        cJSON_ArrayForEach(o, v)
+            if (jstr(o, "value"))
+                cJSON_AddItemToArray(arr, cJSON_CreateString(jstr(o, "value")));
+        return arr;
+    }
+    default:
+        break;
+    }
+    return cJSON_Duplicate(v, 1);
+}
+
+/* Fills r from one issue JSON (search, bulkfetch or GET). */
+static enum cb_status issue_to_record(const struct connector *c, const cJSON *issue,
+                                      struct record *r, struct strbuf *err)
+{
+    const char *id = jstr(issue, "id"), *key = jstr(issue, "key");
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(issue, "fields");
+    const char *updated = jstr(fields, "updated");
+    int64_t ms = 0;
+    if (!id || !key || !updated || cbtime_parse(updated, &ms) != CB_OK) {
+        strbuf_setf(err, "cannot read jira issue '%s': missing id, key or a valid 'updated'",
+                    key ? key : id ? id : "?");
+        return CB_ERR_PARSE;
+    }
+    memset(r, 0, sizeof(*r));
+    r->id = xstrdup(id);
+    r->key = xstrdup(key);
+    struct strbuf url = STRBUF_INIT;
+    (void)strbuf_addf(&url, "%s/browse/%s", c->api_url, key);
+    r->url = strbuf_detach(&url);
+    r->modified_ms = ms;
+    const cJSON *prop = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(issue, "properties"), MARKER_PROP);
+    const char *marker = jstr(prop, "marker");
+    r->marker = marker ? xstrdup(marker) : NULL;
+    r->fields = cJSON_CreateObject();
+    for (size_t i = 0; i < c->need.n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, c->need_ids[i]);
+        if (v)
+            cJSON_AddItemToObject(r->fields, c->need.v[i], decode_value(c->need_f[i], v));
+    }
+    return CB_OK;
+}
+
+/* Decodes every issue of a JSON array into out. */
+static enum cb_status issues_to_records(const struct connector *c, const cJSON *issues,
+                                        struct record_list *out, struct strbuf *err)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, issues)
+    {
+        struct record r;
+        enum cb_status st = issue_to_record(c, it, &r, err);
+        if (st != CB_OK)
+            return st;
+        record_list_push(out, &r);
+    }
+    return CB_OK;
+}
+
+/* --- search -------------------------------------------------------------------------------- */
+
+/* Called per page of issues; set *stop to end the listing early. */
+typedef enum cb_status (*issues_fn)(struct connector *c, const cJSON *issues, void *arg,
+                                    int *stop, struct strbuf *err);
+
+static void search_path(const struct connector *c, const char *jql, const char *token,
+                        struct strbuf *path)
+{
+    strbuf_reset(path);
+    (void)strbuf_adds(path, "/rest/api/3/search/jql?jql=");
+    (void)strbuf_add_urlencoded(path, jql);
+    (void)strbuf_adds(path, "&fields=");
+    (void)strbuf_add_urlencoded(path, c->fields_param);
+    (void)strbuf_addf(path, "&properties=%s&maxResults=%d", MARKER_PROP, PAGE_SIZE);
+    if (token) {
+        (void)strbuf_adds(path, "&nextPageToken=");
+        (void)strbuf_add_urlencoded(path, token);
+    }
+}
+
+/* Runs jql page by page until isLast, handing each page to fn. */
+static enum cb_status search_all(struct connector *c, const char *jql, issues_fn fn, void *arg,
+                                 struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    char *token = NULL;
+    enum cb_status st = CB_OK;
+    int stop = 0;
+    for (int page = 0; st == CB_OK && !stop; page++) {
+        if (page == PAGE_BUDGET) {
+            strbuf_setf(err, "cannot list jira project '%s': search still not finished after %d "
+                        "pages", c->project, PAGE_BUDGET);
+            st = CB_ERR_TEMP;
+            break;
+        }
+        search_path(c, jql, token, &path);
+        cJSON *resp;
+        st = jira_call(c, "GET", path.buf, NULL, 0, &resp, err, "search jira project '%s'",
+                       c->project);
+        if (st != CB_OK)
+            break;
+        const cJSON *issues = cJSON_GetObjectItemCaseSensitive(resp, "issues");
+        const char *next = jstr(resp, "nextPageToken");
+        if (!cJSON_IsArray(issues)) {
+            strbuf_setf(err, "cannot search jira project '%s': no 'issues' in the answer",
+                        c->project);
+            st = CB_ERR_PARSE;
+        } else {
+            st = fn(c, issues, arg, &stop, err);
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "isLast")) || !next)
+            stop = 1;
+        else if (token && !strcmp(token, next)) {
+            strbuf_setf(err, "cannot search jira project '%s': the server repeated a page token",
+                        c->project);
+            st = CB_ERR_TEMP;
+        } else {
+            free(token);
+            token = xstrdup(next);
+        }
+        cJSON_Delete(resp);
+    }
+    free(token);
+    strbuf_release(&path);
+    return st;
+}
+
+/* project = "SUP" [AND <field> >= <ms>] ORDER BY <order> */
+static char *jql_since(const struct connector *c, const char *field, int64_t since_ms,
+                       const char *order)
+{
+    struct strbuf q = STRBUF_INIT;
+    (void)strbuf_adds(&q, "project = ");
+    jql_quote(&q, c->project);
+    if (since_ms > 0)
+        (void)strbuf_addf(&q, " AND %s >= %lld", field, (long long)since_ms);
+    (void)strbuf_addf(&q, " ORDER BY %s", order);
+    return strbuf_detach(&q);
+}
+
+struct list_ctx {
+    record_page_fn fn;
+    void *arg;
+};
+
+static enum cb_status list_page(struct connector *c, const cJSON *issues, void *arg, int *stop,
+                                struct strbuf *err)
+{
+    struct list_ctx *lc = arg;
+    struct record_list recs = {0};
+    enum cb_status st = issues_to_records(c, issues, &recs, err);
+    if (st == CB_OK && recs.n)
+        st = lc->fn(lc->arg, recs.v, recs.n);
+    record_list_release(&recs);
+    return st;
+}
+
+static enum cb_status jira_list_changed(struct connector *c, int64_t since_ms, record_page_fn fn,
+                                        void *arg, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    if (st != CB_OK)
+        return st;
+    /* Epoch milliseconds: a bare JQL date would be read in the account's zone, to the minute. */
+    char *jql = jql_since(c, "updated", since_ms, "updated ASC, id ASC");
+    struct list_ctx lc = {fn, arg};
+    st = search_all(c, jql, list_page, &lc, err);
+    free(jql);
+    return st;
+}
+
+struct marker_ctx {
+    const char *marker;
+    struct record *out;
+    int found;
+};
+
+static enum cb_status marker_page(struct connector *c, const cJSON *issues, void *arg, int *stop,
+                                  struct strbuf *err)
+{
+    struct marker_ctx *mc = arg;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, issues)
+    {
+        const cJSON *prop = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "properties"), MARKER_PROP);
+        if (!str_eq(jstr(prop, "marker"), mc->marker))
+            continue;
+        *stop = mc->found = 1;
+        return issue_to_record(c, it, mc->out, err);
+    }
+    return CB_OK;
+}
+
+static enum cb_status jira_find_marker(struct connector *c, const char *marker, int64_t since_ms,
+                                       struct record *out, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    if (st != CB_OK)
+        return st;
+    int64_t from = since_ms > MARKER_SLACK_MS ? since_ms - MARKER_SLACK_MS : 0;
+    char *jql = jql_since(c, "created", from, "created ASC");
+    struct marker_ctx mc = {marker, out, 0};
+    st = search_all(c, jql, marker_page, &mc, err);
+    free(jql);
+    if (st == CB_OK && !mc.found) {
+        strbuf_setf(err, "no jira issue in project '%s' carries marker '%s' (search may lag "
+                    "up to %lld s)", c->project, marker, (long long)(c->search_lag_ms / 1000));
+        st = CB_ERR_NOTFOUND;
+    }
+    return st;
+}
+
+static int64_t jira_search_lag(const struct connector *c)
+{
+    return c->search_lag_ms;
+}
+
+/* --- reading by id ------------------------------------------------------------------------- */
+
+static cJSON *field_ids_array(const struct connector *c)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < c->need.n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(c->need_ids[i]));
+    cJSON_AddItemToArray(arr, cJSON_CreateString("updated"));
+    cJSON_AddItemToArray(arr, cJSON_CreateString("created"));
+    return arr;
+}
+
+static enum cb_status jira_get_many(struct connector *c, const char *const *ids, size_t n,
+                                    struct record_list *out, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    if (st != CB_OK || n == 0)
+        return st;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "issueIdsOrKeys",
+                          cJSON_CreateStringArray(ids, (int)(n > 100 ? 100 : n)));
+    cJSON_AddItemToObject(body, "fields", field_ids_array(c));
+    cJSON *props = cJSON_AddArrayToObject(body, "properties");
+    cJSON_AddItemToArray(props, cJSON_CreateString(MARKER_PROP));
+    cJSON *resp;
+    st = jira_call(c, "POST", "/rest/api/3/issue/bulkfetch", body, 0, &resp, err,
+                   "read %zu jira issues", n);
+    cJSON_Delete(body);
+    if (st != CB_OK)
+        return st;
+    st = issues_to_records(c, cJSON_GetObjectItemCaseSensitive(resp, "issues"), out, err);
+    cJSON_Delete(resp);
+    return st;
+}
+
+/* GET /issue/{id}?fields=... into *out. */
+static enum cb_status get_issue(struct connector *c, const char *id, const char *fields,
+                                cJSON **out, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_adds(&path, "/rest/api/3/issue/");
+    (void)strbuf_add_urlencoded(&path, id);
+    (void)strbuf_addf(&path, "?fields=%s", fields);
+    enum cb_status st = jira_call(c, "GET", path.buf, NULL, 0, out, err, "read jira issue '%s'",
+                                  id);
+    strbuf_release(&path);
+    return st;
+}
+
+/* --- encoding writes ----------------------------------------------------------------------- */
+
+struct body_parts {
+    cJSON *fields;      /* "fields" of the request */
+    cJSON *update;      /* "update" (edits only; NULL for creates) */
+    const char *status; /* wanted status name, borrowed from the op */
+};
+
+static enum cb_status encode_value(const struct connector *c, const struct jfield *f,
+                                   const char *name, const cJSON *v, struct body_parts *b,
+                                   struct strbuf *err)
+{
+    int null = !v || cJSON_IsNull(v);
+    if (!strcmp(f->id, "status")) {
+        if (!cJSON_IsString(v)) {
+            strbuf_setf(err, "field '%s' must be a status name", name);
+            return CB_ERR_FINAL;
+        }
+        b->status = v->valuestring;
+        return CB_OK;
+    }
+    cJSON *out = NULL;
+    switch (f->kind) {
+    case FK_USER:
+        strbuf_setf(err, "field '%s' is a jira user field: crmbridge cannot set users by display "
+                    "name", name);
+        return CB_ERR_FINAL;
+    case FK_ADF:
+        if (!null && !cJSON_IsString(v))
+            break;
+        out = null ? cJSON_CreateNull() : richtext_md_to_adf(v->valuestring);
+        break;
+    case FK_NAMED:
+    case FK_OPTION:
+        if (!null && !cJSON_IsString(v))
+            break;
+        if (!null && !strcmp(f->id, "priority") && c->priorities.n &&
+            !strlist_has(&c->priorities, v->valuestring)) {
+            strbuf_setf(err, "jira has no priority '%s' (it has: ", v->valuestring);
+            strlist_join(&c->priorities, err);
+            (void)strbuf_addch(err, ')');
+            return CB_ERR_FINAL;
+        }
+        out = null ? cJSON_CreateNull() : cJSON_CreateObject();
+        if (!null)
+            cJSON_AddStringToObject(out, f->kind == FK_OPTION ? "value" : "name", v->valuestring);
+        break;
+    case FK_LABELS:
+        if (!null && !cJSON_IsArray(v))
+            break;
+        out = null ? cJSON_CreateArray() : cJSON_Duplicate(v, 1);
+        if (b->update) {
+            cJSON *op = cJSON_CreateObject(), *ops = cJSON_AddArrayToObject(b->update, f->id);
+            cJSON_AddItemToObject(op, "set", out);
+            cJSON_AddItemToArray(ops, op);
+            return CB_OK;
+        }
+        break;
+    case FK_OPTIONS:
+        if (!null && !cJSON_IsArray(v))
+            break;
+        out = cJSON_CreateArray();
+        const cJSON *o;
+        cJSON_ArrayForEach(o, null ? NULL : v)
+        {
+            cJSON *opt = cJSON_CreateObject();
+            cJSON_AddStringToObject(opt, "value", cJSON_GetStringValue(o) ? o->valuestring : "");
+            cJSON_AddItemToArray(out, opt);
+        }
+        break;
+    case FK_TEXT:
+    case FK_DATE:
+        if (!null && !cJSON_IsString(v))
+            break;
+        out = null ? cJSON_CreateNull() : cJSON_Duplicate(v, 1);
+        break;
+    default:
+        out = null ? cJSON_CreateNull() : cJSON_Duplicate(v, 1);
+        break;
+    }
+    if (!out) {
+        strbuf_setf(err, "field '%s' has a value of the wrong type for jira", name);
+        return CB_ERR_FINAL;
+    }
+    cJSON_AddItemToObject(b->fields, f->id, out);
+    return CB_OK;
+}
+
+static enum cb_status encode_fields(const struct connector *c, const cJSON *fields,
+                                    struct body_parts *b, struct strbuf *err)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, fields)
+    {
+        if (v->string[0] == '$')
+            continue;
+        int dupes;
+        const struct jfield *f = find_field(c, v->string, &dupes);
+        if (!f) {
+            strbuf_setf(err, "jira field '%s' %s in project '%s'", v->string,
+                        dupes ? "is ambiguous" : "does not exist", c->project);
+            return CB_ERR_FINAL;
+        }
+        enum cb_status st = encode_value(c, f, v->string, v, b, err);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+/* --- workflow ------------------------------------------------------------------------------ */
+
+static void learn_edges(struct connector *c, const char *from, const cJSON *transitions)
+{
+    if (strlist_has(&c->explored, from))
+        return;
+    strlist_push(&c->explored, from);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, transitions)
+    {
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(t, "to");
+        const char *cat = jstr(cJSON_GetObjectItemCaseSensitive(to, "statusCategory"), "key");
+        if (!jstr(t, "id") || !jstr(to, "name"))
+            continue;
+        c->edges = xrealloc(c->edges, (c->n_edges + 1) * sizeof(*c->edges));
+        struct edge *e = &c->edges[c->n_edges++];
+        e->from = xstrdup(from);
+        e->tid = xstrdup(jstr(t, "id"));
+        e->to = xstrdup(jstr(to, "name"));
+        e->to_done = str_eq(cat, "done");
+    }
+}
+
+/* Breadth-first search over the learned edges from `from` to `target`, never entering a done
+ * status other than the target nor a status in avoid. Returns 1 when a path is known; *closed
+ * tells whether every status reached has been explored (so "no path" is certain). */
+static int known_path(const struct connector *c, const char *from, const char *target,
+                      const struct strlist *avoid, int *closed)
+{
+    struct strlist seen = {0};
+    strlist_push(&seen, from);
+    int found = 0;
+    *closed = 1;
+    for (size_t head = 0; head < seen.n && !found; head++) {
+        if (!strlist_has(&c->explored, seen.v[head]))
+            *closed = 0;
+        for (size_t i = 0; i < c->n_edges && !found; i++) {
+            const struct edge *e = &c->edges[i];
+            if (strcasecmp(e->from, seen.v[head]) || strlist_has(&seen, e->to) ||
+                strlist_has(avoid, e->to))
+                continue;
+            found = !strcasecmp(e->to, target);
+            if (!e->to_done)
+                strlist_push(&seen, e->to);
+        }
+    }
+    strlist_clear(&seen);
+    return found;
+}
+
+static enum cb_status get_transitions(struct connector *c, const char *id, const char *key,
+                                      cJSON **out, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/rest/api/3/issue/%s/transitions", id);
+    enum cb_status st = jira_call(c, "GET", path.buf, NULL, 0, out, err,
+                                  "read the transitions of jira issue '%s'", key);
+    strbuf_release(&path);
+    return st;
+}
+
+static enum cb_status post_transition(struct connector *c, const char *id, const char *key,
+                                      const char *tid, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/rest/api/3/issue/%s/transitions", id);
+    cJSON *body = cJSON_CreateObject(), *resp;
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "transition"), "id", tid);
+    enum cb_status st = jira_call(c, "POST", path.buf, body, 0, &resp, err,
+                                  "transition jira issue '%s'", key);
+    cJSON_Delete(resp);
+    cJSON_Delete(body);
+    strbuf_release(&path);
+    return st;
+}
+
+/* Picks the next transition from the ones offered: straight to target, else one the learned
+ * graph says leads there, else an unexplored step that neither closes the issue nor returns
+ * to a status already visited. NULL when there is none. */
+static const cJSON *pick_step(const struct connector *c, const cJSON *ts, const char *target,
+                              const struct strlist *visited)
+{
+    const cJSON *t, *explore = NULL;
+    cJSON_ArrayForEach(t, ts)
+    {
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(t, "to");
+        const char *name = jstr(to, "name");
+        const char *cat = jstr(cJSON_GetObjectItemCaseSensitive(to, "statusCategory"), "key");
+        int closed;
+        if (!name || !jstr(t, "id") || strlist_has(visited, name))
+            continue;
+        if (!strcasecmp(name, target) || known_path(c, name, target, visited, &closed))
+            return t;
+        if (!explore && !str_eq(cat, "done") && !strlist_has(&c->explored, name))
+            explore = t;
+    }
+    return explore;
+}
+
+/* Moves the issue back to `home` along learned edges after a fruitless exploration. */
+static void walk_back(struct connector *c, const char *id, const char *key, const char *from,
+                      const char *home)
+{
+    char *cur = xstrdup(from);
+    struct strbuf ignore = STRBUF_INIT;
+    for (int hop = 0; hop < MAX_HOPS && strcasecmp(cur, home); hop++) {
+        const struct edge *step = NULL;
+        struct strlist avoid = {0};
+        strlist_push(&avoid, cur);
+        for (size_t i = 0; i < c->n_edges && !step; i++) {
+            int closed;
+            const struct edge *e = &c->edges[i];
+            if (!strcasecmp(e->from, cur) && !e->to_done &&
+                (!strcasecmp(e->to, home) || known_path(c, e->to, home, &avoid, &closed)))
+                step = e;
+        }
+        strlist_clear(&avoid);
+        if (!step || post_transition(c, id, key, step->tid, &ignore) != CB_OK)
+            break;
+        free(cur);
+        cur = xstrdup(step->to);
+    }
+    if (strcasecmp(cur, home))
+        log_warn("jira issue '%s' left in status '%s' after looking for a workflow path", key,
+                 cur);
+    free(cur);
+    strbuf_release(&ignore);
+}
+
+static enum cb_status no_path(const char *from, const char *target, const char *key,
+                              struct strbuf *err)
+{
+    strbuf_setf(err, "no workflow path from '%s' to '%s' for issue '%s'", from, target, key);
+    return CB_ERR_FINAL;
+}
+
+/* Brings issue id from status `from` to `target`, one transition at a time. */
+static enum cb_status walk_to_status(struct connector *c, const char *id, const char *key,
+                                     const char *from, const char *target, struct strbuf *err)
+{
+    int closed;
+    struct strlist visited = {0};
+    strlist_push(&visited, from);
+    if (!known_path(c, from, target, &visited, &closed) && closed)
+        return strlist_clear(&visited), no_path(from, target, key, err);
+    enum cb_status st = CB_OK;
+    const char *cur = from;
+    int arrived = 0;
+    for (int hop = 0; hop < MAX_HOPS && st == CB_OK && !arrived; hop++) {
+        cJSON *resp = NULL;
+        st = get_transitions(c, id, key, &resp, err);
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(resp, "transitions");
+        if (st == CB_OK)
+            learn_edges(c, cur, ts);
+        const cJSON *t = st == CB_OK ? pick_step(c, ts, target, &visited) : NULL;
+        if (t) {
+            const char *to = jstr(cJSON_GetObjectItemCaseSensitive(t, "to"), "name");
+            st = post_transition(c, id, key, jstr(t, "id"), err);
+            arrived = !strcasecmp(to, target);
+            strlist_push(&visited, to);
+            cur = visited.v[visited.n - 1];
+        }
+        cJSON_Delete(resp);
+        if (st == CB_OK && !t)
+            break;
+    }
+    if (st == CB_OK && !arrived) {
+        walk_back(c, id, key, cur, from);
+        st = no_path(from, target, key, err);
+    }
+    strlist_clear(&visited);
+    return st;
+}
+
+/* Current status name of an issue JSON, or NULL. */
+static const char *issue_status(const cJSON *issue)
+{
+    return jstr(cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(issue, "fields"), "status"),
+                "name");
+}
+
+/* Moves the issue to target if it is elsewhere; *issue is refreshed (status, updated). */
+static enum cb_status set_status(struct connector *c, const char *id, const char *key,
+                                 const char *target, cJSON **issue, struct strbuf *err)
+{
+    if (c->statuses.n && !strlist_has(&c->statuses, target)) {
+        strbuf_setf(err, "jira project '%s' has no status '%s' for issue type '%s' (it has: ",
+                    c->project, target, c->issue_type);
+        strlist_join(&c->statuses, err);
+        (void)strbuf_addch(err, ')');
+        return CB_ERR_FINAL;
+    }
+    enum cb_status st = CB_OK;
+    if (!issue_status(*issue)) {
+        cJSON_Delete(*issue);
+        st = get_issue(c, id, "status,updated", issue, err);
+    }
+    const char *cur = st == CB_OK ? issue_status(*issue) : NULL;
+    if (st != CB_OK || !cur || !strcasecmp(cur, target))
+        return st;
+    char *from = xstrdup(cur);
+    st = walk_to_status(c, id, key, from, target, err);
+    free(from);
+    if (st == CB_OK) {
+        cJSON_Delete(*issue);
+        st = get_issue(c, id, "status,updated", issue, err);
+    }
+    return st;
+}
+
+/* --- writing ------------------------------------------------------------------------------- */
+
+/* Fills op->rec from the issue JSON the last request returned (id, key, url, modified). */
+static enum cb_status fill_written(struct connector *c, struct write_op *op, const cJSON *issue)
+{
+    const char *key = jstr(issue, "key");
+    const char *updated = jstr(cJSON_GetObjectItemCaseSensitive(issue, "fields"), "updated");
+    int64_t ms = 0;
+    if (!key || !updated || cbtime_parse(updated, &ms) != CB_OK) {
+        strbuf_setf(&op->err, "cannot read jira issue '%s' after writing it: no valid 'updated'",
+                    op->rec.key ? op->rec.key : op->rec.id);
+        return CB_ERR_PARSE;
+    }
+    if (!op->rec.id)
+        op->rec.id = xstrdup(jstr(issue, "id") ? jstr(issue, "id") : op->id);
+    if (!op->rec.key)
+        op->rec.key = xstrdup(key);
+    struct strbuf url = STRBUF_INIT;
+    (void)strbuf_addf(&url, "%s/browse/%s", c->api_url, key);
+    free(op->rec.url);
+    op->rec.url = strbuf_detach(&url);
+    op->rec.modified_ms = ms;
+    return CB_OK;
+}
+
+static void add_remote_link(struct connector *c, const struct write_op *op)
+{
+    cJSON *body = cJSON_CreateObject(), *resp = NULL;
+    struct strbuf gid = STRBUF_INIT, path = STRBUF_INIT, why = STRBUF_INIT;
+    (void)strbuf_addf(&gid, "crmbridge:%s", op->marker ? op->marker : op->link_url);
+    cJSON_AddStringToObject(body, "globalId", gid.buf);
+    cJSON *obj = cJSON_AddObjectToObject(body, "object");
+    cJSON_AddStringToObject(obj, "url", op->link_url);
+    cJSON_AddStringToObject(obj, "title", op->link_title ? op->link_title : op->link_url);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "application"), "name", "crmbridge");
+    (void)strbuf_addf(&path, "/rest/api/3/issue/%s/remotelink", op->rec.id);
+    /* A failed link leaves the issue and its marker in place: warn, do not fail the create. */
+    if (jira_call(c, "POST", path.buf, body, 0, &resp, &why, "link jira issue '%s'",
+                  op->rec.key) != CB_OK)
+        log_warn("%s", why.buf);
+    cJSON_Delete(resp);
+    cJSON_Delete(body);
+    strbuf_release(&gid);
+    strbuf_release(&path);
+    strbuf_release(&why);
+}
+
+static cJSON *create_body(const struct connector *c, const struct write_op *op,
+                          struct body_parts *b, struct strbuf *err, enum cb_status *st)
+{
+    cJSON *body = cJSON_CreateObject();
+    b->fields = cJSON_AddObjectToObject(body, "fields");
+    b->update = NULL;
+    b->status = NULL;
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(b->fields, "project"), "key", c->project);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(b->fields, "issuetype"), "id",
+                            c->issue_type_id);
+    *st = encode_fields(c, op->fields, b, err);
+    if (op->marker) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "key", MARKER_PROP);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(p, "value"), "marker", op->marker);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "properties"), p);
+    }
+    return body;
+}
+
+static enum cb_status create_one(struct connector *c, struct write_op *op)
+{
+    struct body_parts b;
+    enum cb_status st;
+    cJSON *body = create_body(c, op, &b, &op->err, &st), *resp = NULL, *issue = NULL;
+    if (st == CB_OK)
+        st = jira_call(c, "POST", "/rest/api/3/issue", body, 1, &resp, &op->err,
+                       "create issue in jira project '%s'", c->project);
+    cJSON_Delete(body);
+    if (st != CB_OK)
+        return st;
+    if (!jstr(resp, "id") || !jstr(resp, "key")) {
+        cJSON_Delete(resp);
+        strbuf_setf(&op->err, "cannot create issue in jira project '%s': no id in the answer",
+                    c->project);
+        return CB_ERR_PARSE;
+    }
+    op->rec.id = xstrdup(jstr(resp, "id"));
+    op->rec.key = xstrdup(jstr(resp, "key"));
+    op->rec.marker = op->marker ? xstrdup(op->marker) : NULL;
+    cJSON_Delete(resp);
+    if (op->link_url)
+        add_remote_link(c, op);
+    st = get_issue(c, op->rec.id, "status,updated", &issue, &op->err);
+    if (st == CB_OK && b.status)
+        st = set_status(c, op->rec.id, op->rec.key, b.status, &issue, &op->err);
+    if (st == CB_OK)
+        st = fill_written(c, op, issue);
+    cJSON_Delete(issue);
+    if (st != CB_OK) {
+        /* The issue exists (rec.id is set): say so, the engine finds it by its marker. */
+        char *why = strbuf_detach(&op->err);
+        strbuf_setf(&op->err, "created jira issue '%s' but %s", op->rec.key, why);
+        free(why);
+    }
+    return st;
+}
+
+static enum cb_status update_one(struct connector *c, struct write_op *op)
+{
+    cJSON *body = cJSON_CreateObject(), *issue = NULL;
+    struct body_parts b = {cJSON_AddObjectToObject(body, "fields"),
+                           cJSON_AddObjectToObject(body, "update"), NULL};
+    enum cb_status st = encode_fields(c, op->fields, &b, &op->err);
+    if (st == CB_OK && (cJSON_GetArraySize(b.fields) || cJSON_GetArraySize(b.update))) {
+        struct strbuf path = STRBUF_INIT;
+        (void)strbuf_adds(&path, "/rest/api/3/issue/");
+        (void)strbuf_add_urlencoded(&path, op->id);
+        (void)strbuf_adds(&path, "?returnIssue=true");
+        st = jira_call(c, "PUT", path.buf, body, 0, &issue, &op->err, "update jira issue '%s'",
+                       op->id);
+        strbuf_release(&path);
+    }
+    const char *key = jstr(issue, "key") ? jstr(issue, "key") : op->id;
+    char *k = xstrdup(key);
+    if (st == CB_OK && b.status)
+        st = set_status(c, op->id, k, b.status, &issue, &op->err);
+    else if (st == CB_OK && !issue)
+        st = get_issue(c, op->id, "updated", &issue, &op->err);
+    if (st == CB_OK)
+        st = fill_written(c, op, issue);
+    free(k);
+    cJSON_Delete(issue);
+    cJSON_Delete(body);
+    return st;
+}
+
+static enum cb_status jira_write(struct connector *c, struct write_op *ops, size_t n,
+                                 struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    for (size_t i = 0; i < n; i++) {
+        struct write_op *op = &ops[i];
+        strbuf_reset(&op->err);
+        if (st != CB_OK) {
+            op->st = st;
+            strbuf_setf(&op->err, "%s", err->buf);
+            continue;
+        }
+        op->st = op->id ? update_one(c, op) : create_one(c, op);
+    }
+    return st;
+}
+
+const struct connector_ops jira_ops = {
+    .name = "jira",
+    .check_config = jira_check_config,
+    .open = jira_open,
+    .close = jira_close,
+    .ping = jira_ping,
+    .list_changed = jira_list_changed,
+    .get_many = jira_get_many,
+    .write = jira_write,
+    .find_marker = jira_find_marker,
+    .max_batch_read = 100,
+    .max_batch_write = 1,
+    .search_lag_ms = 30000,
+    .search_lag = jira_search_lag,
+};

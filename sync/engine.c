@@ -1,0 +1,1201 @@
+/*
+ * One pair's sync cycle (design.md, "Sync cycle"): recover intents, pull both sides since their
+ * cursors minus the overlap, drop what matches the base, merge the rest field by field, create
+ * what is new behind a journaled intent and a marker, write only changed fields, and commit
+ * link, base and cursor. Both directions run through the same code, indexed by enum side.
+ * It never includes a concrete connector's header and never prints.
+ */
+#define LOG_MODULE "sync"
+#include "sync/engine.h"
+
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors/connector.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "mapping/mapping.h"
+#include "sync/merge.h"
+
+static volatile sig_atomic_t stop_flag;
+
+void sync_request_stop(void)
+{
+    stop_flag = 1;
+}
+
+int sync_stop_requested(void)
+{
+    return stop_flag != 0;
+}
+
+void sync_stop_reset(void)
+{
+    stop_flag = 0;
+}
+
+struct sync_pair {
+    const struct pair_conf *pc;
+    struct cache *cache;
+    struct mapping *map;
+    const struct connector_ops *ops[2];
+    struct connector *conn[2];
+    const char *ep_name[2];
+    int pinged[2];
+    int create_from[2]; /* may a record first seen on side s be created on the other side? */
+};
+
+/* A linked (or about to be linked) pair of records processed in this cycle. */
+struct work {
+    struct link link;
+    struct record rec[2]; /* id == NULL when not (yet) known */
+    cJSON *view[2];
+    cJSON *base;
+    int recovered;        /* linked by intent recovery: no base yet */
+    int done;
+};
+
+struct cycle {
+    struct sync_pair *p;
+    struct sync_report *rep;
+    struct record_list pulled[2];
+    int64_t max_ms[2];
+    int64_t cap_ms[2];    /* cursor may not pass this (a record left for later); INT64_MAX = none */
+    struct work *w;
+    size_t n_w, alloc_w;
+    struct record_list creates[2]; /* unlinked records of side s to create on the other side */
+    struct intent *intents;
+    size_t n_intents;
+    char **blocked[2];    /* source ids whose create waits (search lag) */
+    size_t n_blocked[2];
+    int64_t started_ms;
+};
+
+void sync_report_init(struct sync_report *r)
+{
+    memset(r, 0, sizeof(*r));
+    strbuf_init(&r->problems, 1 << 20);
+    strbuf_init(&r->notes, 1 << 20);
+}
+
+void sync_report_release(struct sync_report *r)
+{
+    strbuf_release(&r->problems);
+    strbuf_release(&r->notes);
+}
+
+void sync_report_add(struct sync_report *a, const struct sync_report *b)
+{
+    for (int s = 0; s < 2; s++) {
+        a->read[s] += b->read[s];
+        a->created[s] += b->created[s];
+        a->updated[s] += b->updated[s];
+    }
+    a->linked += b->linked;
+    a->unchanged += b->unchanged;
+    a->conflicts += b->conflicts;
+    a->skipped += b->skipped;
+    a->failed += b->failed;
+    a->postponed += b->postponed;
+    a->requests += b->requests;
+    (void)strbuf_add(&a->problems, b->problems.buf, b->problems.len);
+    (void)strbuf_add(&a->notes, b->notes.buf, b->notes.len);
+}
+
+const char *sync_pair_name(const struct sync_pair *p)
+{
+    return p->pc->name;
+}
+
+static void cap_cursor(struct cycle *c, enum side s, int64_t ms)
+{
+    if (ms > 0 && ms - 1 < c->cap_ms[s])
+        c->cap_ms[s] = ms - 1;
+}
+
+static const char *rec_label(const struct record *r)
+{
+    return r->key ? r->key : r->id ? r->id : "?";
+}
+
+/* ---------------------------------------------------------------- open, close, ping, check */
+
+static enum cb_status open_side(struct sync_pair *p, const struct config *cfg, enum side s,
+                                struct strbuf *err)
+{
+    const struct side_conf *sc = &p->pc->side[s];
+    const struct endpoint_conf *ep = config_endpoint(cfg, sc->endpoint);
+    p->ops[s] = ep ? connector_find(ep->type) : NULL;
+    if (!p->ops[s]) {
+        strbuf_setf(err, "pair '%s': unknown %s endpoint type '%s' (known: %s)", p->pc->name,
+                    side_name(s), ep && ep->type ? ep->type : "?", connector_types());
+        return CB_ERR_CONFIG;
+    }
+    p->ep_name[s] = ep->name;
+    struct connector_params cp = {
+        .ep = ep,
+        .side = sc,
+        .http = {.timeout_s = cfg->http_timeout_s, .max_body = cfg->max_body_bytes},
+        .cache = p->cache,
+        .fields = mapping_remote_fields(p->map, s),
+    };
+    return p->ops[s]->open(&cp, &p->conn[s], err);
+}
+
+enum cb_status sync_pair_open(const struct config *cfg, const struct pair_conf *pc,
+                              struct cache *cache, struct sync_pair **out, struct strbuf *err)
+{
+    struct sync_pair *p = xcalloc(1, sizeof(*p));
+    p->pc = pc;
+    p->cache = cache;
+    const char *types[2];
+    for (int s = 0; s < 2; s++) {
+        const struct endpoint_conf *ep = config_endpoint(cfg, pc->side[s].endpoint);
+        types[s] = ep && ep->type ? ep->type : "?";
+    }
+    enum cb_status st = mapping_load(pc->mapping, types[0], types[1], &p->map, err);
+    for (int s = 0; st == CB_OK && s < 2; s++)
+        st = open_side(p, cfg, (enum side)s, err);
+    if (st != CB_OK) {
+        sync_pair_close(p);
+        return st;
+    }
+    p->create_from[SIDE_CRM] = !strcmp(pc->create, "to_tracker") || !strcmp(pc->create, "both");
+    p->create_from[SIDE_TRACKER] = !strcmp(pc->create, "to_crm") || !strcmp(pc->create, "both");
+    *out = p;
+    return CB_OK;
+}
+
+void sync_pair_close(struct sync_pair *p)
+{
+    if (!p)
+        return;
+    for (int s = 0; s < 2; s++)
+        if (p->conn[s])
+            p->ops[s]->close(p->conn[s]);
+    mapping_free(p->map);
+    free(p);
+}
+
+enum cb_status sync_pair_ping(struct sync_pair *p, enum side s, struct strbuf *info,
+                              struct strbuf *err)
+{
+    enum cb_status st = p->ops[s]->ping(p->conn[s], info, err);
+    p->pinged[s] = st == CB_OK;
+    return st;
+}
+
+enum cb_status sync_check_pair_config(const struct config *cfg, const struct pair_conf *pc,
+                                      struct strbuf *err)
+{
+    enum cb_status res = CB_OK;
+    const char *types[2] = {"?", "?"};
+    for (int s = 0; s < 2; s++) {
+        const struct endpoint_conf *ep = config_endpoint(cfg, pc->side[s].endpoint);
+        if (!ep)
+            continue;
+        types[s] = ep->type ? ep->type : "?";
+        const struct connector_ops *ops = connector_find(ep->type);
+        if (!ops) {
+            conf_error(&ep->g, NULL, err, "endpoint '%s': unknown type '%s' (known: %s)", ep->name,
+                       types[s], connector_types());
+            res = CB_ERR_CONFIG;
+            continue;
+        }
+        if (ops->check_config(ep, &pc->side[s], err) != CB_OK)
+            res = CB_ERR_CONFIG;
+    }
+    struct mapping *m = NULL;
+    struct strbuf merr = STRBUF_INIT;
+    if (res == CB_OK && mapping_load(pc->mapping, types[0], types[1], &m, &merr) != CB_OK) {
+        (void)strbuf_addf(err, "%s\n", merr.buf);
+        res = CB_ERR_CONFIG;
+    }
+    strbuf_release(&merr);
+    mapping_free(m);
+    return res;
+}
+
+/* ---------------------------------------------------------------- small helpers */
+
+static void new_marker(char out[33])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        /* RAND_bytes failing means the system RNG is broken: refuse to invent weak markers */
+        fputs("fatal: no random source for sync markers\n", stderr);
+        abort();
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static struct remote_view view_of(const struct record *r)
+{
+    struct remote_view v = {r->id, r->key, r->url, r->fields};
+    return v;
+}
+
+static cJSON *map_record(struct cycle *c, enum side s, const struct record *r)
+{
+    struct remote_view rv = view_of(r);
+    return mapping_to_item(c->p->map, s, &rv, NULL);
+}
+
+static struct work *work_add(struct cycle *c)
+{
+    if (c->n_w == c->alloc_w) {
+        c->alloc_w = c->alloc_w ? c->alloc_w * 2 : 64;
+        c->w = xrealloc(c->w, c->alloc_w * sizeof(*c->w));
+    }
+    struct work *w = &c->w[c->n_w++];
+    memset(w, 0, sizeof(*w));
+    return w;
+}
+
+static struct work *work_find(struct cycle *c, uint64_t link_id)
+{
+    for (size_t i = 0; i < c->n_w; i++)
+        if (c->w[i].link.id == link_id)
+            return &c->w[i];
+    return NULL;
+}
+
+static void work_release(struct work *w)
+{
+    link_release(&w->link);
+    for (int s = 0; s < 2; s++) {
+        record_release(&w->rec[s]);
+        cJSON_Delete(w->view[s]);
+    }
+    cJSON_Delete(w->base);
+}
+
+static int is_blocked(struct cycle *c, enum side s, const char *id)
+{
+    for (size_t i = 0; i < c->n_blocked[s]; i++)
+        if (strcmp(c->blocked[s][i], id) == 0)
+            return 1;
+    return 0;
+}
+
+static void block(struct cycle *c, enum side s, const char *id)
+{
+    c->blocked[s] = xrealloc(c->blocked[s], (c->n_blocked[s] + 1) * sizeof(char *));
+    c->blocked[s][c->n_blocked[s]++] = xstrdup(id);
+}
+
+static const struct intent *intent_for(struct cycle *c, enum side src, const char *source_id)
+{
+    for (size_t i = 0; i < c->n_intents; i++)
+        if (c->intents[i].target == (int)SIDE_OTHER(src) &&
+            str_eq(c->intents[i].source_id, source_id))
+            return &c->intents[i];
+    return NULL;
+}
+
+static void problem(struct cycle *c, const char *fmt, ...) CB_PRINTF(2, 3);
+static void problem(struct cycle *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    struct strbuf line = STRBUF_INIT;
+    (void)strbuf_vaddf(&line, fmt, ap);
+    va_end(ap);
+    log_warn("pair '%s': %s", c->p->pc->name, line.buf);
+    (void)strbuf_addf(&c->rep->problems, "%s\n", line.buf);
+    strbuf_release(&line);
+}
+
+static void note(struct cycle *c, const char *fmt, ...) CB_PRINTF(2, 3);
+static void note(struct cycle *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    struct strbuf line = STRBUF_INIT;
+    (void)strbuf_vaddf(&line, fmt, ap);
+    va_end(ap);
+    log_info("pair '%s': %s", c->p->pc->name, line.buf);
+    (void)strbuf_addf(&c->rep->notes, "%s\n", line.buf);
+    strbuf_release(&line);
+}
+
+/* Runs fn inside one write transaction and commits it. */
+static enum cb_status with_txn(struct cycle *c, enum cb_status (*fn)(struct cache_txn *, void *),
+                               void *arg, struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(c->p->cache, 0, &t, err);
+    if (st != CB_OK)
+        return st;
+    st = fn(t, arg);
+    if (st != CB_OK) {
+        cache_txn_abort(t);
+        strbuf_setf(err, "cannot update cache: %s", cb_status_str(st));
+        return st;
+    }
+    return cache_txn_commit(t, err);
+}
+
+/* ---------------------------------------------------------------- step 1: intents */
+
+struct link_commit {
+    const char *pair;
+    struct link *link;
+    const cJSON *base;    /* may be NULL */
+    uint64_t intent_id;   /* 0 = none to delete */
+};
+
+static enum cb_status commit_link(struct cache_txn *t, void *arg)
+{
+    struct link_commit *lc = arg;
+    enum cb_status st = cache_link_put(t, lc->pair, lc->link);
+    if (st == CB_OK && lc->base)
+        st = cache_base_put(t, lc->pair, lc->link->id, lc->base);
+    if (st == CB_OK && lc->intent_id)
+        st = cache_intent_del(t, lc->pair, lc->intent_id);
+    return st;
+}
+
+static void fill_link_side(struct link *l, enum side s, const struct record *r)
+{
+    free(l->remote[s]);
+    free(l->key[s]);
+    free(l->url[s]);
+    l->remote[s] = r->id ? xstrdup(r->id) : NULL;
+    l->key[s] = r->key ? xstrdup(r->key) : NULL;
+    l->url[s] = r->url ? xstrdup(r->url) : NULL;
+}
+
+/* A create whose outcome is unknown (crash or lost response): link it if the target shows the
+ * marker; otherwise wait out the target's search lag before creating it again. */
+static enum cb_status recover_one(struct cycle *c, const struct intent *in, struct strbuf *err)
+{
+    struct sync_pair *p = c->p;
+    enum side t = (enum side)in->target, s = SIDE_OTHER(t);
+    struct record found = {0};
+    struct strbuf e = STRBUF_INIT;
+    enum cb_status st = p->ops[t]->find_marker(p->conn[t], in->marker, in->created_ms, &found, &e);
+    if (st == CB_OK) {
+        struct work *w = work_add(c);
+        w->link.remote[s] = xstrdup(in->source_id);
+        fill_link_side(&w->link, t, &found);
+        w->link.created_ms = cbtime_now_ms();
+        struct link_commit lc = {p->pc->name, &w->link, NULL, in->id};
+        st = with_txn(c, commit_link, &lc, err);
+        w->rec[t] = found;
+        w->recovered = 1;
+        c->rep->linked++;
+        note(c, "linked %s '%s' to %s record '%s' created before an interruption", side_name(s),
+             in->source_id, side_name(t), rec_label(&w->rec[t]));
+        strbuf_release(&e);
+        return st;
+    }
+    record_release(&found);
+    int64_t age = cbtime_now_ms() - in->created_ms;
+    if (st == CB_ERR_NOTFOUND && age >= p->ops[t]->search_lag_ms) {
+        strbuf_release(&e);
+        return CB_OK; /* not there: the create step makes it again, with the same marker */
+    }
+    block(c, s, in->source_id);
+    c->rep->postponed++;
+    if (st == CB_ERR_NOTFOUND)
+        problem(c, "postponed create of %s record '%s': waiting for %s search to catch up",
+                side_name(s), in->source_id, side_name(t));
+    else
+        problem(c, "postponed create of %s record '%s': %s", side_name(s), in->source_id, e.buf);
+    strbuf_release(&e);
+    return st == CB_ERR_AUTH ? st : CB_OK;
+}
+
+static enum cb_status recover_intents(struct cycle *c, struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    st = cache_intent_list(t, c->p->pc->name, &c->intents, &c->n_intents);
+    cache_txn_abort(t);
+    if (st != CB_OK) {
+        strbuf_setf(err, "cannot read pending creates: %s", cb_status_str(st));
+        return st;
+    }
+    for (size_t i = 0; i < c->n_intents && st == CB_OK; i++)
+        st = recover_one(c, &c->intents[i], err);
+    return st;
+}
+
+/* ---------------------------------------------------------------- step 2: pull */
+
+struct pull_ctx {
+    struct cycle *c;
+    enum side s;
+};
+
+static enum cb_status on_page(void *arg, struct record *recs, size_t n)
+{
+    struct pull_ctx *pc = arg;
+    for (size_t i = 0; i < n; i++) {
+        struct record r;
+        record_copy(&r, &recs[i]);
+        if (r.modified_ms > pc->c->max_ms[pc->s])
+            pc->c->max_ms[pc->s] = r.modified_ms;
+        record_list_push(&pc->c->pulled[pc->s], &r);
+    }
+    return sync_stop_requested() ? CB_ERR_STOPPED : CB_OK;
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+    const struct record *x = a, *y = b;
+    int d = strcmp(x->id, y->id);
+    if (d)
+        return d;
+    return (x->modified_ms > y->modified_ms) - (x->modified_ms < y->modified_ms);
+}
+
+/* Keeps the newest copy of each id (overlap windows and moving pages repeat records). */
+static void dedupe(struct record_list *l)
+{
+    if (l->n < 2)
+        return;
+    qsort(l->v, l->n, sizeof(*l->v), cmp_rec);
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (i + 1 < l->n && strcmp(l->v[i].id, l->v[i + 1].id) == 0) {
+            record_release(&l->v[i]);
+            continue;
+        }
+        l->v[k++] = l->v[i];
+    }
+    l->n = k;
+}
+
+static enum cb_status pull(struct cycle *c, enum side s, int64_t cursor, struct strbuf *err)
+{
+    struct sync_pair *p = c->p;
+    int64_t since = cursor > 0 ? cursor - (int64_t)p->pc->overlap_s * 1000 : 0;
+    if (since < 0)
+        since = 0;
+    struct pull_ctx pc = {c, s};
+    struct strbuf e = STRBUF_INIT;
+    enum cb_status st = p->ops[s]->list_changed(p->conn[s], since, on_page, &pc, &e);
+    if (st != CB_OK)
+        strbuf_setf(err, "cannot list changes on %s '%s': %s", side_name(s), p->ep_name[s],
+                    e.len ? e.buf : cb_status_str(st));
+    strbuf_release(&e);
+    for (size_t i = 0; i < c->pulled[s].n; i++)
+        if (!c->pulled[s].v[i].id) {
+            strbuf_setf(err, "%s '%s' returned a record without an id", side_name(s),
+                        p->ep_name[s]);
+            return CB_ERR_PARSE;
+        }
+    dedupe(&c->pulled[s]);
+    c->rep->read[s] = (int)c->pulled[s].n;
+    return st;
+}
+
+/* ---------------------------------------------------------------- step 3: sort pulled records */
+
+static enum cb_status classify(struct cycle *c, struct strbuf *err)
+{
+    struct sync_pair *p = c->p;
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    for (int si = 0; si < 2 && st == CB_OK; si++) {
+        enum side s = (enum side)si;
+        for (size_t i = 0; i < c->pulled[s].n; i++) {
+            struct record *r = &c->pulled[s].v[i];
+            struct link l = {0};
+            enum cb_status fs = cache_link_find(t, p->pc->name, s, r->id, &l);
+            if (fs == CB_OK) {
+                struct work *w = work_find(c, l.id);
+                if (!w) {
+                    w = work_add(c);
+                    w->link = l;
+                } else {
+                    link_release(&l);
+                }
+                if (!w->rec[s].id) {
+                    w->rec[s] = *r;
+                    memset(r, 0, sizeof(*r));
+                }
+                continue;
+            }
+            if (fs != CB_ERR_NOTFOUND) {
+                st = fs;
+                break;
+            }
+            if (r->marker) {
+                /* made by crmbridge and not linked: never copy it back (that would loop) */
+                c->rep->skipped++;
+                problem(c, "skipped %s record '%s': it carries a crmbridge marker but no link",
+                        side_name(s), rec_label(r));
+                continue;
+            }
+            if (!p->create_from[s]) {
+                c->rep->unchanged++;
+                continue;
+            }
+            if (is_blocked(c, s, r->id)) {
+                cap_cursor(c, s, r->modified_ms);
+                continue;
+            }
+            record_list_push(&c->creates[s], r);
+        }
+    }
+    cache_txn_abort(t);
+    if (st != CB_OK)
+        strbuf_setf(err, "cannot read links: %s", cb_status_str(st));
+    return st;
+}
+
+/* ---------------------------------------------------------------- step 4: fetch the other side */
+
+static enum cb_status load_bases(struct cycle *c, struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    for (size_t i = 0; i < c->n_w && st == CB_OK; i++) {
+        struct work *w = &c->w[i];
+        if (w->recovered)
+            continue;
+        enum cb_status bs = cache_base_get(t, c->p->pc->name, w->link.id, &w->base);
+        if (bs != CB_OK && bs != CB_ERR_NOTFOUND)
+            st = bs;
+    }
+    cache_txn_abort(t);
+    return st;
+}
+
+/* A record whose side shows no change against its fingerprints needs nothing (our own echo or
+ * a change to a field we do not map); everything else needs the other side's current state. */
+static void drop_unchanged(struct cycle *c)
+{
+    for (size_t i = 0; i < c->n_w; i++) {
+        struct work *w = &c->w[i];
+        for (int s = 0; s < 2; s++)
+            if (w->rec[s].id && !w->view[s])
+                w->view[s] = map_record(c, (enum side)s, &w->rec[s]);
+        if (w->recovered)
+            continue;
+        int changed = 0;
+        for (int s = 0; s < 2; s++)
+            if (w->view[s] && merge_side_changed(c->p->map, w->base, (enum side)s, w->view[s]))
+                changed = 1;
+        if (!changed) {
+            w->done = 1;
+            c->rep->unchanged++;
+        }
+    }
+}
+
+static enum cb_status fetch_side(struct cycle *c, enum side s, struct strbuf *err)
+{
+    struct sync_pair *p = c->p;
+    size_t max = (size_t)(p->ops[s]->max_batch_read > 0 ? p->ops[s]->max_batch_read : 1);
+    const char **ids = xcalloc(max, sizeof(char *));
+    size_t *idx = xcalloc(max, sizeof(size_t));
+    enum cb_status st = CB_OK;
+    size_t i = 0;
+    while (i < c->n_w && st == CB_OK) {
+        size_t n = 0;
+        for (; i < c->n_w && n < max; i++) {
+            struct work *w = &c->w[i];
+            if (w->done || w->rec[s].id || !w->link.remote[s])
+                continue;
+            idx[n] = i;
+            ids[n++] = w->link.remote[s];
+        }
+        if (n == 0)
+            break;
+        struct record_list got = {0};
+        struct strbuf e = STRBUF_INIT;
+        st = p->ops[s]->get_many(p->conn[s], ids, n, &got, &e);
+        if (st != CB_OK)
+            strbuf_setf(err, "cannot read %s records from '%s': %s", side_name(s), p->ep_name[s],
+                        e.buf);
+        for (size_t k = 0; k < got.n; k++)
+            for (size_t j = 0; j < n; j++)
+                if (str_eq(got.v[k].id, ids[j]) && !c->w[idx[j]].rec[s].id) {
+                    c->w[idx[j]].rec[s] = got.v[k];
+                    memset(&got.v[k], 0, sizeof(got.v[k]));
+                    break;
+                }
+        record_list_release(&got);
+        strbuf_release(&e);
+    }
+    free(ids);
+    free(idx);
+    return st;
+}
+
+/* ---------------------------------------------------------------- step 5: merge and write */
+
+struct base_commit {
+    const char *pair;
+    struct link *link;
+    const cJSON *base;
+    struct conflict *conflicts;
+    size_t n_conflicts;
+};
+
+static enum cb_status commit_base(struct cache_txn *t, void *arg)
+{
+    struct base_commit *bc = arg;
+    enum cb_status st = cache_link_put(t, bc->pair, bc->link);
+    if (st == CB_OK)
+        st = cache_base_put(t, bc->pair, bc->link->id, bc->base);
+    for (size_t i = 0; i < bc->n_conflicts && st == CB_OK; i++) {
+        struct conflict old = {0};
+        enum cb_status fs = cache_conflict_find_open(t, bc->pair, bc->link->id,
+                                                     bc->conflicts[i].field, &old);
+        if (fs == CB_OK) {
+            bc->conflicts[i].id = old.id; /* refresh the open one with the latest values */
+            bc->conflicts[i].created_ms = old.created_ms;
+        }
+        conflict_release(&old);
+        if (fs != CB_OK && fs != CB_ERR_NOTFOUND)
+            st = fs;
+        else
+            st = cache_conflict_put(t, &bc->conflicts[i]);
+    }
+    return st;
+}
+
+/* Everything needed to finish one work item once its writes are known. */
+struct pending {
+    struct work *w;
+    struct merge_result mr;
+    cJSON *remote[2];  /* remote fields to write per side (owned), NULL = none */
+    enum cb_status st[2];
+    char *err[2];
+};
+
+static void held_fields(struct cycle *c, struct work *w, const char ***out)
+{
+    *out = NULL;
+    if (w->recovered || !w->link.id)
+        return;
+    struct cache_txn *t;
+    struct strbuf e = STRBUF_INIT;
+    if (cache_txn_begin(c->p->cache, 1, &t, &e) != CB_OK) {
+        strbuf_release(&e);
+        return;
+    }
+    const char *const *fields = mapping_item_fields(c->p->map);
+    size_t n = 0;
+    for (const char *const *f = fields; *f; f++)
+        n++;
+    const char **held = xcalloc(n + 1, sizeof(char *));
+    size_t k = 0;
+    for (const char *const *f = fields; *f; f++) {
+        struct conflict old = {0};
+        if (cache_conflict_find_open(t, c->p->pc->name, w->link.id, *f, &old) == CB_OK)
+            held[k++] = *f;
+        conflict_release(&old);
+    }
+    cache_txn_abort(t);
+    strbuf_release(&e);
+    *out = held;
+}
+
+static void fill_conflicts(struct cycle *c, struct pending *pd, struct conflict **out)
+{
+    struct work *w = pd->w;
+    *out = xcalloc(pd->mr.n_conflicts + 1, sizeof(**out));
+    for (size_t i = 0; i < pd->mr.n_conflicts; i++) {
+        struct conflict *k = &(*out)[i];
+        const struct merge_conflict *mc = &pd->mr.conflicts[i];
+        k->pair = xstrdup(c->p->pc->name);
+        k->link_id = w->link.id;
+        k->field = xstrdup(mc->field);
+        k->base = cJSON_Duplicate(mc->base, 1);
+        for (int s = 0; s < 2; s++) {
+            k->value[s] = cJSON_Duplicate(mc->value[s], 1);
+            k->who[s] = w->rec[s].modified_by ? xstrdup(w->rec[s].modified_by) : NULL;
+            k->changed_ms[s] = w->rec[s].modified_ms;
+            k->key[s] = w->rec[s].key ? xstrdup(w->rec[s].key) : w->link.remote[s] ? xstrdup(w->link.remote[s]) : NULL;
+        }
+        k->created_ms = cbtime_now_ms();
+    }
+}
+
+/* Commits the outcome of one merged work item whose writes all succeeded. */
+static void finish(struct cycle *c, struct pending *pd, struct strbuf *err)
+{
+    struct work *w = pd->w;
+    for (int s = 0; s < 2; s++)
+        if (w->rec[s].id)
+            fill_link_side(&w->link, (enum side)s, &w->rec[s]);
+    struct conflict *conf = NULL;
+    fill_conflicts(c, pd, &conf);
+    struct base_commit bc = {c->p->pc->name, &w->link, pd->mr.new_base, conf, pd->mr.n_conflicts};
+    enum cb_status st = with_txn(c, commit_base, &bc, err);
+    for (size_t i = 0; i < pd->mr.n_conflicts; i++) {
+        if (st == CB_OK && conf[i].created_ms >= c->started_ms) {
+            c->rep->conflicts++;
+            note(c, "conflict on '%s' between %s '%s' and %s '%s': held for review", conf[i].field,
+                 side_name(SIDE_CRM), conf[i].key[0] ? conf[i].key[0] : "?", side_name(SIDE_TRACKER),
+                 conf[i].key[1] ? conf[i].key[1] : "?");
+        }
+        conflict_release(&conf[i]);
+    }
+    free(conf);
+    if (st != CB_OK) {
+        c->rep->failed++;
+        problem(c, "cannot record the sync of link %llu: %s", (unsigned long long)w->link.id,
+                err->buf);
+    }
+}
+
+static void merge_work(struct cycle *c, struct work *w, struct pending *pd)
+{
+    memset(pd, 0, sizeof(*pd));
+    pd->w = w;
+    const cJSON *views[2] = {w->view[0], w->view[1]};
+    int64_t mod[2] = {w->rec[0].modified_ms, w->rec[1].modified_ms};
+    const char **held = NULL;
+    held_fields(c, w, &held);
+    merge_run(c->p->map, w->base, views, mod, held, &pd->mr);
+    free(held);
+    for (int s = 0; s < 2; s++) {
+        if (cJSON_GetArraySize(pd->mr.patch[s]) == 0)
+            continue;
+        struct strbuf warn = STRBUF_INIT;
+        cJSON *rem = mapping_to_remote(c->p->map, (enum side)s, pd->mr.patch[s], &warn);
+        if (warn.len)
+            log_debug("pair '%s': %s", c->p->pc->name, warn.buf);
+        strbuf_release(&warn);
+        if (cJSON_GetArraySize(rem) == 0) {
+            cJSON_Delete(rem);
+            continue;
+        }
+        pd->remote[s] = rem;
+        pd->st[s] = CB_ERR_STOPPED; /* until the write reports its outcome */
+    }
+}
+
+/* Writes the pending updates of side s in batches; records each op's outcome in pd->st[s]. */
+static enum cb_status write_updates(struct cycle *c, enum side s, struct pending *pds, size_t n,
+                                    struct strbuf *err)
+{
+    struct sync_pair *p = c->p;
+    size_t max = (size_t)(p->ops[s]->max_batch_write > 0 ? p->ops[s]->max_batch_write : 1);
+    struct write_op *ops = xcalloc(max, sizeof(*ops));
+    size_t *idx = xcalloc(max, sizeof(size_t));
+    enum cb_status res = CB_OK;
+    size_t i = 0;
+    while (i < n) {
+        if (sync_stop_requested()) {
+            res = CB_ERR_STOPPED;
+            break;
+        }
+        size_t k = 0;
+        for (; i < n && k < max; i++) {
+            if (!pds[i].remote[s])
+                continue;
+            write_op_init(&ops[k]);
+            ops[k].id = pds[i].w->link.remote[s];
+            ops[k].fields = pds[i].remote[s];
+            idx[k++] = i;
+        }
+        if (k == 0)
+            break;
+        struct strbuf e = STRBUF_INIT;
+        enum cb_status st = p->ops[s]->write(p->conn[s], ops, k, &e);
+        for (size_t j = 0; j < k; j++) {
+            struct pending *pd = &pds[idx[j]];
+            pd->st[s] = ops[j].st;
+            if (ops[j].st != CB_OK) {
+                pd->err[s] = xstrdup(ops[j].err.len ? ops[j].err.buf : e.len ? e.buf : cb_status_str(ops[j].st));
+            } else if (ops[j].rec.modified_ms) {
+                /* keep the record's post-write identity for the link */
+                struct record *r = &pd->w->rec[s];
+                if (ops[j].rec.key && !r->key)
+                    r->key = xstrdup(ops[j].rec.key);
+            }
+            write_op_release(&ops[j]);
+        }
+        strbuf_release(&e);
+        if (st == CB_ERR_AUTH) {
+            strbuf_setf(err, "%s '%s' rejected our credentials", side_name(s), p->ep_name[s]);
+            res = st;
+            break;
+        }
+    }
+    free(ops);
+    free(idx);
+    return res;
+}
+
+static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
+{
+    struct work *w = pd->w;
+    int ok = 1;
+    for (int si = 0; si < 2; si++) {
+        enum side s = (enum side)si;
+        if (!pd->remote[s])
+            continue;
+        if (pd->st[s] == CB_OK) {
+            c->rep->updated[s]++;
+            char *fields = NULL;
+            struct strbuf names = STRBUF_INIT;
+            const cJSON *f;
+            cJSON_ArrayForEach(f, pd->mr.patch[s])
+                (void)strbuf_addf(&names, "%s%s", names.len ? ", " : "", f->string);
+            fields = strbuf_detach(&names);
+            note(c, "updated %s '%s': %s", side_name(s), w->link.key[s] ? w->link.key[s] : w->link.remote[s], fields);
+            free(fields);
+            continue;
+        }
+        ok = 0;
+        enum side src = SIDE_OTHER(s);
+        const char *what = w->link.key[s] ? w->link.key[s] : w->link.remote[s];
+        const char *why = pd->err[s] ? pd->err[s] : cb_status_str(pd->st[s]);
+        if (pd->st[s] == CB_ERR_FINAL || pd->st[s] == CB_ERR_NOTFOUND) {
+            c->rep->failed++;
+            problem(c, "cannot update %s '%s': %s", side_name(s), what, why);
+        } else {
+            c->rep->postponed++;
+            problem(c, "postponed update of %s '%s': %s", side_name(s), what, why);
+        }
+        /* the change stays unapplied: the next cycle must list it again */
+        cap_cursor(c, src, w->rec[src].modified_ms);
+    }
+    if (ok && (pd->mr.changed || pd->mr.n_conflicts))
+        finish(c, pd, err);
+}
+
+static void pending_release(struct pending *pd)
+{
+    merge_result_release(&pd->mr);
+    for (int s = 0; s < 2; s++) {
+        cJSON_Delete(pd->remote[s]);
+        free(pd->err[s]);
+    }
+}
+
+/* Merges and writes every work item from index `from` on; returns the first fatal status. */
+static enum cb_status merge_and_write(struct cycle *c, size_t from, struct strbuf *err)
+{
+    size_t n = 0;
+    for (size_t i = from; i < c->n_w; i++)
+        if (!c->w[i].done)
+            n++;
+    struct pending *pds = xcalloc(n + 1, sizeof(*pds));
+    size_t k = 0;
+    for (size_t i = from; i < c->n_w; i++) {
+        struct work *w = &c->w[i];
+        if (w->done)
+            continue;
+        int missing = 0;
+        for (int s = 0; s < 2; s++) {
+            if (w->rec[s].id)
+                continue;
+            missing = 1;
+            c->rep->skipped++;
+            problem(c, "skipped link %llu: %s record '%s' no longer exists (deletes are ignored)",
+                    (unsigned long long)w->link.id, side_name((enum side)s),
+                    w->link.key[s] ? w->link.key[s] : w->link.remote[s] ? w->link.remote[s] : "?");
+        }
+        w->done = 1;
+        if (missing)
+            continue;
+        for (int s = 0; s < 2; s++)
+            if (!w->view[s])
+                w->view[s] = map_record(c, (enum side)s, &w->rec[s]);
+        merge_work(c, w, &pds[k++]);
+    }
+    enum cb_status st = CB_OK;
+    for (int s = 0; s < 2 && st == CB_OK; s++)
+        st = write_updates(c, (enum side)s, pds, k, err);
+    for (size_t i = 0; i < k; i++) {
+        settle(c, &pds[i], err);
+        pending_release(&pds[i]);
+    }
+    free(pds);
+    return st;
+}
+
+/* ---------------------------------------------------------------- step 6: create */
+
+struct intent_commit {
+    const char *pair;
+    struct intent *in;
+};
+
+static enum cb_status commit_intent(struct cache_txn *t, void *arg)
+{
+    struct intent_commit *ic = arg;
+    return cache_intent_put(t, ic->pair, ic->in);
+}
+
+static enum cb_status drop_intent(struct cache_txn *t, void *arg)
+{
+    struct intent_commit *ic = arg;
+    return cache_intent_del(t, ic->pair, ic->in->id);
+}
+
+struct create_job {
+    struct record *src;
+    cJSON *view;        /* source view (owned) */
+    cJSON *remote;      /* remote fields for the target (owned) */
+    struct intent in;
+    char marker[33];
+};
+
+static void prepare_create(struct cycle *c, enum side s, struct record *r, struct create_job *j)
+{
+    enum side t = SIDE_OTHER(s);
+    memset(j, 0, sizeof(*j));
+    j->src = r;
+    j->view = map_record(c, s, r);
+    struct strbuf warn = STRBUF_INIT;
+    j->remote = mapping_to_remote(c->p->map, t, j->view, &warn);
+    strbuf_release(&warn);
+    const cJSON *d;
+    cJSON_ArrayForEach(d, mapping_create_defaults(c->p->map, t))
+    {
+        if (!cJSON_GetObjectItemCaseSensitive(j->remote, d->string))
+            cJSON_AddItemToObject(j->remote, d->string, cJSON_Duplicate(d, 1));
+    }
+    const struct intent *old = intent_for(c, s, r->id);
+    if (old) {
+        snprintf(j->marker, sizeof(j->marker), "%s", old->marker);
+        j->in.id = old->id;
+        j->in.created_ms = old->created_ms;
+    } else {
+        new_marker(j->marker);
+        j->in.created_ms = cbtime_now_ms();
+    }
+    j->in.target = (int)t;
+    j->in.source_id = r->id;
+    j->in.marker = j->marker;
+}
+
+static void create_done(struct cycle *c, enum side s, struct create_job *j, struct write_op *op,
+                        struct strbuf *err)
+{
+    enum side t = SIDE_OTHER(s);
+    struct sync_pair *p = c->p;
+    if (op->st != CB_OK) {
+        if (op->st == CB_ERR_FINAL) {
+            struct intent_commit ic = {p->pc->name, &j->in};
+            struct strbuf e = STRBUF_INIT;
+            if (with_txn(c, drop_intent, &ic, &e) != CB_OK)
+                log_warn("cannot drop intent: %s", e.buf);
+            strbuf_release(&e);
+            c->rep->failed++;
+            problem(c, "cannot create %s record for %s '%s': %s", side_name(t), side_name(s),
+                    rec_label(j->src), op->err.buf);
+        } else {
+            c->rep->postponed++;
+            cap_cursor(c, s, j->src->modified_ms);
+            problem(c, "postponed create for %s '%s': %s", side_name(s), rec_label(j->src),
+                    op->err.len ? op->err.buf : cb_status_str(op->st));
+        }
+        return;
+    }
+    struct work *w = work_add(c);
+    fill_link_side(&w->link, s, j->src);
+    fill_link_side(&w->link, t, &op->rec);
+    w->link.created_ms = cbtime_now_ms();
+    w->base = merge_base_for_create(p->map, t, j->view, j->remote);
+    struct link_commit lc = {p->pc->name, &w->link, w->base, j->in.id};
+    enum cb_status st = with_txn(c, commit_link, &lc, err);
+    if (st != CB_OK) {
+        c->rep->failed++;
+        problem(c, "created %s '%s' but cannot record the link: %s", side_name(t),
+                rec_label(&op->rec), err->buf);
+        w->done = 1;
+        return;
+    }
+    c->rep->created[t]++;
+    note(c, "created %s '%s' from %s '%s'", side_name(t), rec_label(&op->rec), side_name(s),
+         rec_label(j->src));
+    /* merge once more so that what only the new record knows (its key) flows back at once */
+    record_copy(&w->rec[s], j->src);
+    w->rec[t] = op->rec;
+    memset(&op->rec, 0, sizeof(op->rec));
+    cJSON_Delete(w->rec[t].fields);
+    w->rec[t].fields = cJSON_Duplicate(j->remote, 1);
+    w->view[s] = cJSON_Duplicate(j->view, 1);
+}
+
+static enum cb_status create_side(struct cycle *c, enum side s, struct strbuf *err)
+{
+    struct sync_pair *p = c->p;
+    enum side t = SIDE_OTHER(s);
+    size_t max = (size_t)(p->ops[t]->max_batch_write > 0 ? p->ops[t]->max_batch_write : 1);
+    struct record_list *l = &c->creates[s];
+    struct create_job *jobs = xcalloc(max, sizeof(*jobs));
+    struct write_op *ops = xcalloc(max, sizeof(*ops));
+    enum cb_status res = CB_OK;
+    size_t i = 0;
+    while (i < l->n && res == CB_OK) {
+        if (sync_stop_requested()) {
+            res = CB_ERR_STOPPED;
+            break;
+        }
+        size_t k = 0;
+        for (; i < l->n && k < max; i++, k++) {
+            prepare_create(c, s, &l->v[i], &jobs[k]);
+            if (!jobs[k].in.id) {
+                struct intent_commit ic = {p->pc->name, &jobs[k].in};
+                res = with_txn(c, commit_intent, &ic, err);
+                if (res != CB_OK) {
+                    k++;
+                    break;
+                }
+            }
+            write_op_init(&ops[k]);
+            ops[k].fields = jobs[k].remote;
+            ops[k].marker = jobs[k].marker;
+            ops[k].link_url = l->v[i].url;
+            ops[k].link_title = l->v[i].key;
+        }
+        if (res == CB_OK) {
+            struct strbuf e = STRBUF_INIT;
+            enum cb_status st = p->ops[t]->write(p->conn[t], ops, k, &e);
+            for (size_t j = 0; j < k; j++)
+                create_done(c, s, &jobs[j], &ops[j], err);
+            if (st == CB_ERR_AUTH) {
+                strbuf_setf(err, "%s '%s' rejected our credentials", side_name(t), p->ep_name[t]);
+                res = st;
+            }
+            strbuf_release(&e);
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (res == CB_OK)
+                write_op_release(&ops[j]);
+            cJSON_Delete(jobs[j].view);
+            cJSON_Delete(jobs[j].remote);
+        }
+    }
+    free(jobs);
+    free(ops);
+    return res;
+}
+
+/* ---------------------------------------------------------------- the cycle */
+
+struct cursor_commit {
+    struct cycle *c;
+    int64_t old[2];
+};
+
+static enum cb_status commit_cursors(struct cache_txn *t, void *arg)
+{
+    struct cursor_commit *cc = arg;
+    struct cycle *c = cc->c;
+    enum cb_status st = CB_OK;
+    for (int s = 0; s < 2 && st == CB_OK; s++) {
+        int64_t nc = c->max_ms[s] < c->cap_ms[s] ? c->max_ms[s] : c->cap_ms[s];
+        if (nc > cc->old[s])
+            st = cache_cursor_put(t, c->p->pc->name, s, nc);
+    }
+    return st;
+}
+
+static enum cb_status read_cursors(struct cycle *c, int64_t cur[2], struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
+    for (int s = 0; st == CB_OK && s < 2; s++)
+        st = cache_cursor_get(t, c->p->pc->name, s, &cur[s]);
+    if (t)
+        cache_txn_abort(t);
+    return st;
+}
+
+static void cycle_release(struct cycle *c)
+{
+    for (int s = 0; s < 2; s++) {
+        record_list_release(&c->pulled[s]);
+        record_list_release(&c->creates[s]);
+        for (size_t i = 0; i < c->n_blocked[s]; i++)
+            free(c->blocked[s][i]);
+        free(c->blocked[s]);
+    }
+    for (size_t i = 0; i < c->n_w; i++)
+        work_release(&c->w[i]);
+    free(c->w);
+    for (size_t i = 0; i < c->n_intents; i++)
+        intent_release(&c->intents[i]);
+    free(c->intents);
+}
+
+static enum cb_status ensure_pinged(struct sync_pair *p, struct strbuf *err)
+{
+    for (int s = 0; s < 2; s++) {
+        if (p->pinged[s])
+            continue;
+        struct strbuf info = STRBUF_INIT, e = STRBUF_INIT;
+        enum cb_status st = sync_pair_ping(p, (enum side)s, &info, &e);
+        if (st != CB_OK)
+            strbuf_setf(err, "cannot use %s endpoint '%s': %s", side_name((enum side)s),
+                        p->ep_name[s], e.buf);
+        strbuf_release(&info);
+        strbuf_release(&e);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
+{
+    int64_t cur[2] = {0, 0};
+    enum cb_status st = ensure_pinged(c->p, err);
+    if (st == CB_OK)
+        st = read_cursors(c, cur, err);
+    if (st == CB_OK)
+        st = recover_intents(c, err);
+    for (int s = 0; s < 2 && st == CB_OK; s++)
+        st = pull(c, (enum side)s, cur[s], err);
+    if (st != CB_OK)
+        return st;
+    st = classify(c, err);
+    if (st == CB_OK)
+        st = load_bases(c, err);
+    if (st != CB_OK)
+        return st;
+    drop_unchanged(c);
+    for (int s = 0; s < 2 && st == CB_OK; s++)
+        st = fetch_side(c, (enum side)s, err);
+    if (st == CB_OK)
+        st = merge_and_write(c, 0, err);
+    for (int s = 0; s < 2 && st == CB_OK; s++) {
+        size_t first_new = c->n_w;
+        st = create_side(c, (enum side)s, err);
+        if (st == CB_OK)
+            st = merge_and_write(c, first_new, err);
+    }
+    if (st != CB_OK)
+        return st;
+    struct cursor_commit cc = {c, {cur[0], cur[1]}};
+    return with_txn(c, commit_cursors, &cc, err);
+}
+
+enum cb_status sync_pair_cycle(struct sync_pair *p, struct sync_report *rep, struct strbuf *err)
+{
+    struct cycle c;
+    memset(&c, 0, sizeof(c));
+    c.p = p;
+    c.rep = rep;
+    c.cap_ms[0] = c.cap_ms[1] = INT64_MAX;
+    c.started_ms = cbtime_now_ms();
+    unsigned long req0 = http_total_requests();
+    enum cb_status st = run_cycle(&c, err);
+    rep->requests += http_total_requests() - req0;
+    cycle_release(&c);
+    return st;
+}

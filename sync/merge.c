@@ -1,0 +1,232 @@
+/*
+ * Field-level three-way merge (see merge.h for the base format). Decides, per item field, which
+ * side changed, what to write where, and what is a conflict; applies per-field policies
+ * (manual, crm_wins, tracker_wins, newest_wins with a skew tolerance). Labels compare as sets.
+ */
+#include "sync/merge.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/strbuf.h"
+
+static void hash_hex(const cJSON *v, char out[17])
+{
+    snprintf(out, 17, "%016" PRIx64, item_value_hash(v));
+}
+
+static const cJSON *fp_of(const cJSON *base, enum side s, const char *field)
+{
+    const cJSON *fp = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(base, "fp"), (int)s);
+    return cJSON_GetObjectItemCaseSensitive(fp, field);
+}
+
+static int field_changed(const cJSON *base, enum side s, const char *field, const cJSON *v)
+{
+    const cJSON *fp = fp_of(base, s, field);
+    if (cJSON_IsString(fp)) {
+        char h[17];
+        hash_hex(v, h);
+        return strcmp(h, fp->valuestring) != 0;
+    }
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(base, "item"),
+                                                      field);
+    return !item_value_equal(field, v, b);
+}
+
+int merge_side_changed(const struct mapping *m, const cJSON *base, enum side s, const cJSON *view)
+{
+    if (!base)
+        return 1;
+    for (const char *const *f = mapping_item_fields(m); *f; f++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(view, *f);
+        if (v && field_changed(base, s, *f, v))
+            return 1;
+    }
+    return 0;
+}
+
+static cJSON *new_base_skeleton(const cJSON *base)
+{
+    cJSON *nb = base ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(nb, "item"))) {
+        cJSON_DeleteItemFromObjectCaseSensitive(nb, "item");
+        cJSON_AddItemToObject(nb, "item", cJSON_CreateObject());
+    }
+    cJSON *fp = cJSON_GetObjectItemCaseSensitive(nb, "fp");
+    if (!cJSON_IsArray(fp) || cJSON_GetArraySize(fp) != 2) {
+        cJSON_DeleteItemFromObjectCaseSensitive(nb, "fp");
+        fp = cJSON_AddArrayToObject(nb, "fp");
+        cJSON_AddItemToArray(fp, cJSON_CreateObject());
+        cJSON_AddItemToArray(fp, cJSON_CreateObject());
+    }
+    return nb;
+}
+
+static void set_obj(cJSON *obj, const char *field, cJSON *v)
+{
+    if (cJSON_GetObjectItemCaseSensitive(obj, field))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, field, v);
+    else
+        cJSON_AddItemToObject(obj, field, v);
+}
+
+static void set_fp(cJSON *nb, enum side s, const char *field, const cJSON *v)
+{
+    char h[17];
+    hash_hex(v, h);
+    set_obj(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(nb, "fp"), (int)s), field,
+            cJSON_CreateString(h));
+}
+
+static void set_item(cJSON *nb, const char *field, const cJSON *v)
+{
+    set_obj(cJSON_GetObjectItemCaseSensitive(nb, "item"), field,
+            v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+}
+
+static int is_held(const char *const *held, const char *field)
+{
+    for (; held && *held; held++)
+        if (strcmp(*held, field) == 0)
+            return 1;
+    return 0;
+}
+
+/* Side w's value wins field f: write it to the other side where the mapping lets it flow. */
+static void take(const struct mapping *m, const char *f, enum side w, const cJSON *const view[2],
+                 cJSON *nb, struct merge_result *out)
+{
+    enum side o = SIDE_OTHER(w);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(view[w], f);
+    const cJSON *cur_o = cJSON_GetObjectItemCaseSensitive(view[o], f);
+    set_fp(nb, w, f, v);
+    if (!mapping_flows(m, f, w))
+        return; /* a one-way field edited against its direction: noted, not copied */
+    set_item(nb, f, v);
+    cJSON *rt = mapping_roundtrip(m, o, f, v);
+    if (!rt)
+        return; /* the other side cannot hold this value (or this field) */
+    if (!(cur_o && item_value_equal(f, rt, cur_o)))
+        cJSON_AddItemToObject(out->patch[o], f, cJSON_Duplicate(v, 1));
+    set_fp(nb, o, f, rt);
+    cJSON_Delete(rt);
+}
+
+static void add_conflict(struct merge_result *out, const char *f, const cJSON *base,
+                         const cJSON *const view[2])
+{
+    out->conflicts = xrealloc(out->conflicts, (out->n_conflicts + 1) * sizeof(*out->conflicts));
+    struct merge_conflict *c = &out->conflicts[out->n_conflicts++];
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(base, "item"),
+                                                      f);
+    c->field = f;
+    c->base = b ? cJSON_Duplicate(b, 1) : cJSON_CreateNull();
+    for (int s = 0; s < 2; s++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(view[s], f);
+        c->value[s] = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+    }
+}
+
+/* Both sides changed f to different values: the field's policy picks a winner, or -1. */
+static int pick_winner(const struct mapping *m, const char *f, const int64_t modified_ms[2])
+{
+    switch (mapping_policy(m, f)) {
+    case POLICY_CRM_WINS:
+        return SIDE_CRM;
+    case POLICY_TRACKER_WINS:
+        return SIDE_TRACKER;
+    case POLICY_NEWEST_WINS: {
+        int64_t d = modified_ms[0] - modified_ms[1];
+        if (d > mapping_skew_ms(m))
+            return SIDE_CRM;
+        if (-d > mapping_skew_ms(m))
+            return SIDE_TRACKER;
+        return -1; /* too close to call given clock skew: ask a person */
+    }
+    case POLICY_MANUAL:
+        break;
+    }
+    return -1;
+}
+
+void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const view[2],
+               const int64_t modified_ms[2], const char *const *held, struct merge_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->patch[0] = cJSON_CreateObject();
+    out->patch[1] = cJSON_CreateObject();
+    cJSON *nb = new_base_skeleton(base);
+    for (const char *const *fp = mapping_item_fields(m); *fp; fp++) {
+        const char *f = *fp;
+        const cJSON *v[2] = {cJSON_GetObjectItemCaseSensitive(view[0], f),
+                             cJSON_GetObjectItemCaseSensitive(view[1], f)};
+        int ch[2];
+        for (int s = 0; s < 2; s++)
+            ch[s] = v[s] && (!base || field_changed(base, (enum side)s, f, v[s]));
+        if (!ch[0] && !ch[1])
+            continue;
+        if (is_held(held, f))
+            continue;
+        if (ch[0] && ch[1]) {
+            if (item_value_equal(f, v[0], v[1])) {
+                set_item(nb, f, v[0]);
+                set_fp(nb, SIDE_CRM, f, v[0]);
+                set_fp(nb, SIDE_TRACKER, f, v[1]);
+                continue;
+            }
+            if (!base) {
+                /* a link without history (recovered): the side that flows wins, crm first */
+                take(m, f, mapping_flows(m, f, SIDE_CRM) ? SIDE_CRM : SIDE_TRACKER, view, nb, out);
+                continue;
+            }
+            int w = pick_winner(m, f, modified_ms);
+            if (w < 0) {
+                add_conflict(out, f, base, view);
+                continue;
+            }
+            take(m, f, (enum side)w, view, nb, out);
+            continue;
+        }
+        take(m, f, ch[0] ? SIDE_CRM : SIDE_TRACKER, view, nb, out);
+    }
+    out->changed = !base || !cJSON_Compare(nb, base, 1);
+    out->new_base = nb;
+}
+
+void merge_result_release(struct merge_result *r)
+{
+    cJSON_Delete(r->patch[0]);
+    cJSON_Delete(r->patch[1]);
+    cJSON_Delete(r->new_base);
+    for (size_t i = 0; i < r->n_conflicts; i++) {
+        cJSON_Delete(r->conflicts[i].base);
+        cJSON_Delete(r->conflicts[i].value[0]);
+        cJSON_Delete(r->conflicts[i].value[1]);
+    }
+    free(r->conflicts);
+    memset(r, 0, sizeof(*r));
+}
+
+cJSON *merge_base_for_create(const struct mapping *m, enum side target, const cJSON *src_view,
+                             const cJSON *written_patch)
+{
+    enum side src = SIDE_OTHER(target);
+    cJSON *nb = new_base_skeleton(NULL);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, src_view)
+    {
+        set_item(nb, v->string, v);
+        set_fp(nb, src, v->string, v);
+    }
+    cJSON_ArrayForEach(v, written_patch)
+    {
+        cJSON *rt = mapping_roundtrip(m, target, v->string, v);
+        if (rt)
+            set_fp(nb, target, v->string, rt);
+        cJSON_Delete(rt);
+    }
+    return nb;
+}

@@ -1,0 +1,2162 @@
+#!/usr/bin/env python3
+"""Jira Cloud (REST v3) simulator for crmbridge tests.
+
+Implements the endpoints crmbridge uses, as strictly as the real service: Basic auth with an API
+token, issues with ADF validation, a workflow that only moves through transitions, entity
+properties, remote links, comments, changelog, /search/jql with a JQL subset, cursor paging,
+eventual consistency and rate limits. It does not implement webhooks, attachments, worklogs,
+sprints or Data Center (v2 wiki markup) mode.
+
+Control interface (besides simbase's):
+  POST   /_sim/seed        {"issues":[{"summary":..,"status":"Done","priority":"High",
+                            "description":"text or ADF","labels":[..],"Customer":"Acme",
+                            "assignee":"Li Wei","created_ms":..,"updated_ms":..,"properties":{}}]}
+  POST   /_sim/edit        {"key","fields":{same shape as seed},"user":"Mia Krystof"}
+  POST   /_sim/transition  {"key","to":"Done","user"}   follows the workflow, one hop at a time
+  GET    /_sim/issues      every live issue as stored (ADF, properties, links, changelog)
+  POST   /_sim/config      {"search_lag_ms","time_zone","rate":{"GET":n,..},"per_issue":bool,
+                            "api_token","search_page_cap"}
+  DELETE /_sim/issue/KEY   delete as a human
+"""
+
+import base64
+import copy
+import datetime
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+from collections import deque
+from zoneinfo import ZoneInfo
+
+from simbase import Reply, Sim, serve
+
+API3 = "/rest/api/3"
+BOT_EMAIL = "bot@acme.test"
+BOT_TOKEN = "sim-jira-token"
+BOT_ID = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077"
+
+USERS = [
+    {"accountId": BOT_ID, "displayName": "crmbridge bot", "emailAddress": BOT_EMAIL},
+    {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Li Wei",
+     "emailAddress": "li.wei@acme.test"},
+    {"accountId": "5b10a2844c20165700ede21g", "displayName": "Mia Krystof",
+     "emailAddress": "mia@acme.test"},
+]
+
+PROJECT = {"id": "10000", "key": "SUP", "name": "Support"}
+ISSUE_TYPES = [
+    {"id": "10001", "name": "Task", "description": "A small, distinct piece of work."},
+    {"id": "10002", "name": "Bug", "description": "A problem or error."},
+    {"id": "10003", "name": "Story", "description": "A user story."},
+]
+PRIORITIES = [
+    {"id": "1", "name": "Highest"}, {"id": "2", "name": "High"}, {"id": "3", "name": "Medium"},
+    {"id": "4", "name": "Low"}, {"id": "5", "name": "Lowest"},
+]
+DEFAULT_PRIORITY = "3"
+CATEGORIES = {
+    "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
+    "indeterminate": {"id": 4, "key": "indeterminate", "colorName": "yellow",
+                      "name": "In Progress"},
+    "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
+}
+STATUSES = [
+    {"id": "10000", "name": "To Do", "cat": "new"},
+    {"id": "3", "name": "In Progress", "cat": "indeterminate"},
+    {"id": "10001", "name": "Waiting for customer", "cat": "indeterminate"},
+    {"id": "10002", "name": "Done", "cat": "done"},
+    {"id": "10003", "name": "Won't Do", "cat": "done"},
+]
+INITIAL_STATUS = "10000"
+# Transition id, name, from status ids, to status id. Not every status is one hop away.
+TRANSITIONS = [
+    ("11", "Start progress", ["10000"], "3"),
+    ("21", "Done", ["3"], "10002"),
+    ("31", "Wait for customer", ["3"], "10001"),
+    ("41", "Customer replied", ["10001"], "3"),
+    ("51", "Won't do", ["10000"], "10003"),
+    ("61", "Reopen", ["10002"], "3"),
+]
+RESOLUTIONS = [
+    {"id": "10000", "name": "Done", "description": "Work has been completed on this issue."},
+    {"id": "10001", "name": "Won't Do", "description": "This issue won't be actioned."},
+]
+TIER_OPTIONS = [{"id": "10100", "value": "Gold"}, {"id": "10101", "value": "Silver"},
+                {"id": "10102", "value": "Bronze"}]
+
+# id, name, kind, schema. kind drives validation and rendering.
+FIELD_DEFS = [
+    ("summary", "Summary", "string", {"type": "string", "system": "summary"}),
+    ("description", "Description", "adf", {"type": "string", "system": "description"}),
+    ("issuetype", "Issue Type", "issuetype", {"type": "issuetype", "system": "issuetype"}),
+    ("project", "Project", "project", {"type": "project", "system": "project"}),
+    ("priority", "Priority", "priority", {"type": "priority", "system": "priority"}),
+    ("status", "Status", "status", {"type": "status", "system": "status"}),
+    ("resolution", "Resolution", "resolution", {"type": "resolution", "system": "resolution"}),
+    ("labels", "Labels", "labels", {"type": "array", "items": "string", "system": "labels"}),
+    ("duedate", "Due date", "date", {"type": "date", "system": "duedate"}),
+    ("assignee", "Assignee", "user", {"type": "user", "system": "assignee"}),
+    ("reporter", "Reporter", "user", {"type": "user", "system": "reporter"}),
+    ("creator", "Creator", "readonly", {"type": "user", "system": "creator"}),
+    ("created", "Created", "readonly", {"type": "datetime", "system": "created"}),
+    ("updated", "Updated", "readonly", {"type": "datetime", "system": "updated"}),
+    ("resolutiondate", "Resolved", "readonly", {"type": "datetime", "system": "resolutiondate"}),
+    ("statuscategorychangedate", "Status Category Changed", "readonly",
+     {"type": "datetime", "system": "statuscategorychangedate"}),
+    ("comment", "Comment", "comment", {"type": "comments-page", "system": "comment"}),
+    ("customfield_10050", "Customer", "text",
+     {"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+      "customId": 10050}),
+    ("customfield_10051", "Customer Tier", "select",
+     {"type": "option", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:select",
+      "customId": 10051}),
+    ("customfield_10052", "Customer Notes", "adf",
+     {"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textarea",
+      "customId": 10052}),
+]
+FIELD_KIND = {f[0]: f[2] for f in FIELD_DEFS}
+FIELD_NAME = {f[0]: f[1] for f in FIELD_DEFS}
+NOT_NAVIGABLE = {"comment"}
+CANNOT_SET = "Field '%s' cannot be set. It is not on the appropriate screen, or unknown."
+NOT_ADF = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+BAD_ADF = "The field value is not valid Atlassian Document Format (ADF) content."
+RATE_LIMITED = "The request has been rate-limited. Please try again later."
+REMOVED_API = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
+               "API. A full migration guideline is available at "
+               "https://developer.atlassian.com/changelog/#CHANGE-2046")
+UNBOUNDED = ("Unbounded JQL queries are not allowed here. Please add a search restriction to "
+             "your query.")
+DATE_FORMATS = ("Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', "
+                "'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.")
+
+
+def errors(messages=None, errs=None, status=None):
+    body = {"errorMessages": list(messages or []), "errors": dict(errs or {})}
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def bad(msg=None, errs=None):
+    return Reply(400, errors([msg] if msg else [], errs))
+
+
+def by_id(table, ident):
+    for t in table:
+        if t["id"] == ident:
+            return t
+    return None
+
+
+def by_name_or_id(table, value, name_key="name"):
+    if not isinstance(value, str):
+        return None
+    for t in table:
+        if t["id"] == value or t[name_key].lower() == value.lower():
+            return t
+    return None
+
+
+def user_by(value):
+    if not isinstance(value, str):
+        return None
+    v = value.lower()
+    for u in USERS:
+        if v in (u["accountId"].lower(), u["displayName"].lower(), u["emailAddress"].lower()):
+            return u
+    return None
+
+
+# --- Atlassian Document Format ---------------------------------------------------------------
+
+INLINE = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"}
+BLOCK_CHILDREN = {
+    "doc": {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "blockquote",
+            "rule", "panel", "table", "mediaSingle", "expand"},
+    "paragraph": INLINE,
+    "heading": INLINE,
+    "bulletList": {"listItem"},
+    "orderedList": {"listItem"},
+    "listItem": {"paragraph", "bulletList", "orderedList", "codeBlock"},
+    "blockquote": {"paragraph", "bulletList", "orderedList", "codeBlock"},
+    "codeBlock": {"text"},
+    "panel": {"paragraph", "heading", "bulletList", "orderedList", "codeBlock"},
+    "expand": {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "rule"},
+    "table": {"tableRow"},
+    "tableRow": {"tableHeader", "tableCell"},
+    "tableHeader": {"paragraph", "bulletList", "orderedList", "codeBlock", "heading"},
+    "tableCell": {"paragraph", "bulletList", "orderedList", "codeBlock", "heading"},
+    "mediaSingle": {"media"},
+}
+LEAVES = {"rule", "hardBreak", "mention", "emoji", "inlineCard", "date", "status", "media", "text"}
+MARKS = {"strong", "em", "code", "link", "strike", "underline", "textColor", "subsup",
+         "backgroundColor"}
+
+
+def adf_problem(node, parent="doc", top=True):
+    """Returns None when node is a valid ADF node (or doc when top), else a reason."""
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        return "node is not an object with a type"
+    t = node["type"]
+    if top:
+        if t != "doc" or node.get("version") != 1:
+            return "root must be a doc with version 1"
+        if not isinstance(node.get("content"), list):
+            return "doc needs content"
+    elif t not in BLOCK_CHILDREN.get(parent, set()):
+        return "%s is not allowed inside %s" % (t, parent)
+    if t == "text":
+        return text_problem(node, parent)
+    if t == "heading":
+        lvl = (node.get("attrs") or {}).get("level")
+        if not isinstance(lvl, int) or isinstance(lvl, bool) or not 1 <= lvl <= 6:
+            return "heading level must be 1-6"
+    if t == "mention" and not isinstance((node.get("attrs") or {}).get("id"), str):
+        return "mention needs attrs.id"
+    if "marks" in node and t != "text":
+        return "marks only on text"
+    content = node.get("content")
+    if t in LEAVES:
+        return "%s cannot have content" % t if content else None
+    if content is None:
+        content = []
+    if not isinstance(content, list):
+        return "content must be an array"
+    if t in ("bulletList", "orderedList", "listItem", "table", "tableRow") and not content:
+        return "%s cannot be empty" % t
+    if t == "listItem" and (not isinstance(content[0], dict) or
+                            content[0].get("type") not in ("paragraph", "codeBlock")):
+        return "listItem must start with a paragraph"
+    for child in content:
+        p = adf_problem(child, t, False)
+        if p:
+            return p
+    return None
+
+
+def text_problem(node, parent):
+    if not isinstance(node.get("text"), str) or node["text"] == "":
+        return "text nodes must be non-empty"
+    marks = node.get("marks")
+    if marks is None:
+        return None
+    if not isinstance(marks, list):
+        return "marks must be an array"
+    if parent == "codeBlock" and marks:
+        return "codeBlock text cannot have marks"
+    seen = set()
+    for m in marks:
+        mt = m.get("type") if isinstance(m, dict) else None
+        if mt not in MARKS or mt in seen:
+            return "invalid or repeated mark"
+        seen.add(mt)
+        if mt == "link" and not isinstance((m.get("attrs") or {}).get("href"), str):
+            return "link mark needs attrs.href"
+    if "code" in seen and seen - {"code", "link"}:
+        return "code mark can only be combined with link"
+    return None
+
+
+def adf_text(node):
+    """Plain text of an ADF tree (for changelog strings and ~ searches)."""
+    if not isinstance(node, dict):
+        return ""
+    if node.get("type") == "text":
+        return node.get("text", "")
+    if node.get("type") == "hardBreak":
+        return "\n"
+    if node.get("type") == "mention":
+        return (node.get("attrs") or {}).get("text", "")
+    parts = [adf_text(c) for c in node.get("content") or []]
+    sep = "\n" if node.get("type") in ("doc", "bulletList", "orderedList", "blockquote") else ""
+    return sep.join(parts)
+
+
+def plain_to_adf(text):
+    paras = [p for p in str(text).split("\n\n") if p]
+    return {"version": 1, "type": "doc", "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": p}]} for p in paras]}
+
+
+# --- time ------------------------------------------------------------------------------------
+
+def zone(name):
+    try:
+        return ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - unknown zone names fall back to UTC like Jira does
+        return datetime.timezone.utc
+
+
+def fmt_jira_time(ms, tz):
+    if ms is None:
+        return None
+    d = datetime.datetime.fromtimestamp(ms / 1000.0, tz)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03d" % (ms % 1000) + d.strftime("%z")
+
+
+def fmt_date(ms, tz):
+    return datetime.datetime.fromtimestamp(ms / 1000.0, tz).strftime("%Y-%m-%d")
+
+
+def iso_utc(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000.0, datetime.timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- JQL ---------------------------------------------------------------------------------------
+
+class JqlError(Exception):
+    pass
+
+
+RESERVED = {"and", "or", "not", "in", "is", "empty", "null", "order", "by", "asc", "desc",
+            "was", "changed"}
+OPERATORS = ["<=", ">=", "!=", "!~", "=", "<", ">", "~"]
+WORD_RE = re.compile(r"[A-Za-z0-9_.\-\[\]/:@+*]+")
+PERIOD_RE = re.compile(r"^([-+]?)\s*((?:\d+\s*[wdhm]\s*)+)$")
+DATE_RES = [
+    (re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})\s+(\d{1,2}):(\d{2})$"), True),
+    (re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$"), False),
+]
+
+
+def syntax(msg, pos):
+    raise JqlError("Error in the JQL Query: %s (line 1, character %d)" % (msg, pos + 1))
+
+
+def tokenize(q):
+    toks, i = [], 0
+    while i < len(q):
+        c = q[i]
+        if c.isspace():
+            i += 1
+            continue
+        if c in "(),":
+            toks.append((c, c, i, False))
+            i += 1
+            continue
+        op = next((o for o in OPERATORS if q.startswith(o, i)), None)
+        if op:
+            toks.append(("op", op, i, False))
+            i += len(op)
+            continue
+        if c in "\"'":
+            j, buf = i + 1, []
+            while j < len(q) and q[j] != c:
+                if q[j] == "\\" and j + 1 < len(q):
+                    j += 1
+                buf.append(q[j])
+                j += 1
+            if j >= len(q):
+                syntax("The quoted string '%s' has not been completed." % "".join(buf), i)
+            toks.append(("word", "".join(buf), i, True))
+            i = j + 1
+            continue
+        m = WORD_RE.match(q, i)
+        if not m:
+            syntax("The character '%s' is a reserved JQL character. You must enclose it in a "
+                   "string or use the escape '\\u%04x' instead." % (c, ord(c)), i)
+        toks.append(("word", m.group(0), i, False))
+        i = m.end()
+    toks.append(("end", "end of query", len(q), False))
+    return toks
+
+
+class Parser:
+    """Recursive descent over the token list: query := [or] [ORDER BY sort {, sort}]."""
+
+    def __init__(self, q):
+        self.toks = tokenize(q)
+        self.i = 0
+
+    def peek(self):
+        return self.toks[self.i]
+
+    def take(self):
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def kw(self, word, offset=0):
+        t = self.toks[min(self.i + offset, len(self.toks) - 1)]
+        return t[0] == "word" and not t[3] and t[1].lower() == word
+
+    def parse(self):
+        where = None
+        if not self.kw("order") and self.peek()[0] != "end":
+            where = self.parse_or()
+        order = self.parse_order() if self.kw("order") else []
+        t = self.peek()
+        if t[0] != "end":
+            syntax("Expecting either 'OR' or 'AND' but got '%s'." % t[1], t[2])
+        return where, order
+
+    def parse_or(self):
+        parts = [self.parse_and()]
+        while self.kw("or"):
+            self.take()
+            parts.append(self.parse_and())
+        return ("or", parts) if len(parts) > 1 else parts[0]
+
+    def parse_and(self):
+        parts = [self.parse_not()]
+        while self.kw("and"):
+            self.take()
+            parts.append(self.parse_not())
+        return ("and", parts) if len(parts) > 1 else parts[0]
+
+    def parse_not(self):
+        if self.kw("not"):
+            self.take()
+            return ("not", self.parse_not())
+        if self.peek()[0] == "(":
+            self.take()
+            e = self.parse_or()
+            t = self.take()
+            if t[0] != ")":
+                syntax("Expecting ')' but got '%s'." % t[1], t[2])
+            return e
+        return self.parse_clause()
+
+    def field_name(self, what):
+        t = self.take()
+        if t[0] != "word":
+            syntax("Expecting a field name but got '%s'." % t[1], t[2])
+        if not t[3] and t[1].lower() in RESERVED:
+            syntax("'%s' is a reserved JQL word. You must surround it in quotation marks to use "
+                   "it in a query." % t[1], t[2])
+        return t[1], t[2]
+
+    def parse_clause(self):
+        field, pos = self.field_name("clause")
+        t = self.peek()
+        if t[0] == "op":
+            self.take()
+            return ("clause", field, t[1], self.parse_value(), pos)
+        if self.kw("in") or (self.kw("not") and self.kw("in", 1)):
+            neg = self.kw("not")
+            self.take()
+            if neg:
+                self.take()
+            return ("clause", field, "not in" if neg else "in", self.parse_list(), pos)
+        if self.kw("is"):
+            self.take()
+            neg = self.kw("not")
+            if neg:
+                self.take()
+            v = self.take()
+            if not (v[0] == "word" and v[1].lower() in ("empty", "null")):
+                syntax("Expecting 'EMPTY' or 'NULL' but got '%s'." % v[1], v[2])
+            return ("clause", field, "is not" if neg else "is", None, pos)
+        syntax("Expecting operator but got '%s'. The valid operators are '=', '!=', '<', '>', "
+               "'<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'." % t[1], t[2])
+
+    def parse_value(self):
+        t = self.take()
+        if t[0] != "word":
+            syntax("Expecting either a value, list or function but got '%s'." % t[1], t[2])
+        if not t[3] and t[1].lower() in ("empty", "null"):
+            return ("empty",)
+        if not t[3] and t[1].lower() in RESERVED:
+            syntax("'%s' is a reserved JQL word. You must surround it in quotation marks to use "
+                   "it in a query." % t[1], t[2])
+        if not t[3] and self.peek()[0] == "(":
+            self.take()
+            args = []
+            while self.peek()[0] not in (")", "end"):
+                a = self.take()
+                if a[0] == "word":
+                    args.append(a[1])
+            if self.take()[0] != ")":
+                syntax("Expecting ')' before the end of the query.", t[2])
+            return ("func", t[1].lower(), args, t[2])
+        return ("lit", t[1], t[2], t[3])
+
+    def parse_list(self):
+        t = self.take()
+        if t[0] != "(":
+            syntax("Expecting '(' but got '%s'." % t[1], t[2])
+        vals = [self.parse_value()]
+        while self.peek()[0] == ",":
+            self.take()
+            vals.append(self.parse_value())
+        t = self.take()
+        if t[0] != ")":
+            syntax("Expecting ')' but got '%s'." % t[1], t[2])
+        return vals
+
+    def parse_order(self):
+        self.take()
+        t = self.take()
+        if not (t[0] == "word" and t[1].lower() == "by"):
+            syntax("Expecting 'by' but got '%s'." % t[1], t[2])
+        out = []
+        while True:
+            name, pos = self.field_name("order")
+            direction = None
+            if self.kw("asc") or self.kw("desc"):
+                direction = self.take()[1].lower()
+            out.append((name, direction, pos))
+            if self.peek()[0] != ",":
+                break
+            self.take()
+        return out
+
+
+FIELD_ALIASES = {
+    "project": "project", "key": "key", "issuekey": "key", "issue": "key", "id": "key",
+    "issuetype": "issuetype", "type": "issuetype", "status": "status",
+    "statuscategory": "statusCategory", "category": "statusCategory", "labels": "labels",
+    "label": "labels", "assignee": "assignee", "reporter": "reporter", "creator": "creator",
+    "updated": "updated", "updateddate": "updated", "created": "created",
+    "createddate": "created", "resolved": "resolutiondate", "resolutiondate": "resolutiondate",
+    "priority": "priority", "resolution": "resolution", "summary": "summary",
+    "description": "description", "text": "text", "duedate": "duedate", "due": "duedate",
+    "customer": "customfield_10050", "cf[10050]": "customfield_10050",
+    "customer tier": "customfield_10051", "cf[10051]": "customfield_10051",
+    "customer notes": "customfield_10052", "cf[10052]": "customfield_10052",
+}
+SORTABLE = {"key", "issuetype", "status", "statusCategory", "assignee", "reporter", "creator",
+            "updated", "created", "resolutiondate", "priority", "resolution", "summary",
+            "duedate", "customfield_10050", "customfield_10051", "project"}
+REF_TABLES = {
+    "issuetype": ISSUE_TYPES, "status": STATUSES, "priority": PRIORITIES,
+    "resolution": RESOLUTIONS, "customfield_10051": TIER_OPTIONS,
+}
+DATE_FIELDS = {"updated", "created", "resolutiondate", "duedate"}
+TEXT_FIELDS = {"summary", "description", "text", "customfield_10050", "customfield_10052"}
+USER_FIELDS = {"assignee", "reporter", "creator"}
+
+
+class JqlQuery:
+    """A parsed and validated query; match() and sort_key() work on issue snapshots."""
+
+    def __init__(self, q, now_ms, tz, me):
+        self.now_ms, self.tz, self.me = now_ms, tz, me
+        self.where, order = Parser(q or "").parse()
+        self.problems = []
+        if self.where is not None:
+            self.where = self.resolve(self.where)
+        if len(order) > 7:
+            self.problems.append("The ORDER BY clause cannot contain more than 7 fields.")
+        self.order = []
+        for name, direction, _ in order:
+            f = FIELD_ALIASES.get(name.lower())
+            if f is None:
+                self.problems.append("Field '%s' does not exist or you do not have permission "
+                                     "to view it." % name)
+            elif f not in SORTABLE:
+                self.problems.append("Field '%s' does not support sorting." % name)
+            else:
+                self.order.append((f, direction or "asc"))
+        if self.problems:
+            raise JqlError("\n".join(self.problems))
+
+    # validation: turn literals into comparable values once
+    def resolve(self, node):
+        kind = node[0]
+        if kind in ("and", "or"):
+            return (kind, [self.resolve(n) for n in node[1]])
+        if kind == "not":
+            return ("not", self.resolve(node[1]))
+        _, name, op, value, _pos = node
+        f = FIELD_ALIASES.get(name.lower())
+        if f is None:
+            self.problems.append("Field '%s' does not exist or you do not have permission to "
+                                 "view it." % name)
+            return ("true",)
+        if not self.op_ok(f, op):
+            self.problems.append("The operator '%s' is not supported by the '%s' field."
+                                 % (op.upper() if op.isalpha() or " " in op else op, name))
+            return ("true",)
+        if op in ("is", "is not"):
+            return ("clause", f, op, None)
+        vals = value if isinstance(value, list) else [value]
+        return ("clause", f, op, [self.literal(f, name, v) for v in vals])
+
+    @staticmethod
+    def op_ok(f, op):
+        if op in ("is", "is not"):
+            return f not in ("key", "project", "status", "statusCategory", "issuetype",
+                             "created", "updated")
+        if f in TEXT_FIELDS:
+            return op in ("~", "!~")
+        if op in ("~", "!~"):
+            return False
+        if op in ("<", ">", "<=", ">="):
+            return f in DATE_FIELDS or f in ("key", "priority")
+        return True
+
+    def literal(self, f, name, v):
+        if v[0] == "empty":
+            return None
+        if v[0] == "func":
+            return self.function(f, name, v)
+        text = v[1]
+        if f in DATE_FIELDS:
+            return self.date_literal(name, text)
+        if f == "key":
+            return self.key_literal(name, text)
+        if f == "project":
+            if text.lower() not in (PROJECT["key"].lower(), PROJECT["id"], PROJECT["name"].lower()):
+                self.problems.append("The value '%s' does not exist for the field 'project'."
+                                     % text)
+            return PROJECT["id"]
+        if f in REF_TABLES:
+            nk = "value" if f == "customfield_10051" else "name"
+            t = by_name_or_id(REF_TABLES[f], text, nk)
+            if t is None:
+                self.problems.append("The value '%s' does not exist for the field '%s'."
+                                     % (text, name))
+                return None
+            return t["id"]
+        if f == "statusCategory":
+            for k, c in CATEGORIES.items():
+                if text.lower() in (k, c["name"].lower(), str(c["id"])):
+                    return k
+            self.problems.append("The value '%s' does not exist for the field '%s'."
+                                 % (text, name))
+            return None
+        if f in USER_FIELDS:
+            u = user_by(text)
+            if u is None:
+                self.problems.append("The value '%s' does not exist for the field '%s'."
+                                     % (text, name))
+                return None
+            return u["accountId"]
+        return text if f != "text" else text.lower()
+
+    def key_literal(self, name, text):
+        m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)-(\d+)", text)
+        if m:
+            if m.group(1).upper() != PROJECT["key"]:
+                self.problems.append("An issue with key '%s' does not exist for field '%s'."
+                                     % (text, name))
+            return ("num", int(m.group(2)))
+        if text.isdigit():
+            return ("id", int(text))
+        self.problems.append("The issue key '%s' for field '%s' is invalid." % (text, name))
+        return ("num", -1)
+
+    def function(self, f, name, v):
+        fn = v[1]
+        if fn == "currentuser" and f in USER_FIELDS:
+            return self.me
+        if fn == "now" and f in DATE_FIELDS:
+            return ("exact", self.now_ms)
+        if fn in ("startofday", "endofday") and f in DATE_FIELDS:
+            d = datetime.datetime.fromtimestamp(self.now_ms / 1000.0, self.tz)
+            d = d.replace(hour=0, minute=0, second=0, microsecond=0)
+            if fn == "endofday":
+                d = d + datetime.timedelta(days=1)
+            return ("exact", int(d.timestamp() * 1000))
+        self.problems.append("Unable to find JQL function '%s(%s)'." % (v[1], ",".join(v[2])))
+        return None
+
+    def date_literal(self, name, text):
+        s = text.strip()
+        if re.fullmatch(r"\d+", s) and len(s) > 8:
+            return ("exact", int(s))
+        m = PERIOD_RE.match(s)
+        if m:
+            units = {"w": 604800000, "d": 86400000, "h": 3600000, "m": 60000}
+            total = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)\s*([wdhm])", m.group(2)))
+            sign = -1 if m.group(1) == "-" else 1
+            # Jira rounds relative periods to the minute as well.
+            return ("exact", (self.now_ms + sign * total) // 60000 * 60000)
+        for rx, has_time in DATE_RES:
+            m = rx.match(s)
+            if not m:
+                continue
+            try:
+                parts = [int(x) for x in m.groups()]
+                d = datetime.datetime(parts[0], parts[1], parts[2],
+                                      parts[3] if has_time else 0, parts[4] if has_time else 0,
+                                      tzinfo=self.tz)
+            except ValueError:
+                break
+            start = int(d.timestamp() * 1000)
+            return ("range", start, start + (60000 if has_time else 86400000))
+        self.problems.append("Date value '%s' for field '%s' is invalid. %s"
+                             % (text, name, DATE_FORMATS))
+        return None
+
+    # evaluation
+    def match(self, iss):
+        return self.where is None or self.eval(self.where, iss)
+
+    def eval(self, node, iss):
+        kind = node[0]
+        if kind == "true":
+            return True
+        if kind == "and":
+            return all(self.eval(n, iss) for n in node[1])
+        if kind == "or":
+            return any(self.eval(n, iss) for n in node[1])
+        if kind == "not":
+            return not self.eval(node[1], iss)
+        _, f, op, vals = node
+        cur = field_value(iss, f)
+        if op in ("is", "is not"):
+            empty = cur is None or cur == [] or cur == ""
+            return empty if op == "is" else not empty
+        if f in DATE_FIELDS:
+            return any(date_cmp(cur, op, v, self.tz, f) for v in vals if v is not None)
+        if f == "key":
+            return key_cmp(iss, op, vals)
+        if op in ("~", "!~"):
+            hit = any(v and cur and v.lower() in str(cur).lower() for v in vals)
+            return hit if op == "~" else (cur is not None and not hit)
+        if f == "priority" and op in ("<", ">", "<=", ">="):
+            return any(v and prio_cmp(cur, op, v) for v in vals)
+        cur_list = cur if isinstance(cur, list) else ([] if cur is None else [cur])
+        hit = any(v in cur_list for v in vals)
+        if op in ("=", "in"):
+            return hit
+        # != and NOT IN never match empty values in Jira
+        return bool(cur_list) and not hit
+
+    def sort_key(self, iss):
+        keys = []
+        for f, direction in self.order:
+            v = sort_value(iss, f)
+            k = (v is None, v if v is not None else 0)
+            keys.append(Rev(k) if direction == "desc" else k)
+        return keys
+
+
+class Rev:
+    """Reverses ordering for DESC sort keys (nulls still last)."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def __lt__(self, other):
+        if self.k[0] != other.k[0]:
+            return self.k[0] < other.k[0]
+        return other.k[1] < self.k[1]
+
+    def __eq__(self, other):
+        return self.k == other.k
+
+
+def field_value(iss, f):
+    fs = iss["f"]
+    if f in ("updated", "created"):
+        return iss[f]
+    if f == "statusCategory":
+        return by_id(STATUSES, fs["status"])["cat"]
+    if f == "project":
+        return PROJECT["id"]
+    if f in ("description", "customfield_10052"):
+        return adf_text(fs.get(f)) or None
+    if f == "text":
+        return " ".join([fs.get("summary") or "", adf_text(fs.get("description")),
+                         fs.get("customfield_10050") or ""])
+    return fs.get(f)
+
+
+def date_cmp(cur, op, v, tz, f):
+    if cur is None:
+        return False
+    if f == "duedate":
+        cur = int(datetime.datetime.strptime(cur, "%Y-%m-%d").replace(tzinfo=tz).timestamp()
+                  * 1000)
+    lo, hi = (v[1], v[1] + 1) if v[0] == "exact" else (v[1], v[2])
+    return {"=": lo <= cur < hi, "!=": not lo <= cur < hi, "in": lo <= cur < hi,
+            "not in": not lo <= cur < hi, ">=": cur >= lo, ">": cur > lo, "<": cur < lo,
+            "<=": cur <= lo}[op]
+
+
+def key_cmp(iss, op, vals):
+    def one(v):
+        return iss["num"] == v[1] if v[0] == "num" else int(iss["id"]) == v[1]
+
+    if op in ("=", "in"):
+        return any(one(v) for v in vals)
+    if op in ("!=", "not in"):
+        return not any(one(v) for v in vals)
+    v = vals[0]
+    mine = iss["num"] if v[0] == "num" else int(iss["id"])
+    return {"<": mine < v[1], ">": mine > v[1], "<=": mine <= v[1], ">=": mine >= v[1]}[op]
+
+
+def prio_rank(pid):
+    return [p["id"] for p in PRIORITIES].index(pid) if pid else 99
+
+
+def prio_cmp(cur, op, v):
+    # "priority > Medium" means more urgent, i.e. a lower rank.
+    a, b = prio_rank(cur), prio_rank(v)
+    return {"<": a > b, ">": a < b, "<=": a >= b, ">=": a <= b}[op]
+
+
+def sort_value(iss, f):
+    if f == "key":
+        return iss["num"]
+    if f == "priority":
+        return prio_rank(iss["f"].get("priority"))
+    if f == "status":
+        return by_id(STATUSES, iss["f"]["status"])["name"]
+    if f == "issuetype":
+        return by_id(ISSUE_TYPES, iss["f"]["issuetype"])["name"]
+    if f in USER_FIELDS:
+        u = user_by(iss["f"].get(f))
+        return u["displayName"] if u else None
+    v = field_value(iss, f)
+    return v if v != [] else None
+
+
+# --- rate limiting -------------------------------------------------------------------------
+
+class Bucket:
+    def __init__(self, rate):
+        self.rate = float(rate)
+        self.cap = max(1.0, self.rate)  # one second of burst
+        self.tokens = self.cap
+        self.t = time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.cap, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class Window:
+    def __init__(self, limit, seconds):
+        self.limit, self.seconds, self.hits = limit, seconds, deque()
+
+    def take(self):
+        now = time.monotonic()
+        while self.hits and self.hits[0] <= now - self.seconds:
+            self.hits.popleft()
+        if len(self.hits) >= self.limit:
+            return self.hits[0] + self.seconds - now
+        self.hits.append(now)
+        return 0.0
+
+
+# --- the simulator -----------------------------------------------------------------------------
+
+class JiraSim(Sim):
+    name = "jira"
+
+    def reset(self):
+        self.issues = {}  # id -> issue
+        self.keys = {}  # key -> id (including moved/deleted keys)
+        self.index = {}  # id -> [(visible_at_ms, snapshot or None)]
+        self.next_num = 1
+        self.next_id = 10001
+        self.next_seq = 20000  # comments, changelog, remote links
+        self.search_lag_ms = 0
+        self.tz_name = "Asia/Shanghai"
+        self.api_token = BOT_TOKEN
+        self.rate = {"GET": 100, "POST": 100, "PUT": 50, "DELETE": 50}
+        self.per_issue = True
+        self.page_cap = 100
+        self.buckets = {}
+        self.issue_windows = {}
+        self.token_secret = hashlib.sha1(str(time.time()).encode()).hexdigest()[:16]
+
+    def base(self):
+        return getattr(self, "base_url", "http://127.0.0.1")
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def api(self, method, template, fn):
+        rx = re.sub(r"\{[^}]+\}", "([^/]+)", template)
+        self.route(method, rx, fn)
+        self.templates = getattr(self, "templates", [])
+        self.templates.append((method, re.compile(rx), template))
+
+    def setup_routes(self):
+        a = self.api
+        a("GET", API3 + "/myself", self.r_myself)
+        a("GET", "/rest/api/2/serverInfo", self.r_server_info)
+        a("GET", API3 + "/serverInfo", self.r_server_info)
+        a("GET", API3 + "/field", self.r_fields)
+        a("GET", API3 + "/project/{key}", self.r_project)
+        a("GET", API3 + "/project/{key}/statuses", self.r_project_statuses)
+        a("GET", API3 + "/priority", lambda r: Reply(200, [self.priority_obj(p["id"])
+                                                             for p in PRIORITIES]))
+        a("GET", API3 + "/priority/search", self.r_priority_search)
+        a("GET", API3 + "/status", lambda r: Reply(200, [self.status_obj(s["id"])
+                                                           for s in STATUSES]))
+        a("GET", API3 + "/search/jql", self.r_search)
+        a("POST", API3 + "/search/jql", self.r_search)
+        a("POST", API3 + "/search/approximate-count", self.r_count)
+        for v in ("2", "3"):
+            a("GET", "/rest/api/%s/search" % v, self.r_removed)
+            a("POST", "/rest/api/%s/search" % v, self.r_removed)
+        a("POST", API3 + "/issue/bulkfetch", self.r_bulkfetch)
+        a("POST", API3 + "/issue/bulk", self.r_bulk_create)
+        a("POST", API3 + "/issue", self.r_create)
+        a("GET", API3 + "/issue/{key}", self.r_get_issue)
+        a("PUT", API3 + "/issue/{key}", self.r_edit)
+        a("DELETE", API3 + "/issue/{key}", self.r_delete)
+        a("GET", API3 + "/issue/{key}/transitions", self.r_transitions)
+        a("POST", API3 + "/issue/{key}/transitions", self.r_do_transition)
+        a("GET", API3 + "/issue/{key}/properties", self.r_prop_list)
+        a("GET", API3 + "/issue/{key}/properties/{prop}", self.r_prop_get)
+        a("PUT", API3 + "/issue/{key}/properties/{prop}", self.r_prop_put)
+        a("DELETE", API3 + "/issue/{key}/properties/{prop}", self.r_prop_del)
+        a("GET", API3 + "/issue/{key}/remotelink", self.r_links)
+        a("POST", API3 + "/issue/{key}/remotelink", self.r_link_post)
+        a("GET", API3 + "/issue/{key}/comment", self.r_comments)
+        a("POST", API3 + "/issue/{key}/comment", self.r_comment_post)
+        a("GET", API3 + "/issue/{key}/changelog", self.r_changelog)
+        c = self.control
+        c("POST", r"/_sim/seed", self.c_seed)
+        c("POST", r"/_sim/edit", self.c_edit)
+        c("POST", r"/_sim/transition", self.c_transition)
+        c("GET", r"/_sim/issues", self.c_issues)
+        c("POST", r"/_sim/config", self.c_config)
+        c("DELETE", r"/_sim/issue/([^/]+)", self.c_delete)
+
+    def error_body(self, status, req):
+        msgs = {400: "Bad request", 401: "Client must be authenticated to access this resource.",
+                403: "You do not have permission to perform this operation.",
+                404: "Issue does not exist or you do not have permission to see it.",
+                409: "The issue was updated by another user. Please try again.",
+                429: RATE_LIMITED, 500: "Internal server error",
+                502: "Bad gateway", 503: "Service unavailable"}
+        rep = Reply(status, errors([msgs.get(status, "Error %d" % status)], {},
+                                   status if status == 429 else None))
+        if status == 429:
+            rep.headers.update(self.rate_headers(1, 0, 1, "jira-burst-based"))
+        return rep
+
+    def bad_json(self, req, detail):
+        return bad("Unexpected character in JSON body: %s" % detail)
+
+    def not_found(self, req, status):
+        if status == 405:
+            return Reply(405, errors(["Method Not Allowed"]))
+        return Reply(404, errors(["No API found for the request path '%s'." % req.path]))
+
+    def tz(self):
+        return zone(self.tz_name)
+
+    # --- auth and rate limits ------------------------------------------------------------------
+    def before_route(self, req):
+        if not req.path.startswith("/rest/"):
+            return None
+        with self.lock:
+            if not self.authorized(req.header("Authorization") or ""):
+                return Reply(401, errors(["Client must be authenticated to access this "
+                                          "resource."]),
+                             headers={"WWW-Authenticate": 'Basic realm="protected-area"',
+                                      "X-Seraph-LoginReason": "AUTHENTICATED_FAILED"})
+            return self.rate_check(req)
+
+    def authorized(self, header):
+        if not header.startswith("Basic "):
+            return False
+        try:
+            raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return raw == "%s:%s" % (BOT_EMAIL, self.api_token)
+
+    def template_of(self, req):
+        for method, rx, template in getattr(self, "templates", []):
+            m = rx.fullmatch(req.path)
+            if method == req.method and m:
+                return template, m
+        return None, None
+
+    def rate_headers(self, wait_s, limit, remaining, reason):
+        reset = self.now_ms() + int(math.ceil(wait_s)) * 1000
+        return {"Retry-After": str(max(1, int(math.ceil(wait_s)))),
+                "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": iso_utc(reset), "RateLimit-Reason": reason}
+
+    def limited(self, wait_s, limit, reason):
+        return Reply(429, errors([RATE_LIMITED], {}, 429),
+                     headers=self.rate_headers(wait_s, limit, 0, reason))
+
+    def rate_check(self, req):
+        template, m = self.template_of(req)
+        if template is None:
+            return None
+        limit = self.rate.get("%s %s" % (req.method, template), self.rate.get(req.method, 100))
+        b = self.buckets.get((req.method, template))
+        if b is None or b.rate != float(limit):
+            b = self.buckets[(req.method, template)] = Bucket(limit)
+        wait = b.take()
+        if wait > 0:
+            return self.limited(wait, limit, "jira-burst-based")
+        if self.per_issue and req.method != "GET" and "{key}" in template:
+            iss = self.lookup(m.group(1))
+            if iss is not None:
+                wins = self.issue_windows.setdefault(iss["id"], (Window(20, 2), Window(100, 30)))
+                for w in wins:
+                    wait = w.take()
+                    if wait > 0:
+                        return self.limited(wait, w.limit, "jira-per-issue-on-write")
+        return None
+
+    # --- representations -----------------------------------------------------------------------
+    def user_obj(self, account_id, full=False):
+        u = user_by(account_id)
+        if u is None:
+            return None
+        o = {"self": "%s%s/user?accountId=%s" % (self.base(), API3, u["accountId"]),
+             "accountId": u["accountId"], "displayName": u["displayName"], "active": True,
+             "accountType": "atlassian", "timeZone": self.tz_name,
+             "avatarUrls": {"48x48": "%s/avatar/%s.png" % (self.base(), u["accountId"])}}
+        if full:
+            o["emailAddress"] = u["emailAddress"]
+        return o
+
+    def status_obj(self, sid):
+        s = by_id(STATUSES, sid)
+        cat = CATEGORIES[s["cat"]]
+        return {"self": "%s%s/status/%s" % (self.base(), API3, sid), "description": "",
+                "iconUrl": "%s/images/icons/statuses/generic.png" % self.base(),
+                "name": s["name"], "id": sid,
+                "statusCategory": dict(cat, self="%s%s/statuscategory/%d"
+                                       % (self.base(), API3, cat["id"]))}
+
+    def priority_obj(self, pid):
+        p = by_id(PRIORITIES, pid)
+        return {"self": "%s%s/priority/%s" % (self.base(), API3, pid),
+                "iconUrl": "%s/images/icons/priorities/%s.svg" % (self.base(), p["name"].lower()),
+                "name": p["name"], "id": pid}
+
+    def issuetype_obj(self, tid):
+        t = by_id(ISSUE_TYPES, tid)
+        return {"self": "%s%s/issuetype/%s" % (self.base(), API3, tid), "id": tid,
+                "description": t["description"], "name": t["name"], "subtask": False,
+                "hierarchyLevel": 0,
+                "iconUrl": "%s/images/icons/issuetypes/%s.svg" % (self.base(), t["name"].lower())}
+
+    def project_obj(self):
+        return {"self": "%s%s/project/%s" % (self.base(), API3, PROJECT["id"]),
+                "id": PROJECT["id"], "key": PROJECT["key"], "name": PROJECT["name"],
+                "projectTypeKey": "software", "simplified": False}
+
+    def render_field(self, iss, fid, tz):
+        fs = iss["f"]
+        kind = FIELD_KIND[fid]
+        if fid in ("created", "updated"):
+            return fmt_jira_time(iss[fid], tz)
+        if fid in ("resolutiondate", "statuscategorychangedate"):
+            return fmt_jira_time(fs.get(fid), tz)
+        if fid == "creator":
+            return self.user_obj(fs.get("creator"))
+        if kind in ("string", "text", "date", "adf"):
+            return copy.deepcopy(fs.get(fid))
+        if kind == "labels":
+            return list(fs.get("labels") or [])
+        if kind == "user":
+            return self.user_obj(fs.get(fid))
+        if kind == "project":
+            return self.project_obj()
+        if kind == "issuetype":
+            return self.issuetype_obj(fs["issuetype"])
+        if kind == "status":
+            return self.status_obj(fs["status"])
+        if kind == "priority":
+            return self.priority_obj(fs["priority"]) if fs.get("priority") else None
+        if kind == "resolution":
+            r = by_id(RESOLUTIONS, fs.get("resolution"))
+            return dict(r, self="%s%s/resolution/%s" % (self.base(), API3, r["id"])) if r else None
+        if kind == "select":
+            o = by_id(TIER_OPTIONS, fs.get(fid))
+            return dict(o, self="%s%s/customFieldOption/%s" % (self.base(), API3, o["id"])) \
+                if o else None
+        if kind == "comment":
+            cs = [self.comment_obj(iss, c) for c in iss["comments"]]
+            return {"comments": cs, "self": "%s%s/issue/%s/comment" % (self.base(), API3,
+                                                                       iss["id"]),
+                    "maxResults": len(cs), "total": len(cs), "startAt": 0}
+        return None
+
+    def wanted_fields(self, spec, default):
+        """Field ids for a fields parameter (list of comma lists); None for 'id only'."""
+        items = []
+        for s in spec if spec else [default]:
+            items += [x.strip() for x in str(s).split(",") if x.strip()]
+        out, excl = [], set()
+        for x in items:
+            if x.startswith("-"):
+                excl.add(x[1:])
+            elif x == "*all":
+                out += [f[0] for f in FIELD_DEFS]
+            elif x == "*navigable":
+                out += [f[0] for f in FIELD_DEFS if f[0] not in NOT_NAVIGABLE]
+            elif x in FIELD_KIND:
+                out.append(x)
+            else:
+                # field names are accepted as well as ids; unknown ones are ignored like Jira
+                fid = next((f[0] for f in FIELD_DEFS if f[1].lower() == x.lower()), None)
+                if fid:
+                    out.append(fid)
+        seen, result = set(), []
+        for f in out:
+            if f not in seen and f not in excl:
+                seen.add(f)
+                result.append(f)
+        return result
+
+    def issue_obj(self, iss, fields, expand="", props=()):
+        tz = self.tz()
+        o = {"expand": "renderedFields,names,schema,operations,editmeta,changelog,"
+                       "versionedRepresentations", "id": iss["id"],
+             "self": "%s%s/issue/%s" % (self.base(), API3, iss["id"]), "key": iss["key"],
+             "fields": {f: self.render_field(iss, f, tz) for f in fields}}
+        ex = [e.strip() for e in (expand or "").split(",")]
+        if "names" in ex:
+            o["names"] = {f: FIELD_NAME[f] for f in fields}
+        if "schema" in ex:
+            o["schema"] = {d[0]: d[3] for d in FIELD_DEFS if d[0] in fields}
+        if "changelog" in ex:
+            hist = self.current(iss)["changelog"] if iss["id"] in self.issues else []
+            o["changelog"] = {"startAt": 0, "maxResults": min(len(hist), 40),
+                              "total": len(hist),
+                              "histories": [self.history_obj(h) for h in hist[-40:]][::-1]}
+        if "transitions" in ex:
+            o["transitions"] = [self.transition_obj(t) for t in self.available(iss)]
+        if props:
+            o["properties"] = {k: copy.deepcopy(iss["props"][k]) for k in props
+                               if k in iss["props"]}
+        return o
+
+    def current(self, iss):
+        return self.issues.get(iss["id"], iss)
+
+    # --- issue lookup and index ---------------------------------------------------------------
+    def lookup(self, key_or_id):
+        ident = key_or_id if key_or_id.isdigit() else self.keys.get(key_or_id.upper())
+        iss = self.issues.get(ident) if ident else None
+        return iss
+
+    def missing(self):
+        return Reply(404, errors(["Issue does not exist or you do not have permission to see "
+                                  "it."]))
+
+    def reindex(self, iss, deleted=False):
+        now = self.now_ms()
+        snap = None if deleted else {k: copy.deepcopy(v) for k, v in iss.items()
+                                     if k not in ("comments", "changelog", "links")}
+        entries = self.index.setdefault(iss["id"], [])
+        entries.append((now + self.search_lag_ms, snap))
+        visible = [i for i, e in enumerate(entries) if e[0] <= now]
+        if len(visible) > 1:
+            del entries[:visible[-1]]
+
+    def searchable(self, reconcile):
+        now = self.now_ms()
+        out = []
+        for ident, entries in self.index.items():
+            if ident in reconcile:
+                snap = self.issues.get(ident)
+            else:
+                vis = [e[1] for e in entries if e[0] <= now]
+                snap = vis[-1] if vis else None
+            if snap is not None and ident in self.issues:
+                out.append(snap)
+        return out
+
+    def touch(self, iss, author, items):
+        """Records a change (changelog entry when items) and bumps updated."""
+        iss["updated"] = max(self.now_ms(), iss["updated"] + 1)
+        if items:
+            self.next_seq += 1
+            iss["changelog"].append({"id": str(self.next_seq), "author": author,
+                                     "created": iss["updated"], "items": items})
+
+    # --- field validation ----------------------------------------------------------------------
+    def check_field(self, fid, value, creating):
+        """Returns (stored value, None) or (None, error message)."""
+        kind = FIELD_KIND.get(fid)
+        if kind is None or kind in ("status", "resolution", "readonly", "comment") or \
+                (kind == "project" and not creating):
+            return None, CANNOT_SET % fid
+        if kind == "project":
+            ok = isinstance(value, dict) and (value.get("key") == PROJECT["key"] or
+                                              str(value.get("id")) == PROJECT["id"])
+            return (PROJECT["id"], None) if ok else (None, "Specify a valid project ID or key")
+        if kind == "issuetype":
+            t = None
+            if isinstance(value, dict):
+                t = by_id(ISSUE_TYPES, str(value.get("id"))) if "id" in value else \
+                    by_name_or_id(ISSUE_TYPES, value.get("name"))
+            return (t["id"], None) if t else (None, "The issue type selected is invalid.")
+        if kind == "string":
+            return self.check_summary(value)
+        if kind == "adf":
+            if value is None:
+                return None, None
+            if not isinstance(value, dict):
+                return None, NOT_ADF
+            return (copy.deepcopy(value), None) if adf_problem(value) is None else (None, BAD_ADF)
+        if kind == "text":
+            if value is None:
+                return None, None
+            if not isinstance(value, str):
+                return None, "Operation value must be a string"
+            if len(value) > 255:
+                return None, ("The entered text is too long. It exceeds the allowed limit of "
+                              "255 characters.")
+            return (value if value != "" else None), None
+        if kind == "select":
+            return self.check_select(value)
+        if kind == "priority":
+            return self.check_priority(value)
+        if kind == "labels":
+            return self.check_labels(value)
+        if kind == "date":
+            return self.check_date(value)
+        if kind == "user":
+            return self.check_user(value)
+        return None, CANNOT_SET % fid
+
+    @staticmethod
+    def check_summary(value):
+        if not isinstance(value, str) or not value.strip():
+            return None, "You must specify a summary of the issue."
+        if len(value) > 255:
+            return None, "Summary must be less than 255 characters."
+        if "\n" in value or "\r" in value:
+            return None, "Summary can't contain newline characters."
+        return value, None
+
+    @staticmethod
+    def check_select(value):
+        if value is None:
+            return None, None
+        o = None
+        if isinstance(value, dict):
+            o = by_id(TIER_OPTIONS, str(value.get("id"))) if "id" in value else \
+                by_name_or_id(TIER_OPTIONS, value.get("value"), "value")
+        if o is None:
+            return None, "Option value '%s' is not valid" % (
+                value.get("value", value.get("id")) if isinstance(value, dict) else value)
+        return o["id"], None
+
+    @staticmethod
+    def check_priority(value):
+        if value is None:
+            return DEFAULT_PRIORITY, None
+        if not isinstance(value, dict) or not ("id" in value or "name" in value):
+            return None, "Specify the Priority (id or name) in the string format"
+        p = by_id(PRIORITIES, str(value["id"])) if "id" in value else \
+            by_name_or_id(PRIORITIES, value["name"])
+        return (p["id"], None) if p else (None, "The priority selected is invalid.")
+
+    @staticmethod
+    def check_labels(value):
+        if value is None:
+            return [], None
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            return None, "The label value must be an array of strings."
+        for x in value:
+            if not x or re.search(r"\s", x):
+                return None, "The label '%s' contains spaces which is invalid." % x
+            if len(x) > 255:
+                return None, "The label '%s' is longer than 255 characters." % x
+        return sorted(set(value)), None
+
+    @staticmethod
+    def check_date(value):
+        if value is None:
+            return None, None
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return None, "Error parsing date string: %s" % value
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            return None, "Error parsing date string: %s" % value
+        return value, None
+
+    @staticmethod
+    def check_user(value):
+        if value is None:
+            return None, None
+        if not isinstance(value, dict):
+            return None, "Specify the user by accountId in the object format"
+        if "name" in value or "key" in value:
+            return None, ("'accountId' must be the only user identifying query parameter in "
+                          "GDPR strict mode.")
+        ident = value.get("id", value.get("accountId"))
+        u = next((u for u in USERS if u["accountId"] == ident), None)
+        return (u["accountId"], None) if u else (None, "User '%s' does not exist." % ident)
+
+    def stage(self, body, creating):
+        """Validates fields and update ops. Returns (staged dict, errors dict)."""
+        fields = body.get("fields") or {}
+        update = body.get("update") or {}
+        staged, errs = {}, {}
+        if not isinstance(fields, dict) or not isinstance(update, dict):
+            return {}, {"fields": "fields and update must be objects"}
+        for fid, value in fields.items():
+            if fid in update:
+                errs[fid] = "Field '%s' cannot be set in both 'fields' and 'update'." % fid
+                continue
+            v, e = self.check_field(fid, value, creating)
+            if e:
+                errs[fid] = e
+            else:
+                staged[fid] = v
+        for fid, ops in update.items():
+            self.stage_update(fid, ops, staged, errs, creating)
+        return staged, errs
+
+    def stage_update(self, fid, ops, staged, errs, creating):
+        if not isinstance(ops, list):
+            errs[fid] = "Update operations must be an array"
+            return
+        kind = FIELD_KIND.get(fid)
+        for op in ops:
+            if not isinstance(op, dict) or len(op) != 1:
+                errs[fid] = "Each update operation must be an object with one verb"
+                return
+            verb, value = next(iter(op.items()))
+            if kind == "labels" and verb in ("add", "remove"):
+                if not isinstance(value, str) or not value or re.search(r"\s", value):
+                    errs[fid] = "The label '%s' contains spaces which is invalid." % value
+                    return
+                staged.setdefault("_labels_ops", []).append((verb, value))
+            elif verb == "set":
+                v, e = self.check_field(fid, value, creating)
+                if e:
+                    errs[fid] = e
+                    return
+                staged[fid] = v
+            else:
+                errs[fid] = "Operation '%s' is not supported for field '%s'." % (verb, fid)
+                return
+
+    def check_props(self, props):
+        if props is None:
+            return None
+        if not isinstance(props, list):
+            return "properties must be an array"
+        for p in props:
+            if not isinstance(p, dict) or not isinstance(p.get("key"), str) or "value" not in p:
+                return "Each property needs a key and a value"
+            e = self.prop_problem(p["key"], p["value"])
+            if e:
+                return e
+        return None
+
+    @staticmethod
+    def prop_problem(key, value):
+        if not key or len(key) > 255:
+            return "The property key cannot be longer than 255 characters."
+        if len(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) > 32768:
+            return "The property value cannot be longer than 32768 characters."
+        return None
+
+    def apply(self, iss, staged, author):
+        """Applies staged values, returns changelog items."""
+        fs, items = iss["f"], []
+        ops = staged.pop("_labels_ops", [])
+        if ops:
+            labels = set(staged.get("labels", fs.get("labels") or []))
+            for verb, v in ops:
+                (labels.add if verb == "add" else labels.discard)(v)
+            staged["labels"] = sorted(labels)
+        for fid, v in staged.items():
+            old = fs.get(fid)
+            if old == v:
+                continue
+            fs[fid] = v
+            items.append(self.change_item(fid, old, v))
+        return items
+
+    def change_item(self, fid, old, new):
+        def text(v):
+            if v is None:
+                return None
+            kind = FIELD_KIND[fid]
+            if kind == "adf":
+                return adf_text(v)
+            if kind == "labels":
+                return " ".join(v)
+            if kind in REF_KINDS:
+                t = by_id(REF_KINDS[kind], v)
+                return t["value" if kind == "select" else "name"] if t else v
+            if kind == "user":
+                u = user_by(v)
+                return u["displayName"] if u else v
+            if kind == "date":
+                return v + " 00:00:00.0"
+            return v
+
+        ref = FIELD_KIND[fid] in REF_KINDS or FIELD_KIND[fid] in ("user", "date")
+        custom = fid.startswith("customfield_")
+        return {"field": FIELD_NAME[fid] if custom else fid,
+                "fieldtype": "custom" if custom else "jira", "fieldId": fid,
+                "from": old if ref else None, "fromString": text(old),
+                "to": new if ref else None, "toString": text(new)}
+
+    def history_obj(self, h):
+        return {"id": h["id"], "author": self.user_obj(h["author"]),
+                "created": fmt_jira_time(h["created"], self.tz()), "items": h["items"]}
+
+    # --- workflow -----------------------------------------------------------------------------
+    def available(self, iss):
+        return [t for t in TRANSITIONS if iss["f"]["status"] in t[2]]
+
+    def transition_obj(self, t):
+        return {"id": t[0], "name": t[1], "to": self.status_obj(t[3]), "hasScreen": False,
+                "isGlobal": False, "isInitial": False, "isAvailable": True,
+                "isConditional": False, "isLooped": False}
+
+    def move(self, iss, to_sid, author):
+        fs = iss["f"]
+        old = fs["status"]
+        items = [{"field": "status", "fieldtype": "jira", "fieldId": "status", "from": old,
+                  "fromString": by_id(STATUSES, old)["name"], "to": to_sid,
+                  "toString": by_id(STATUSES, to_sid)["name"]}]
+        fs["status"] = to_sid
+        now = self.now_ms()
+        old_cat, new_cat = by_id(STATUSES, old)["cat"], by_id(STATUSES, to_sid)["cat"]
+        if old_cat != new_cat:
+            fs["statuscategorychangedate"] = now
+        res = None
+        if new_cat == "done":
+            res = "10001" if to_sid == "10003" else "10000"
+        if res != fs.get("resolution"):
+            items.append(self.change_item("resolution", fs.get("resolution"), res))
+            fs["resolution"] = res
+            fs["resolutiondate"] = now if res else None
+        self.touch(iss, author, items)
+        self.reindex(iss)
+
+    def path_to(self, iss, to_sid):
+        start = iss["f"]["status"]
+        prev, queue = {start: None}, deque([start])
+        while queue:
+            s = queue.popleft()
+            if s == to_sid:
+                break
+            for t in TRANSITIONS:
+                if s in t[2] and t[3] not in prev:
+                    prev[t[3]] = s
+                    queue.append(t[3])
+        if to_sid not in prev:
+            return None
+        path, s = [], to_sid
+        while s != start:
+            path.append(s)
+            s = prev[s]
+        return path[::-1]
+
+    # --- routes: metadata -----------------------------------------------------------------------
+    def r_myself(self, req):
+        o = self.user_obj(BOT_ID, full=True)
+        o.update({"locale": "en_US", "groups": {"size": 1, "items": []},
+                  "applicationRoles": {"size": 1, "items": []}})
+        return Reply(200, o)
+
+    def r_server_info(self, req):
+        return Reply(200, {"baseUrl": self.base(), "displayUrl": self.base(),
+                           "version": "1001.0.0-SNAPSHOT", "versionNumbers": [1001, 0, 0],
+                           "deploymentType": "Cloud", "buildNumber": 100250,
+                           "serverTime": fmt_jira_time(self.now_ms(), self.tz()),
+                           "scmInfo": "sim", "serverTitle": "Jira (crmbridge sim)",
+                           "defaultLocale": {"locale": "en_US"}})
+
+    def r_fields(self, req):
+        out = []
+        for fid, name, kind, schema in FIELD_DEFS:
+            custom = fid.startswith("customfield_")
+            f = {"id": fid, "key": fid, "name": name, "custom": custom,
+                 "orderable": kind not in ("readonly", "status"),
+                 "navigable": fid not in NOT_NAVIGABLE, "searchable": True,
+                 "clauseNames": ([fid.replace("customfield_", "cf[") + "]", name]
+                                 if custom else [fid]),
+                 "schema": schema}
+            if custom:
+                f["untranslatedName"] = name
+            out.append(f)
+        return Reply(200, out)
+
+    def check_project(self, ident):
+        return ident.upper() in (PROJECT["key"], PROJECT["id"])
+
+    def r_project(self, req):
+        if not self.check_project(req.match.group(1)):
+            return Reply(404, errors(["No project could be found with key '%s'."
+                                      % req.match.group(1)]))
+        o = self.project_obj()
+        o.update({"description": "", "lead": self.user_obj(USERS[2]["accountId"]),
+                  "issueTypes": [self.issuetype_obj(t["id"]) for t in ISSUE_TYPES],
+                  "assigneeType": "UNASSIGNED", "isPrivate": False, "style": "classic"})
+        return Reply(200, o)
+
+    def r_project_statuses(self, req):
+        if not self.check_project(req.match.group(1)):
+            return Reply(404, errors(["No project could be found with key '%s'."
+                                      % req.match.group(1)]))
+        return Reply(200, [{"id": t["id"], "name": t["name"], "subtask": False,
+                            "self": "%s%s/issuetype/%s" % (self.base(), API3, t["id"]),
+                            "statuses": [self.status_obj(s["id"]) for s in STATUSES]}
+                           for t in ISSUE_TYPES])
+
+    def r_priority_search(self, req):
+        vals = [dict(self.priority_obj(p["id"]), isDefault=p["id"] == DEFAULT_PRIORITY)
+                for p in PRIORITIES]
+        return Reply(200, {"startAt": 0, "maxResults": 50, "total": len(vals), "isLast": True,
+                           "values": vals})
+
+    # --- routes: search ---------------------------------------------------------------------------
+    def r_removed(self, req):
+        return Reply(410, errors([REMOVED_API]))
+
+    def search_params(self, req):
+        """Normalises GET query / POST body into one dict, or returns a Reply on error."""
+        if req.method == "GET":
+            q = req.query_multi
+
+            def lst(name):
+                out = []
+                for v in q.get(name, []):
+                    out += [x for x in v.split(",") if x]
+                return out
+
+            p = {"jql": req.query.get("jql"), "nextPageToken": req.query.get("nextPageToken"),
+                 "maxResults": req.query.get("maxResults"), "fields": lst("fields"),
+                 "expand": req.query.get("expand", ""), "properties": lst("properties"),
+                 "reconcileIssues": lst("reconcileIssues")}
+            return p
+        body = req.json()
+        if not isinstance(body, dict):
+            return bad("Request body must be a JSON object.")
+        allowed = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties",
+                   "fieldsByKeys", "failFast", "reconcileIssues"}
+        for k in body:
+            if k not in allowed:
+                return bad("Unrecognized field \"%s\" (class SearchAndReconcileRequestBean), "
+                           "not marked as ignorable." % k)
+        for k in ("fields", "properties", "reconcileIssues"):
+            if k in body and not isinstance(body[k], list):
+                return bad("Cannot deserialize value of type `java.util.ArrayList` from '%s'"
+                           % k)
+        if "expand" in body and not isinstance(body["expand"], str):
+            return bad("Cannot deserialize 'expand': it must be a comma-separated string.")
+        return {"jql": body.get("jql"), "nextPageToken": body.get("nextPageToken"),
+                "maxResults": body.get("maxResults"), "fields": body.get("fields") or [],
+                "expand": body.get("expand") or "", "properties": body.get("properties") or [],
+                "reconcileIssues": body.get("reconcileIssues") or []}
+
+    def compile_jql(self, jql):
+        if not jql or not str(jql).strip():
+            raise JqlError(UNBOUNDED)
+        q = JqlQuery(str(jql), self.now_ms(), self.tz(), BOT_ID)
+        if q.where is None:
+            raise JqlError(UNBOUNDED)
+        return q
+
+    def run_query(self, q, reconcile):
+        hits = [s for s in self.searchable(reconcile) if q.match(s)]
+        hits.sort(key=lambda s: -int(s["id"]))  # Jira's default order: newest key first
+        if q.order:
+            hits.sort(key=q.sort_key)
+        return hits
+
+    def page_token(self, jql, offset):
+        payload = json.dumps({"q": hashlib.sha1(jql.encode()).hexdigest()[:16], "o": offset,
+                              "t": self.now_ms()}, separators=(",", ":"))
+        sig = hashlib.sha1((self.token_secret + payload).encode()).hexdigest()[:12]
+        return base64.urlsafe_b64encode((payload + "|" + sig).encode()).decode().rstrip("=")
+
+    def read_token(self, token, jql):
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            payload, sig = raw.rsplit("|", 1)
+            d = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if hashlib.sha1((self.token_secret + payload).encode()).hexdigest()[:12] != sig:
+            return None
+        if d.get("q") != hashlib.sha1(jql.encode()).hexdigest()[:16]:
+            return None
+        if self.now_ms() - d.get("t", 0) > 7 * 86400000:
+            return None
+        return d.get("o")
+
+    def r_search(self, req):
+        p = self.search_params(req)
+        if isinstance(p, Reply):
+            return p
+        try:
+            max_results = int(p["maxResults"]) if p["maxResults"] not in (None, "") else 50
+        except (TypeError, ValueError):
+            return bad("The value '%s' is invalid for 'maxResults'." % p["maxResults"])
+        if not 1 <= max_results <= 5000:
+            return bad("The 'maxResults' parameter must be between 1 and 5000.")
+        if len(p["properties"]) > 5:
+            return bad("The number of properties requested exceeds the maximum of 5.")
+        try:
+            reconcile = {str(int(x)) for x in p["reconcileIssues"]}
+        except (TypeError, ValueError):
+            return bad("reconcileIssues must contain issue ids (numbers).")
+        if len(reconcile) > 50:
+            return bad("The number of issues to reconcile exceeds the maximum of 50.")
+        try:
+            q = self.compile_jql(p["jql"])
+        except JqlError as e:
+            return Reply(400, {"errorMessages": str(e).split("\n"), "errors": {},
+                               "warningMessages": []})
+        offset = 0
+        if p["nextPageToken"]:
+            offset = self.read_token(p["nextPageToken"], str(p["jql"]))
+            if offset is None:
+                return bad("The provided next page token is invalid or expired.")
+        fields = self.wanted_fields(p["fields"], "id")
+        requested = [x.strip() for x in ",".join(p["fields"] or ["id"]).split(",")]
+        id_only = all(x in ("id", "key") for x in requested)
+        size = min(max_results, 5000 if id_only else self.page_cap)
+        hits = self.run_query(q, reconcile)
+        page = hits[offset:offset + size]
+        body = {"issues": [self.search_issue(s, fields, id_only, p) for s in page],
+                "isLast": offset + size >= len(hits)}
+        if not body["isLast"]:
+            body["nextPageToken"] = self.page_token(str(p["jql"]), offset + size)
+        ex = p["expand"].split(",")
+        if "names" in ex:
+            body["names"] = {f: FIELD_NAME[f] for f in fields}
+        if "schema" in ex:
+            body["schema"] = {d[0]: d[3] for d in FIELD_DEFS if d[0] in fields}
+        return Reply(200, body)
+
+    def search_issue(self, snap, fields, id_only, p):
+        if id_only and not p["properties"] and not p["expand"]:
+            o = {"id": snap["id"]}
+            if "key" in ",".join(p["fields"]):
+                o["key"] = snap["key"]
+            return o
+        return self.issue_obj(snap, fields, p["expand"], p["properties"])
+
+    def r_count(self, req):
+        body = req.json()
+        if not isinstance(body, dict) or set(body) - {"jql"}:
+            return bad("The request body must be {\"jql\": \"...\"}.")
+        try:
+            q = self.compile_jql(body.get("jql"))
+        except JqlError as e:
+            return Reply(400, {"errorMessages": str(e).split("\n"), "errors": {}})
+        return Reply(200, {"count": len(self.run_query(q, set()))})
+
+    # --- routes: issues ---------------------------------------------------------------------------
+    def new_issue(self, staged, author, created_ms=None):
+        now = self.now_ms() if created_ms is None else created_ms
+        ident = str(self.next_id)
+        self.next_id += 1
+        num = self.next_num
+        self.next_num += 1
+        f = {"summary": None, "description": None, "issuetype": "10001", "project": PROJECT["id"],
+             "priority": DEFAULT_PRIORITY, "status": INITIAL_STATUS, "resolution": None,
+             "resolutiondate": None, "labels": [], "duedate": None, "assignee": None,
+             "reporter": author, "creator": author, "statuscategorychangedate": now,
+             "customfield_10050": None, "customfield_10051": None, "customfield_10052": None}
+        ops = staged.pop("_labels_ops", [])
+        f.update(staged)
+        for verb, v in ops:
+            f["labels"] = sorted(set(f["labels"]) | {v}) if verb == "add" else \
+                [x for x in f["labels"] if x != v]
+        iss = {"id": ident, "key": "%s-%d" % (PROJECT["key"], num), "num": num, "f": f,
+               "created": now, "updated": now, "props": {}, "links": [], "comments": [],
+               "changelog": []}
+        self.issues[ident] = iss
+        self.keys[iss["key"]] = ident
+        return iss
+
+    def validate_create(self, body):
+        if not isinstance(body, dict):
+            return None, errors(["Request body must be a JSON object."])
+        for k in body:
+            if k not in ("fields", "update", "properties", "transition", "historyMetadata"):
+                return None, errors(["Unrecognized field \"%s\"" % k])
+        fields = body.get("fields")
+        if not isinstance(fields, dict):
+            return None, errors(["Can not instantiate issue without 'fields'"])
+        staged, errs = self.stage(body, True)
+        if "project" not in fields:
+            errs["project"] = "Specify a valid project ID or key"
+        if "issuetype" not in fields:
+            errs["issuetype"] = "Specify an issue type"
+        if "summary" not in fields and "summary" not in (body.get("update") or {}) \
+                and "summary" not in errs:
+            errs["summary"] = "You must specify a summary of the issue."
+        pe = self.check_props(body.get("properties"))
+        if pe:
+            return None, errors([pe])
+        tr = body.get("transition")
+        if tr is not None:
+            t = next((t for t in TRANSITIONS if isinstance(tr, dict) and
+                      str(tr.get("id")) == t[0] and INITIAL_STATUS in t[2]), None)
+            if t is None:
+                errs["transition"] = "Transition id '%s' is not valid for this issue." % (
+                    tr.get("id") if isinstance(tr, dict) else tr)
+        if errs:
+            return None, errors([], errs)
+        return staged, None
+
+    def create_one(self, body):
+        staged, err = self.validate_create(body)
+        if err:
+            return None, err
+        staged.pop("project", None)
+        iss = self.new_issue(staged, BOT_ID)
+        for p in body.get("properties") or []:
+            iss["props"][p["key"]] = copy.deepcopy(p["value"])
+        tr = body.get("transition")
+        if tr is not None:
+            t = next(t for t in TRANSITIONS if str(tr.get("id")) == t[0])
+            self.move(iss, t[3], BOT_ID)
+        self.reindex(iss)
+        return iss, None
+
+    def created_ref(self, iss):
+        return {"id": iss["id"], "key": iss["key"],
+                "self": "%s%s/issue/%s" % (self.base(), API3, iss["id"])}
+
+    def r_create(self, req):
+        iss, err = self.create_one(req.json())
+        if err:
+            return Reply(400, err)
+        return Reply(201, self.created_ref(iss))
+
+    def r_bulk_create(self, req):
+        body = req.json()
+        ups = body.get("issueUpdates") if isinstance(body, dict) else None
+        if not isinstance(ups, list) or not ups:
+            return bad("issueUpdates must be a non-empty array.")
+        if len(ups) > 50:
+            return bad("The number of issues to create exceeds the maximum of 50.")
+        out = {"issues": [], "errors": []}
+        for n, u in enumerate(ups):
+            iss, err = self.create_one(u)
+            if err:
+                out["errors"].append({"status": 400, "elementErrors": err,
+                                      "failedElementNumber": n})
+            else:
+                out["issues"].append(self.created_ref(iss))
+        return Reply(201 if out["issues"] else 400, out)
+
+    def r_get_issue(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        fields = self.wanted_fields(req.query_multi.get("fields"), "*all")
+        props = []
+        for v in req.query_multi.get("properties", []):
+            props += [x for x in v.split(",") if x]
+        return Reply(200, self.issue_obj(iss, fields, req.query.get("expand", ""), props))
+
+    def r_edit(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        body = req.json()
+        if not isinstance(body, dict) or not body:
+            return bad("Can not deserialize an empty request body: 'fields' or 'update' is "
+                       "required.")
+        for k in body:
+            if k not in ("fields", "update", "properties", "historyMetadata", "transition"):
+                return bad("Unrecognized field \"%s\"" % k)
+        staged, errs = self.stage(body, False)
+        pe = self.check_props(body.get("properties"))
+        if errs or pe:
+            return Reply(400, errors([pe] if pe else [], errs))
+        items = self.apply(iss, staged, BOT_ID)
+        for p in body.get("properties") or []:
+            iss["props"][p["key"]] = copy.deepcopy(p["value"])
+        if items:
+            self.touch(iss, BOT_ID, items)
+        self.reindex(iss)
+        if req.query.get("returnIssue") == "true":
+            fields = self.wanted_fields(None, "*all")
+            return Reply(200, self.issue_obj(iss, fields, req.query.get("expand", "")))
+        return Reply(204)
+
+    def r_delete(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        self.delete_issue(iss)
+        return Reply(204)
+
+    def delete_issue(self, iss):
+        del self.issues[iss["id"]]
+        self.reindex(iss, deleted=True)
+
+    def r_bulkfetch(self, req):
+        body = req.json()
+        if not isinstance(body, dict):
+            return bad("Request body must be a JSON object.")
+        for k in body:
+            if k not in ("issueIdsOrKeys", "fields", "expand", "properties", "fieldsByKeys"):
+                return bad("Unrecognized field \"%s\" (class BulkFetchIssueRequestBean), not "
+                           "marked as ignorable." % k)
+        ids = body.get("issueIdsOrKeys")
+        if not isinstance(ids, list) or not ids:
+            return bad("No issue IDs or keys were provided.")
+        if len(ids) > 100:
+            return bad("The number of issues requested exceeds the maximum of 100.")
+        fields = self.wanted_fields(body.get("fields"), "*navigable")
+        expand = body.get("expand") or []
+        found = {}
+        for i in ids:
+            iss = self.lookup(str(i))
+            if iss is not None:
+                found[iss["id"]] = iss
+        issues = [self.issue_obj(found[k], fields, ",".join(expand), body.get("properties") or [])
+                  for k in sorted(found, key=int)]
+        return Reply(200, {"expand": "schema,names", "issues": issues, "issueErrors": []})
+
+    # --- routes: transitions ----------------------------------------------------------------------
+    def r_transitions(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        ts = self.available(iss)
+        if req.query.get("transitionId"):
+            ts = [t for t in ts if t[0] == req.query["transitionId"]]
+        return Reply(200, {"expand": "transitions", "transitions":
+                           [self.transition_obj(t) for t in ts]})
+
+    def r_do_transition(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        body = req.json()
+        tr = body.get("transition") if isinstance(body, dict) else None
+        if not isinstance(tr, dict) or ("id" not in tr and "name" not in tr):
+            return bad("Missing 'transition' identifier")
+        t = next((t for t in self.available(iss) if t[0] == str(tr.get("id"))), None)
+        if t is None:
+            return bad("Transition id '%s' is not valid for this issue." % tr.get("id"))
+        extra = list(body.get("fields") or {}) + list(body.get("update") or {})
+        if extra:  # no transition here has a screen
+            return Reply(400, errors([], {extra[0]: CANNOT_SET % extra[0]}))
+        self.move(iss, t[3], BOT_ID)
+        return Reply(204)
+
+    # --- routes: properties, links, comments, changelog ----------------------------------------
+    def r_prop_list(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        return Reply(200, {"keys": [{"key": k, "self": "%s%s/issue/%s/properties/%s"
+                                     % (self.base(), API3, iss["id"], k)} for k in iss["props"]]})
+
+    def r_prop_get(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        k = req.match.group(2)
+        if k not in iss["props"]:
+            return Reply(404, errors(["The property with key '%s' does not exist." % k]))
+        return Reply(200, {"key": k, "value": copy.deepcopy(iss["props"][k])})
+
+    def r_prop_put(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        if not req.raw:
+            return bad("The property value must be valid JSON.")
+        value = req.json()
+        k = req.match.group(2)
+        e = self.prop_problem(k, value)
+        if e:
+            return bad(e)
+        existed = k in iss["props"]
+        iss["props"][k] = value
+        self.reindex(iss)  # property writes do not bump "updated"
+        return Reply(200 if existed else 201)
+
+    def r_prop_del(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        k = req.match.group(2)
+        if k not in iss["props"]:
+            return Reply(404, errors(["The property with key '%s' does not exist." % k]))
+        del iss["props"][k]
+        self.reindex(iss)
+        return Reply(204)
+
+    def link_obj(self, iss, link):
+        return dict(copy.deepcopy(link["body"]), id=link["id"],
+                    self="%s/rest/api/issue/%s/remotelink/%d" % (self.base(), iss["key"],
+                                                                 link["id"]))
+
+    def r_links(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        links = iss["links"]
+        gid = req.query.get("globalId")
+        if gid is not None:
+            hit = [lk for lk in links if lk["body"].get("globalId") == gid]
+            if not hit:
+                return Reply(404, errors(["No remote issue link with globalId '%s'." % gid]))
+            return Reply(200, self.link_obj(iss, hit[0]))
+        return Reply(200, [self.link_obj(iss, lk) for lk in links])
+
+    def r_link_post(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        body = req.json()
+        if not isinstance(body, dict):
+            return bad("Request body must be a JSON object.")
+        obj = body.get("object")
+        errs = {}
+        if not isinstance(obj, dict) or not isinstance(obj.get("url"), str) or not obj["url"]:
+            errs["url"] = "'url' is required."
+        if not isinstance(obj, dict) or not isinstance(obj.get("title"), str) or not obj["title"]:
+            errs["title"] = "'title' is required."
+        if errs:
+            return Reply(400, errors([], errs))
+        gid = body.get("globalId")
+        for lk in iss["links"]:
+            if gid and lk["body"].get("globalId") == gid:
+                lk["body"] = copy.deepcopy(body)
+                return Reply(200, {"id": lk["id"], "self": self.link_obj(iss, lk)["self"]})
+        self.next_seq += 1
+        lk = {"id": self.next_seq, "body": copy.deepcopy(body)}
+        iss["links"].append(lk)
+        return Reply(201, {"id": lk["id"], "self": self.link_obj(iss, lk)["self"]})
+
+    def comment_obj(self, iss, c):
+        tz = self.tz()
+        return {"self": "%s%s/issue/%s/comment/%s" % (self.base(), API3, iss["id"], c["id"]),
+                "id": c["id"], "author": self.user_obj(c["author"]), "body": c["body"],
+                "updateAuthor": self.user_obj(c["author"]),
+                "created": fmt_jira_time(c["created"], tz),
+                "updated": fmt_jira_time(c["created"], tz), "jsdPublic": True}
+
+    def paging(self, req, default_max):
+        try:
+            start = int(req.query.get("startAt", 0))
+            mx = int(req.query.get("maxResults", default_max))
+        except ValueError:
+            return None, None
+        return max(0, start), max(1, min(mx, 5000))
+
+    def r_comments(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        start, mx = self.paging(req, 100)
+        if start is None:
+            return bad("startAt and maxResults must be integers.")
+        order = req.query.get("orderBy", "created")
+        if order not in ("created", "-created", "+created"):
+            return bad("orderBy must be 'created', '+created' or '-created'.")
+        cs = iss["comments"][::-1] if order == "-created" else iss["comments"]
+        page = cs[start:start + mx]
+        return Reply(200, {"startAt": start, "maxResults": mx, "total": len(cs),
+                           "comments": [self.comment_obj(iss, c) for c in page]})
+
+    def add_comment(self, iss, body, author):
+        self.next_seq += 1
+        c = {"id": str(self.next_seq), "author": author, "body": copy.deepcopy(body),
+             "created": self.now_ms()}
+        iss["comments"].append(c)
+        self.touch(iss, author, [])
+        self.reindex(iss)
+        return c
+
+    def r_comment_post(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        body = req.json()
+        if not isinstance(body, dict) or "body" not in body:
+            return Reply(400, errors([], {"comment": "Comment body can not be empty!"}))
+        if not isinstance(body["body"], dict):
+            return Reply(400, errors([], {"comment": NOT_ADF}))
+        if adf_problem(body["body"]) is not None:
+            return Reply(400, errors(["INVALID_INPUT"]))
+        c = self.add_comment(iss, body["body"], BOT_ID)
+        return Reply(201, self.comment_obj(iss, c))
+
+    def r_changelog(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        start, mx = self.paging(req, 100)
+        if start is None:
+            return bad("startAt and maxResults must be integers.")
+        mx = min(mx, 100)
+        hist = iss["changelog"]
+        page = hist[start:start + mx]
+        last = start + mx >= len(hist)
+        base = "%s%s/issue/%s/changelog" % (self.base(), API3, iss["key"])
+        o = {"self": "%s?startAt=%d&maxResults=%d" % (base, start, mx), "maxResults": mx,
+             "startAt": start, "total": len(hist), "isLast": last,
+             "values": [self.history_obj(h) for h in page]}
+        if not last:
+            o["nextPage"] = "%s?startAt=%d&maxResults=%d" % (base, start + mx, mx)
+        return Reply(200, o)
+
+    # --- control ----------------------------------------------------------------------------------
+    def human_fields(self, spec):
+        """Seed/edit shape (names, plain strings) -> staged values. Raises ValueError."""
+        out = {}
+        for name, v in spec.items():
+            fid = FIELD_ALIASES.get(name.lower(), name)
+            kind = FIELD_KIND.get(fid)
+            if kind == "adf" and isinstance(v, str):
+                v = plain_to_adf(v) if v else None
+            elif kind in REF_KINDS and isinstance(v, str):
+                nk = "value" if kind == "select" else "name"
+                t = by_name_or_id(REF_KINDS[kind], v, nk)
+                if t is None:
+                    raise ValueError("unknown %s '%s'" % (fid, v))
+                out[fid] = t["id"]
+                continue
+            elif kind == "user" and isinstance(v, str):
+                u = user_by(v)
+                if u is None:
+                    raise ValueError("unknown user '%s'" % v)
+                out[fid] = u["accountId"]
+                continue
+            elif kind in (None, "readonly", "comment", "project"):
+                raise ValueError("field '%s' cannot be seeded" % name)
+            if kind == "labels":
+                v = sorted(set(v or []))
+            out[fid] = v
+        return out
+
+    def c_seed(self, req):
+        body = req.json() or {}
+        out = []
+        for spec in body.get("issues", []):
+            spec = dict(spec)
+            created = spec.pop("created_ms", None)
+            updated = spec.pop("updated_ms", None)
+            props = spec.pop("properties", {})
+            user = user_by(spec.pop("user", "Mia Krystof")) or USERS[2]
+            spec.setdefault("summary", "Seeded issue")
+            try:
+                staged = self.human_fields(spec)
+            except ValueError as e:
+                return Reply(400, {"error": str(e)})
+            status = staged.pop("status", None)
+            iss = self.new_issue(staged, user["accountId"], created)
+            if status:
+                iss["f"]["status"] = status
+                if by_id(STATUSES, status)["cat"] == "done":
+                    iss["f"]["resolution"] = "10001" if status == "10003" else "10000"
+                    iss["f"]["resolutiondate"] = iss["created"]
+            iss["updated"] = updated if updated is not None else iss["created"]
+            iss["props"].update(props)
+            # seeded data is old: searchable at once regardless of the lag knob
+            self.index[iss["id"]] = [(0, {k: copy.deepcopy(v) for k, v in iss.items()
+                                          if k not in ("comments", "changelog", "links")})]
+            out.append({"id": iss["id"], "key": iss["key"]})
+        return Reply(200, {"issues": out})
+
+    def c_edit(self, req):
+        body = req.json() or {}
+        iss = self.lookup(str(body.get("key", "")))
+        if iss is None:
+            return Reply(404, {"error": "no issue '%s'" % body.get("key")})
+        user = user_by(body.get("user", "Mia Krystof"))
+        if user is None:
+            return Reply(400, {"error": "unknown user"})
+        spec = dict(body.get("fields") or {})
+        comment = spec.pop("comment", None)
+        try:
+            staged = self.human_fields(spec)
+        except ValueError as e:
+            return Reply(400, {"error": str(e)})
+        status = staged.pop("status", None)
+        items = self.apply(iss, staged, user["accountId"])
+        if items:
+            self.touch(iss, user["accountId"], items)
+        if status and status != iss["f"]["status"]:
+            self.move(iss, status, user["accountId"])
+        if comment:
+            self.add_comment(iss, plain_to_adf(comment), user["accountId"])
+        self.reindex(iss)
+        return Reply(200, self.sim_issue(iss))
+
+    def c_transition(self, req):
+        body = req.json() or {}
+        iss = self.lookup(str(body.get("key", "")))
+        if iss is None:
+            return Reply(404, {"error": "no issue '%s'" % body.get("key")})
+        user = user_by(body.get("user", "Mia Krystof"))
+        target = by_name_or_id(STATUSES, body.get("to"))
+        if user is None or target is None:
+            return Reply(400, {"error": "unknown user or status"})
+        path = self.path_to(iss, target["id"])
+        if path is None:
+            return Reply(400, {"error": "no workflow path"})
+        for sid in path:
+            self.move(iss, sid, user["accountId"])
+        return Reply(200, self.sim_issue(iss))
+
+    def sim_issue(self, iss):
+        fs = dict(iss["f"])
+        for kind_fid in ("status", "priority", "issuetype", "resolution"):
+            t = by_id(REF_KINDS[kind_fid], fs.get(kind_fid))
+            fs[kind_fid] = t["name"] if t else None
+        o = by_id(TIER_OPTIONS, fs.get("customfield_10051"))
+        fs["customfield_10051"] = o["value"] if o else None
+        for uf in ("assignee", "reporter", "creator"):
+            u = user_by(fs.get(uf))
+            fs[uf] = u["displayName"] if u else None
+        return {"id": iss["id"], "key": iss["key"], "fields": fs, "created_ms": iss["created"],
+                "updated_ms": iss["updated"], "properties": copy.deepcopy(iss["props"]),
+                "remotelinks": [lk["body"] for lk in iss["links"]],
+                "comments": [{"id": c["id"], "author": user_by(c["author"])["displayName"],
+                              "body": c["body"], "created_ms": c["created"]}
+                             for c in iss["comments"]],
+                "changelog": [{"author": user_by(h["author"])["displayName"],
+                               "created_ms": h["created"], "items": h["items"]}
+                              for h in iss["changelog"]]}
+
+    def c_issues(self, req):
+        return Reply(200, [self.sim_issue(self.issues[k]) for k in sorted(self.issues, key=int)])
+
+    def c_config(self, req):
+        body = req.json() or {}
+        if "search_lag_ms" in body:
+            self.search_lag_ms = int(body["search_lag_ms"])
+        if "time_zone" in body:
+            self.tz_name = str(body["time_zone"])
+        if "rate" in body:
+            self.rate.update({k: float(v) for k, v in body["rate"].items()})
+            self.buckets = {}
+        if "per_issue" in body:
+            self.per_issue = bool(body["per_issue"])
+            self.issue_windows = {}
+        if "api_token" in body:
+            self.api_token = str(body["api_token"])
+        if "search_page_cap" in body:
+            self.page_cap = max(1, int(body["search_page_cap"]))
+        return Reply(200, {"search_lag_ms": self.search_lag_ms, "time_zone": self.tz_name,
+                           "rate": self.rate, "per_issue": self.per_issue,
+                           "search_page_cap": self.page_cap})
+
+    def c_delete(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return Reply(404, {"error": "no issue"})
+        self.delete_issue(iss)
+        return Reply(200, {"ok": True})
+
+
+REF_KINDS = {"status": STATUSES, "priority": PRIORITIES, "issuetype": ISSUE_TYPES,
+             "resolution": RESOLUTIONS, "select": TIER_OPTIONS}
+
+if __name__ == "__main__":
+    serve(JiraSim())

@@ -1,0 +1,266 @@
+/* Test helpers: simulator processes, control calls, scratch files. Not linked into crmbridge. */
+#include "tests/unit/testutil.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/strbuf.h"
+
+static size_t collect(char *p, size_t sz, size_t n, void *arg)
+{
+    (void)strbuf_add(arg, p, sz * n);
+    return sz * n;
+}
+
+int sim_start(struct sim *s, const char *name, ...)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    char portfile[256];
+    snprintf(portfile, sizeof(portfile), "/tmp/cbsim-%s-%d-%ld.port", name, (int)getpid(),
+             (long)random());
+    unlink(portfile);
+    char script[512];
+    snprintf(script, sizeof(script), "%s/tests/sim/%s_sim.py", CB_SOURCE_DIR, name);
+    const char *argv[32];
+    int ac = 0;
+    argv[ac++] = CB_PYTHON;
+    argv[ac++] = script;
+    argv[ac++] = "--port";
+    argv[ac++] = "0";
+    argv[ac++] = "--port-file";
+    argv[ac++] = portfile;
+    va_list ap;
+    va_start(ap, name);
+    const char *a;
+    while (ac < 30 && (a = va_arg(ap, const char *)) != NULL)
+        argv[ac++] = a;
+    va_end(ap);
+    argv[ac] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        execv(CB_PYTHON, (char *const *)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            int port = 0;
+            if (fscanf(f, "%d", &port) == 1 && port > 0) {
+                fclose(f);
+                unlink(portfile);
+                s->port = port;
+                snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", port);
+                return 0;
+            }
+            fclose(f);
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            s->pid = 0;
+            return -1;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    sim_stop(s);
+    return -1;
+}
+
+void sim_stop(struct sim *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        int st;
+        waitpid(s->pid, &st, 0);
+    }
+    s->pid = 0;
+}
+
+cJSON *sim_call(const struct sim *s, const char *method, const char *path, const char *body,
+                long *status)
+{
+    CURL *c = curl_easy_init();
+    struct strbuf url = STRBUF_INIT, out = STRBUF_INIT;
+    (void)strbuf_addf(&url, "%s%s", s->base, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url.buf);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    long code = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (status)
+        *status = code;
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    cJSON *j = out.len ? cJSON_ParseWithLength(out.buf, out.len) : NULL;
+    strbuf_release(&url);
+    strbuf_release(&out);
+    return j;
+}
+
+cJSON *sim_ctl(const struct sim *s, const char *method, const char *path, const char *fmt, ...)
+{
+    struct strbuf body = STRBUF_INIT;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        (void)strbuf_vaddf(&body, fmt, ap);
+        va_end(ap);
+    }
+    long st = 0;
+    cJSON *j = sim_call(s, method, path, fmt ? body.buf : NULL, &st);
+    if (st < 200 || st > 299) {
+        char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+        fprintf(stderr, "control call %s %s failed: http %ld %s\n", method, path, st,
+                txt ? txt : "");
+        free(txt);
+    }
+    assert_true(st >= 200 && st <= 299);
+    strbuf_release(&body);
+    return j;
+}
+
+int sim_count(const struct sim *s, const char *method, const char *path_prefix)
+{
+    cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, log)
+    {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(e, "method"));
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(e, "path"));
+        if (method && (!m || strcmp(m, method) != 0))
+            continue;
+        if (path_prefix && (!p || strncmp(p, path_prefix, strlen(path_prefix)) != 0))
+            continue;
+        n++;
+    }
+    cJSON_Delete(log);
+    return n;
+}
+
+void sim_clear_log(const struct sim *s)
+{
+    cJSON_Delete(sim_call(s, "DELETE", "/_sim/log", NULL, NULL));
+}
+
+char *tu_tmpdir(void)
+{
+    char tmpl[] = "/tmp/crmbridge-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    return d ? xstrdup(d) : NULL;
+}
+
+void tu_rmrf(const char *dir)
+{
+    if (!dir || strncmp(dir, "/tmp/", 5) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+}
+
+int tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+char *tu_read_source(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", CB_SOURCE_DIR, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct strbuf sb = STRBUF_INIT;
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        (void)strbuf_add(&sb, buf, n);
+    fclose(f);
+    return strbuf_detach(&sb);
+}
+
+int tu_run_crmbridge(char **out, ...)
+{
+    const char *bin = getenv("CB_CRMBRIDGE_BIN");
+    char fallback[512];
+    if (!bin) {
+        snprintf(fallback, sizeof(fallback), "%s/cli/crmbridge", CB_BINARY_DIR);
+        bin = fallback;
+    }
+    const char *argv[64];
+    int ac = 0;
+    argv[ac++] = bin;
+    va_list ap;
+    va_start(ap, out);
+    const char *a;
+    while (ac < 62 && (a = va_arg(ap, const char *)) != NULL)
+        argv[ac++] = a;
+    va_end(ap);
+    argv[ac] = NULL;
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(pfd[0]);
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    struct strbuf sb = STRBUF_INIT;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(pfd[0], buf, sizeof(buf))) > 0)
+        (void)strbuf_add(&sb, buf, (size_t)n);
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (out)
+        *out = strbuf_detach(&sb);
+    else
+        strbuf_release(&sb);
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
