@@ -643,7 +643,7 @@ static cJSON *link_encode(const struct link *l)
 static enum cb_status link_decode(struct cache_txn *t, const MDB_val *v, uint64_t id,
                                   struct link *out)
 {
-    cJSON *j;
+    cJSON *j = NULL;
     if (json_from_val(t, v, "link", &j) != CB_OK)
         return t->st;
     const cJSON *sides = cJSON_GetObjectItemCaseSensitive(j, "side");
@@ -892,7 +892,7 @@ struct intent_list {
 static int intent_list_step(struct cache_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
 {
     struct intent_list *l = arg;
-    cJSON *j;
+    cJSON *j = NULL;
     if (json_from_val(t, v, "intent", &j) != CB_OK)
         return 1;
     l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
@@ -976,7 +976,7 @@ static cJSON *conflict_encode(const struct conflict *c)
 static enum cb_status conflict_decode(struct cache_txn *t, const MDB_val *v, uint64_t id,
                                       struct conflict *out)
 {
-    cJSON *j;
+    cJSON *j = NULL;
     if (json_from_val(t, v, "conflict", &j) != CB_OK)
         return t->st;
     struct conflict c = {

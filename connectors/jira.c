@@ -1,11 +1,11 @@
 /*
- * Jira Cloud (REST v3) connector: Basic auth with an API token, field metadata from /field (the
- * mapping names fields by id or display name), incremental listing through /search/jql with
- * epoch-millisecond JQL and cursor paging, bulk reads, creates that carry the crmbridge marker
- * as an issue property, edits of the changed fields only, and status changes through workflow
- * transitions (several hops when no direct one exists). It does not speak Jira Data Center
- * (v2, wiki markup), comments, deletes or webhooks.
+ * Jira Cloud (REST v3) connector: Basic auth with an API token, fields named by id or display
+ * name (resolved through /field), incremental listing through /search/jql with epoch-ms JQL and
+ * cursor paging, bulk reads, creates carrying the crmbridge marker as an issue property, edits of
+ * the changed fields only, and status changes through (multi-hop) workflow transitions.
+ * It does not speak Jira Data Center (v2, wiki markup), comments, deletes or webhooks.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,13 +18,24 @@
 #include "core/log.h"
 
 #define PAGE_SIZE 100
+#define BULK_MAX 100     /* ids per bulkfetch */
 #define PAGE_BUDGET 5000 /* pages per listing: a server that never says isLast cannot spin us */
 #define MAX_HOPS 6       /* transitions tried per status change */
 #define MARKER_PROP "crmbridge"
 #define MARKER_SLACK_MS 60000 /* find_marker looks this far before since_ms (clock skew) */
 
-enum fkind { FK_TEXT, FK_ADF, FK_NAMED, FK_OPTION, FK_LABELS, FK_OPTIONS, FK_USER, FK_DATE,
-             FK_NUMBER, FK_RAW };
+enum fkind {
+    FK_TEXT,
+    FK_ADF,
+    FK_NAMED,
+    FK_OPTION,
+    FK_LABELS,
+    FK_OPTIONS,
+    FK_USER,
+    FK_DATE,
+    FK_NUMBER,
+    FK_RAW
+};
 
 struct jfield {
     char *id, *name;
@@ -46,12 +57,12 @@ struct connector {
     struct http *http;
     char *api_url, *email, *auth, *project, *issue_type;
     int64_t search_lag_ms;
-    struct strlist need;     /* field names as the mapping says them (no pseudo fields) */
-    const char **need_ids;   /* resolved ids, parallel to need (point into cat) */
+    struct strlist need;   /* field names as the mapping says them (no pseudo fields) */
+    const char **need_ids; /* resolved ids, parallel to need (point into cat) */
     const struct jfield **need_f;
-    struct jfield *cat;      /* GET /field */
+    struct jfield *cat; /* GET /field */
     size_t n_cat;
-    char *fields_param;      /* ids for search and GET: need + updated, created */
+    char *fields_param; /* ids for search and GET: need + updated, created */
     char *issue_type_id;
     struct strlist statuses, priorities;
     struct strlist explored; /* statuses whose outgoing transitions are in edges */
@@ -62,7 +73,7 @@ struct connector {
 };
 
 static const char *const default_fields[] = {"summary", "description", "status", "priority",
-                                             "labels", "duedate", NULL};
+                                             "labels",  "duedate",     NULL};
 
 /* --- small helpers ------------------------------------------------------------------------- */
 
@@ -154,8 +165,8 @@ static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
 {
     static const char *const required[] = {"api_url", "email", "api_token", NULL};
     const struct conf_group *g = &ep->g;
-    int bad = conf_require(g, required, "jira endpoint", err) + unknown_keys(g, ep_keys,
-                                                                             "jira endpoint", err);
+    int bad = conf_require(g, required, "jira endpoint", err) +
+              unknown_keys(g, ep_keys, "jira endpoint", err);
     const char *url = conf_get(g, "api_url");
     if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         conf_error(g, "api_url", err, "jira 'api_url' must start with https:// (got '%s')", url);
@@ -168,7 +179,8 @@ static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
     }
     const char *lag = conf_get(g, "search_lag");
     char *end = NULL;
-    if (lag && (strtol(lag, &end, 10) < 0 || *end || end == lag || strtol(lag, NULL, 10) > 3600)) {
+    long secs = lag ? strtol(lag, &end, 10) : 0;
+    if (lag && (end == lag || *end || secs < 0 || secs > 3600)) {
         conf_error(g, "search_lag", err, "jira 'search_lag' must be seconds between 0 and 3600");
         bad++;
     }
@@ -179,13 +191,13 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
 {
     static const char *const required[] = {"project", NULL};
     const struct conf_group *g = &side->g;
-    int bad = conf_require(g, required, "jira side", err) + unknown_keys(g, side_keys,
-                                                                         "jira side", err);
+    int bad =
+        conf_require(g, required, "jira side", err) + unknown_keys(g, side_keys, "jira side", err);
     const char *p = conf_get(g, "project");
     if (p && (strlen(p) < 2 || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(p) ||
               p[0] < 'A' || p[0] > 'Z')) {
-        conf_error(g, "project", err, "jira 'project' must be a project key like \"SUP\" (got '%s')",
-                   p);
+        conf_error(g, "project", err,
+                   "jira 'project' must be a project key like \"SUP\" (got '%s')", p);
         bad++;
     }
     return bad;
@@ -247,6 +259,7 @@ static void jira_close(struct connector *c)
     http_free(c->http);
     free(c->api_url);
     free(c->email);
+    memset(c->auth, 0, strlen(c->auth));
     free(c->auth);
     free(c->project);
     free(c->issue_type);
@@ -307,12 +320,11 @@ static void error_text(const cJSON *body, struct strbuf *out)
 {
     const cJSON *e;
     int n = 0;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errorMessages"))
-        if (cJSON_IsString(e))
-            (void)strbuf_addf(out, "%s%s", n++ ? "; " : ": ", e->valuestring);
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errors"))
-        if (cJSON_IsString(e))
-            (void)strbuf_addf(out, "%s%s: %s", n++ ? "; " : ": ", e->string, e->valuestring);
+    cJSON_ArrayForEach(
+        e, cJSON_GetObjectItemCaseSensitive(body, "errorMessages")) if (cJSON_IsString(e))(void)
+        strbuf_addf(out, "%s%s", n++ ? "; " : ": ", e->valuestring);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errors")) if (cJSON_IsString(e))(
+        void) strbuf_addf(out, "%s%s: %s", n++ ? "; " : ": ", e->string, e->valuestring);
 }
 
 static int is_html(const struct http_resp *r)
@@ -393,8 +405,12 @@ static enum cb_status jira_call(struct connector *c, const char *method, const c
     (void)strbuf_addf(&url, "%s%s", c->api_url, path);
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     const char *headers[] = {c->auth, "Accept: application/json", NULL};
-    struct http_req req = {.method = method, .url = url.buf, .headers = headers, .body = text,
-                           .body_len = text ? strlen(text) : 0, .no_retry = no_retry};
+    struct http_req req = {.method = method,
+                           .url = url.buf,
+                           .headers = headers,
+                           .body = text,
+                           .body_len = text ? strlen(text) : 0,
+                           .no_retry = no_retry};
     struct http_resp resp;
     http_resp_init(&resp);
     *out = NULL;
@@ -417,8 +433,9 @@ static enum fkind kind_of(const cJSON *schema)
 {
     const char *type = jstr(schema, "type"), *sys = jstr(schema, "system");
     const char *custom = jstr(schema, "custom"), *items = jstr(schema, "items");
-    static const char *const named[] = {"status", "priority", "issuetype", "resolution",
-                                        "project", "securitylevel", "version", "component", NULL};
+    static const char *const named[] = {"status",     "priority",  "issuetype",
+                                        "resolution", "project",   "securitylevel",
+                                        "version",    "component", NULL};
     if (!type)
         return FK_RAW;
     if ((sys && (!strcmp(sys, "description") || !strcmp(sys, "environment"))) ||
@@ -432,8 +449,9 @@ static enum fkind kind_of(const cJSON *schema)
     if (!strcmp(type, "option") || !strcmp(type, "option-with-child"))
         return FK_OPTION;
     if (!strcmp(type, "array") && items)
-        return !strcmp(items, "string") ? FK_LABELS : !strcmp(items, "option") ? FK_OPTIONS
-                                                                                : FK_RAW;
+        return !strcmp(items, "string")   ? FK_LABELS
+               : !strcmp(items, "option") ? FK_OPTIONS
+                                          : FK_RAW;
     if (!strcmp(type, "user"))
         return FK_USER;
     if (!strcmp(type, "date") || !strcmp(type, "datetime"))
@@ -503,8 +521,8 @@ static enum cb_status resolve_needed(struct connector *c, struct strbuf *err)
 static enum cb_status load_fields(struct connector *c, struct strbuf *err)
 {
     cJSON *list;
-    enum cb_status st = jira_call(c, "GET", "/rest/api/3/field", NULL, 0, &list, err,
-                                  "read jira fields");
+    enum cb_status st =
+        jira_call(c, "GET", "/rest/api/3/field", NULL, 0, &list, err, "read jira fields");
     if (st != CB_OK)
         return st;
     if (!cJSON_IsArray(list)) {
@@ -559,9 +577,8 @@ static enum cb_status load_statuses(struct connector *c, struct strbuf *err)
         if (strcasecmp(name, c->issue_type) || c->issue_type_id)
             continue;
         c->issue_type_id = xstrdup(id);
-        cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(t, "statuses"))
-            if (jstr(s, "name"))
-                strlist_push(&c->statuses, jstr(s, "name"));
+        cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(t, "statuses")) if (jstr(s, "name"))
+            strlist_push(&c->statuses, jstr(s, "name"));
     }
     cJSON_Delete(types);
     if (!c->issue_type_id) {
@@ -578,14 +595,13 @@ static enum cb_status load_statuses(struct connector *c, struct strbuf *err)
 static enum cb_status load_priorities(struct connector *c, struct strbuf *err)
 {
     cJSON *page;
-    enum cb_status st = jira_call(c, "GET", "/rest/api/3/priority/search?maxResults=100", NULL,
-                                  0, &page, err, "read jira priorities");
+    enum cb_status st = jira_call(c, "GET", "/rest/api/3/priority/search?maxResults=100", NULL, 0,
+                                  &page, err, "read jira priorities");
     if (st != CB_OK)
         return st;
     const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(page, "values"))
-        if (jstr(p, "name"))
-            strlist_push(&c->priorities, jstr(p, "name"));
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(page, "values")) if (jstr(p, "name"))
+        strlist_push(&c->priorities, jstr(p, "name"));
     cJSON_Delete(page);
     return CB_OK;
 }
@@ -606,9 +622,10 @@ static enum cb_status jira_ping(struct connector *c, struct strbuf *info, struct
     }
     c->ready = 1;
     if (info)
-        strbuf_setf(info, "jira cloud '%s', project %s, issue type %s, %zu statuses, "
-                    "%zu fields, profile zone %s", c->api_url, c->project, c->issue_type,
-                    c->statuses.n, c->n_cat, c->tz);
+        strbuf_setf(info,
+                    "jira cloud '%s', project %s, issue type %s, %zu statuses, "
+                    "%zu fields, profile zone %s",
+                    c->api_url, c->project, c->issue_type, c->statuses.n, c->n_cat, c->tz);
     return CB_OK;
 }
 
@@ -640,17 +657,17 @@ static cJSON *decode_value(const struct jfield *f, const cJSON *v)
     case FK_NAMED:
     case FK_OPTION:
     case FK_USER: {
-        const char *key = f->kind == FK_OPTION ? "value" : f->kind == FK_USER ? "displayName"
-                                                                              : "name";
+        const char *key = f->kind == FK_OPTION ? "value"
+                          : f->kind == FK_USER ? "displayName"
+                                               : "name";
         const char *s = jstr(v, key);
         return s ? cJSON_CreateString(s) : cJSON_Duplicate(v, 1);
     }
     case FK_OPTIONS: {
         cJSON *arr = cJSON_CreateArray();
         const cJSON *o;
-        cJSON_ArrayForEach(o, v)
-            if (jstr(o, "value"))
-                cJSON_AddItemToArray(arr, cJSON_CreateString(jstr(o, "value")));
+        cJSON_ArrayForEach(o, v) if (jstr(o, "value"))
+            cJSON_AddItemToArray(arr, cJSON_CreateString(jstr(o, "value")));
         return arr;
     }
     default:
@@ -669,7 +686,9 @@ static enum cb_status issue_to_record(const struct connector *c, const cJSON *is
     int64_t ms = 0;
     if (!id || !key || !updated || cbtime_parse(updated, &ms) != CB_OK) {
         strbuf_setf(err, "cannot read jira issue '%s': missing id, key or a valid 'updated'",
-                    key ? key : id ? id : "?");
+                    key  ? key
+                    : id ? id
+                         : "?");
         return CB_ERR_PARSE;
     }
     memset(r, 0, sizeof(*r));
@@ -711,8 +730,8 @@ static enum cb_status issues_to_records(const struct connector *c, const cJSON *
 /* --- search -------------------------------------------------------------------------------- */
 
 /* Called per page of issues; set *stop to end the listing early. */
-typedef enum cb_status (*issues_fn)(struct connector *c, const cJSON *issues, void *arg,
-                                    int *stop, struct strbuf *err);
+typedef enum cb_status (*issues_fn)(struct connector *c, const cJSON *issues, void *arg, int *stop,
+                                    struct strbuf *err);
 
 static void search_path(const struct connector *c, const char *jql, const char *token,
                         struct strbuf *path)
@@ -739,8 +758,10 @@ static enum cb_status search_all(struct connector *c, const char *jql, issues_fn
     int stop = 0;
     for (int page = 0; st == CB_OK && !stop; page++) {
         if (page == PAGE_BUDGET) {
-            strbuf_setf(err, "cannot list jira project '%s': search still not finished after %d "
-                        "pages", c->project, PAGE_BUDGET);
+            strbuf_setf(err,
+                        "cannot list jira project '%s': search still not finished after %d "
+                        "pages",
+                        c->project, PAGE_BUDGET);
             st = CB_ERR_TEMP;
             break;
         }
@@ -855,8 +876,10 @@ static enum cb_status jira_find_marker(struct connector *c, const char *marker, 
     st = search_all(c, jql, marker_page, &mc, err);
     free(jql);
     if (st == CB_OK && !mc.found) {
-        strbuf_setf(err, "no jira issue in project '%s' carries marker '%s' (search may lag "
-                    "up to %lld s)", c->project, marker, (long long)(c->search_lag_ms / 1000));
+        strbuf_setf(err,
+                    "no jira issue in project '%s' carries marker '%s' (search may lag "
+                    "up to %lld s)",
+                    c->project, marker, (long long)(c->search_lag_ms / 1000));
         st = CB_ERR_NOTFOUND;
     }
     return st;
@@ -879,26 +902,32 @@ static cJSON *field_ids_array(const struct connector *c)
     return arr;
 }
 
-static enum cb_status jira_get_many(struct connector *c, const char *const *ids, size_t n,
-                                    struct record_list *out, struct strbuf *err)
+/* One POST /issue/bulkfetch for at most BULK_MAX ids. */
+static enum cb_status bulkfetch(struct connector *c, const char *const *ids, size_t n,
+                                struct record_list *out, struct strbuf *err)
 {
-    enum cb_status st = ensure_ready(c, err);
-    if (st != CB_OK || n == 0)
-        return st;
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "issueIdsOrKeys",
-                          cJSON_CreateStringArray(ids, (int)(n > 100 ? 100 : n)));
+    cJSON_AddItemToObject(body, "issueIdsOrKeys", cJSON_CreateStringArray(ids, (int)n));
     cJSON_AddItemToObject(body, "fields", field_ids_array(c));
     cJSON *props = cJSON_AddArrayToObject(body, "properties");
     cJSON_AddItemToArray(props, cJSON_CreateString(MARKER_PROP));
     cJSON *resp;
-    st = jira_call(c, "POST", "/rest/api/3/issue/bulkfetch", body, 0, &resp, err,
-                   "read %zu jira issues", n);
+    enum cb_status st = jira_call(c, "POST", "/rest/api/3/issue/bulkfetch", body, 0, &resp, err,
+                                  "read %zu jira issues", n);
     cJSON_Delete(body);
     if (st != CB_OK)
         return st;
     st = issues_to_records(c, cJSON_GetObjectItemCaseSensitive(resp, "issues"), out, err);
     cJSON_Delete(resp);
+    return st;
+}
+
+static enum cb_status jira_get_many(struct connector *c, const char *const *ids, size_t n,
+                                    struct record_list *out, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    for (size_t i = 0; st == CB_OK && i < n; i += BULK_MAX)
+        st = bulkfetch(c, ids + i, n - i < BULK_MAX ? n - i : BULK_MAX, out, err);
     return st;
 }
 
@@ -910,8 +939,8 @@ static enum cb_status get_issue(struct connector *c, const char *id, const char 
     (void)strbuf_adds(&path, "/rest/api/3/issue/");
     (void)strbuf_add_urlencoded(&path, id);
     (void)strbuf_addf(&path, "?fields=%s", fields);
-    enum cb_status st = jira_call(c, "GET", path.buf, NULL, 0, out, err, "read jira issue '%s'",
-                                  id);
+    enum cb_status st =
+        jira_call(c, "GET", path.buf, NULL, 0, out, err, "read jira issue '%s'", id);
     strbuf_release(&path);
     return st;
 }
@@ -940,8 +969,10 @@ static enum cb_status encode_value(const struct connector *c, const struct jfiel
     cJSON *out = NULL;
     switch (f->kind) {
     case FK_USER:
-        strbuf_setf(err, "field '%s' is a jira user field: crmbridge cannot set users by display "
-                    "name", name);
+        strbuf_setf(err,
+                    "field '%s' is a jira user field: crmbridge cannot set users by display "
+                    "name",
+                    name);
         return CB_ERR_FINAL;
     case FK_ADF:
         if (!null && !cJSON_IsString(v))
@@ -978,8 +1009,8 @@ static enum cb_status encode_value(const struct connector *c, const struct jfiel
         if (!null && !cJSON_IsArray(v))
             break;
         out = cJSON_CreateArray();
-        const cJSON *o;
-        cJSON_ArrayForEach(o, null ? NULL : v)
+        const cJSON *o, *list = null ? NULL : v;
+        cJSON_ArrayForEach(o, list)
         {
             cJSON *opt = cJSON_CreateObject();
             cJSON_AddStringToObject(opt, "value", cJSON_GetStringValue(o) ? o->valuestring : "");
@@ -1094,8 +1125,8 @@ static enum cb_status post_transition(struct connector *c, const char *id, const
     (void)strbuf_addf(&path, "/rest/api/3/issue/%s/transitions", id);
     cJSON *body = cJSON_CreateObject(), *resp;
     cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "transition"), "id", tid);
-    enum cb_status st = jira_call(c, "POST", path.buf, body, 0, &resp, err,
-                                  "transition jira issue '%s'", key);
+    enum cb_status st =
+        jira_call(c, "POST", path.buf, body, 0, &resp, err, "transition jira issue '%s'", key);
     cJSON_Delete(resp);
     cJSON_Delete(body);
     strbuf_release(&path);
@@ -1149,8 +1180,7 @@ static void walk_back(struct connector *c, const char *id, const char *key, cons
         cur = xstrdup(step->to);
     }
     if (strcasecmp(cur, home))
-        log_warn("jira issue '%s' left in status '%s' after looking for a workflow path", key,
-                 cur);
+        log_warn("jira issue '%s' left in status '%s' after looking for a workflow path", key, cur);
     free(cur);
     strbuf_release(&ignore);
 }
@@ -1169,8 +1199,10 @@ static enum cb_status walk_to_status(struct connector *c, const char *id, const 
     int closed;
     struct strlist visited = {0};
     strlist_push(&visited, from);
-    if (!known_path(c, from, target, &visited, &closed) && closed)
-        return strlist_clear(&visited), no_path(from, target, key, err);
+    if (!known_path(c, from, target, &visited, &closed) && closed) {
+        strlist_clear(&visited); /* the learned workflow already rules it out */
+        return no_path(from, target, key, err);
+    }
     enum cb_status st = CB_OK;
     const char *cur = from;
     int arrived = 0;
@@ -1203,8 +1235,8 @@ static enum cb_status walk_to_status(struct connector *c, const char *id, const 
 /* Current status name of an issue JSON, or NULL. */
 static const char *issue_status(const cJSON *issue)
 {
-    return jstr(cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(issue, "fields"), "status"),
+    return jstr(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(issue, "fields"),
+                                                 "status"),
                 "name");
 }
 
@@ -1227,9 +1259,10 @@ static enum cb_status set_status(struct connector *c, const char *id, const char
     const char *cur = st == CB_OK ? issue_status(*issue) : NULL;
     if (st != CB_OK || !cur || !strcasecmp(cur, target))
         return st;
-    char *from = xstrdup(cur);
-    st = walk_to_status(c, id, key, from, target, err);
+    char *from = xstrdup(cur), *k = xstrdup(jstr(*issue, "key") ? jstr(*issue, "key") : key);
+    st = walk_to_status(c, id, k, from, target, err);
     free(from);
+    free(k);
     if (st == CB_OK) {
         cJSON_Delete(*issue);
         st = get_issue(c, id, "status,updated", issue, err);
@@ -1274,8 +1307,8 @@ static void add_remote_link(struct connector *c, const struct write_op *op)
     cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "application"), "name", "crmbridge");
     (void)strbuf_addf(&path, "/rest/api/3/issue/%s/remotelink", op->rec.id);
     /* A failed link leaves the issue and its marker in place: warn, do not fail the create. */
-    if (jira_call(c, "POST", path.buf, body, 0, &resp, &why, "link jira issue '%s'",
-                  op->rec.key) != CB_OK)
+    if (jira_call(c, "POST", path.buf, body, 0, &resp, &why, "link jira issue '%s'", op->rec.key) !=
+        CB_OK)
         log_warn("%s", why.buf);
     cJSON_Delete(resp);
     cJSON_Delete(body);
@@ -1357,15 +1390,12 @@ static enum cb_status update_one(struct connector *c, struct write_op *op)
                        op->id);
         strbuf_release(&path);
     }
-    const char *key = jstr(issue, "key") ? jstr(issue, "key") : op->id;
-    char *k = xstrdup(key);
     if (st == CB_OK && b.status)
-        st = set_status(c, op->id, k, b.status, &issue, &op->err);
+        st = set_status(c, op->id, op->id, b.status, &issue, &op->err);
     else if (st == CB_OK && !issue)
         st = get_issue(c, op->id, "updated", &issue, &op->err);
     if (st == CB_OK)
         st = fill_written(c, op, issue);
-    free(k);
     cJSON_Delete(issue);
     cJSON_Delete(body);
     return st;
@@ -1398,7 +1428,7 @@ const struct connector_ops jira_ops = {
     .get_many = jira_get_many,
     .write = jira_write,
     .find_marker = jira_find_marker,
-    .max_batch_read = 100,
+    .max_batch_read = BULK_MAX,
     .max_batch_write = 1,
     .search_lag_ms = 30000,
     .search_lag = jira_search_lag,

@@ -5,11 +5,13 @@
  */
 #include "core/config.h"
 
+#include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/secret.h"
 
 static const char *const top_keys[] = {"state_dir", "log_level", "http_timeout", "max_body_bytes",
@@ -25,9 +27,7 @@ static int in_list(const char *const *list, const char *s)
     return 0;
 }
 
-static void add_err(struct strbuf *err, const char *file, int line, const char *fmt, ...)
-    CB_PRINTF(4, 5);
-static void add_err(struct strbuf *err, const char *file, int line, const char *fmt, ...)
+void conf_add_error(struct strbuf *err, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
     (void)strbuf_addf(err, "%s:%d: ", file, line);
@@ -90,7 +90,7 @@ static void load_group(const config_setting_t *s, const char *file, struct conf_
             continue;
         char *v = setting_text(c);
         if (!v) {
-            add_err(err, file, (int)config_setting_source_line(c), "'%s' must be a value, not a group",
+            conf_add_error(err, file, (int)config_setting_source_line(c), "'%s' must be a value, not a group",
                     name);
             continue;
         }
@@ -143,11 +143,11 @@ static char *get_str(const config_setting_t *parent, const char *name, const cha
     const config_setting_t *s = config_setting_get_member(parent, name);
     if (!s) {
         if (required)
-            add_err(err, file, (int)config_setting_source_line(parent), "missing '%s'", name);
+            conf_add_error(err, file, (int)config_setting_source_line(parent), "missing '%s'", name);
         return NULL;
     }
     if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-        add_err(err, file, (int)config_setting_source_line(s), "'%s' must be a string", name);
+        conf_add_error(err, file, (int)config_setting_source_line(s), "'%s' must be a string", name);
         return NULL;
     }
     return xstrdup(config_setting_get_string(s));
@@ -161,14 +161,14 @@ static int get_int(const config_setting_t *parent, const char *name, int def, in
         return def;
     int t = config_setting_type(s);
     if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
-        add_err(err, file, (int)config_setting_source_line(s), "'%s' must be an integer", name);
+        conf_add_error(err, file, (int)config_setting_source_line(s), "'%s' must be an integer", name);
         return def;
     }
     long long v = config_setting_get_int64(s);
     if (t == CONFIG_TYPE_INT)
         v = config_setting_get_int(s);
     if (v < min || v > max) {
-        add_err(err, file, (int)config_setting_source_line(s), "'%s' must be between %d and %d",
+        conf_add_error(err, file, (int)config_setting_source_line(s), "'%s' must be between %d and %d",
                 name, min, max);
         return def;
     }
@@ -177,19 +177,26 @@ static int get_int(const config_setting_t *parent, const char *name, int def, in
 
 static const char *const side_names[2] = {"crm", "tracker"};
 
+/* Line of member name in parent, or of parent itself when the member is absent. */
+static int line_of(const config_setting_t *parent, const char *name)
+{
+    const config_setting_t *s = config_setting_get_member(parent, name);
+    return (int)config_setting_source_line(s ? s : parent);
+}
+
 static void load_pair(const config_setting_t *ps, struct config *cfg, struct pair_conf *p,
                       struct strbuf *err)
 {
     const char *file = cfg->path;
     p->line = (int)config_setting_source_line(ps);
     if (config_setting_type(ps) != CONFIG_TYPE_GROUP) {
-        add_err(err, file, p->line, "each entry of 'pairs' must be a group { ... }");
+        conf_add_error(err, file, p->line, "each entry of 'pairs' must be a group { ... }");
         return;
     }
     for (int i = 0; i < config_setting_length(ps); i++) {
         const config_setting_t *c = config_setting_get_elem(ps, (unsigned)i);
         if (!in_list(pair_keys, config_setting_name(c)))
-            add_err(err, file, (int)config_setting_source_line(c), "unknown pair setting '%s'",
+            conf_add_error(err, file, (int)config_setting_source_line(c), "unknown pair setting '%s'",
                     config_setting_name(c));
     }
     p->name = get_str(ps, "name", file, err, 1);
@@ -201,13 +208,14 @@ static void load_pair(const config_setting_t *ps, struct config *cfg, struct pai
         p->create = xstrdup("to_tracker");
     static const char *const creates[] = {"to_tracker", "to_crm", "both", "none", NULL};
     if (!in_list(creates, p->create))
-        add_err(err, file, p->line, "pair '%s': 'create' must be one of to_tracker, to_crm, both, none",
+        conf_add_error(err, file, line_of(ps, "create"),
+                "pair '%s': 'create' must be one of to_tracker, to_crm, both, none",
                 p->name ? p->name : "?");
     static const char *const side_skip[] = {"endpoint", NULL};
     for (int s = 0; s < 2; s++) {
         const config_setting_t *ss = config_setting_get_member(ps, side_names[s]);
         if (!ss || config_setting_type(ss) != CONFIG_TYPE_GROUP) {
-            add_err(err, file, ss ? (int)config_setting_source_line(ss) : p->line,
+            conf_add_error(err, file, ss ? (int)config_setting_source_line(ss) : p->line,
                     "pair '%s' needs a '%s = { endpoint = \"...\"; ... }' group",
                     p->name ? p->name : "?", side_names[s]);
             continue;
@@ -215,7 +223,7 @@ static void load_pair(const config_setting_t *ps, struct config *cfg, struct pai
         p->side[s].endpoint = get_str(ss, "endpoint", file, err, 1);
         load_group(ss, file, &p->side[s].g, side_skip, err);
         if (p->side[s].endpoint && !config_endpoint(cfg, p->side[s].endpoint))
-            add_err(err, file, (int)config_setting_source_line(ss),
+            conf_add_error(err, file, line_of(ss, "endpoint"),
                     "pair '%s': %s endpoint '%s' is not defined in 'endpoints'",
                     p->name ? p->name : "?", side_names[s], p->side[s].endpoint);
     }
@@ -225,26 +233,29 @@ static enum cb_status load(config_t *lc, const char *name, struct config **out, 
 {
     struct config *cfg = xcalloc(1, sizeof(*cfg));
     struct strbuf errs = STRBUF_INIT;
-    const char *file = name;
     cfg->path = xstrdup(name);
+    const char *file = cfg->path; /* groups borrow it: it must live as long as cfg */
     config_setting_t *root = config_root_setting(lc);
 
     for (int i = 0; i < config_setting_length(root); i++) {
         const config_setting_t *c = config_setting_get_elem(root, (unsigned)i);
         if (!in_list(top_keys, config_setting_name(c)))
-            add_err(&errs, file, (int)config_setting_source_line(c), "unknown setting '%s'",
+            conf_add_error(&errs, file, (int)config_setting_source_line(c), "unknown setting '%s'",
                     config_setting_name(c));
     }
     cfg->state_dir = get_str(root, "state_dir", file, &errs, 0);
     if (!cfg->state_dir)
         cfg->state_dir = xstrdup("/var/lib/crmbridge");
     cfg->log_level = get_str(root, "log_level", file, &errs, 0);
+    if (cfg->log_level && log_level_parse(cfg->log_level) < 0)
+        conf_add_error(&errs, file, line_of(root, "log_level"),
+                "'log_level' must be one of error, warn, info, debug");
     cfg->http_timeout_s = get_int(root, "http_timeout", 30, 1, 3600, file, &errs);
     cfg->max_body_bytes = get_int(root, "max_body_bytes", 32 * 1024 * 1024, 1024, 1 << 30, file, &errs);
 
     const config_setting_t *eps = config_setting_get_member(root, "endpoints");
     if (!eps || config_setting_type(eps) != CONFIG_TYPE_GROUP) {
-        add_err(&errs, file, eps ? (int)config_setting_source_line(eps) : 1,
+        conf_add_error(&errs, file, eps ? (int)config_setting_source_line(eps) : 1,
                 "'endpoints' must be a group: endpoints = { name = { type = \"...\"; ... }; }");
     } else {
         int n = config_setting_length(eps);
@@ -254,7 +265,7 @@ static enum cb_status load(config_t *lc, const char *name, struct config **out, 
             const config_setting_t *es = config_setting_get_elem(eps, (unsigned)i);
             struct endpoint_conf *ep = &cfg->endpoints[cfg->n_endpoints];
             if (config_setting_type(es) != CONFIG_TYPE_GROUP) {
-                add_err(&errs, file, (int)config_setting_source_line(es),
+                conf_add_error(&errs, file, (int)config_setting_source_line(es),
                         "endpoint '%s' must be a group", config_setting_name(es));
                 continue;
             }
@@ -267,7 +278,7 @@ static enum cb_status load(config_t *lc, const char *name, struct config **out, 
     const config_setting_t *ps = config_setting_get_member(root, "pairs");
     if (!ps || (config_setting_type(ps) != CONFIG_TYPE_LIST &&
                 config_setting_type(ps) != CONFIG_TYPE_ARRAY)) {
-        add_err(&errs, file, ps ? (int)config_setting_source_line(ps) : 1,
+        conf_add_error(&errs, file, ps ? (int)config_setting_source_line(ps) : 1,
                 "'pairs' must be a list: pairs = ( { name = \"...\"; ... } );");
     } else {
         int n = config_setting_length(ps);
@@ -277,14 +288,14 @@ static enum cb_status load(config_t *lc, const char *name, struct config **out, 
             cfg->n_pairs++;
             for (int j = 0; j < i; j++)
                 if (cfg->pairs[i].name && str_eq(cfg->pairs[i].name, cfg->pairs[j].name))
-                    add_err(&errs, file, cfg->pairs[i].line, "duplicate pair name '%s'",
+                    conf_add_error(&errs, file, cfg->pairs[i].line, "duplicate pair name '%s'",
                             cfg->pairs[i].name);
         }
     }
     if (errs.len) {
-        strbuf_reset(err);
-        (void)strbuf_add(err, errs.buf, errs.len);
-        strbuf_trim_end(err);
+        strbuf_setf(err, "%s", errs.buf);
+        if (err)
+            strbuf_trim_end(err);
         strbuf_release(&errs);
         config_free(cfg);
         return CB_ERR_CONFIG;
@@ -308,7 +319,7 @@ enum cb_status config_load(const char *path, struct config **out, struct strbuf 
     config_init(&lc);
     FILE *f = fopen(path, "r");
     if (!f) {
-        strbuf_setf(err, "cannot open config file '%s'", path);
+        strbuf_setf(err, "cannot open config file '%s': %s", path, strerror(errno));
         config_destroy(&lc);
         return CB_ERR_CONFIG;
     }

@@ -75,6 +75,9 @@ const struct pair_conf *config_pair(const struct config *cfg, const char *name);
 /* Value of key in g, or NULL. */
 const char *conf_get(const struct conf_group *g, const char *key);
 const struct conf_kv *conf_find(const struct conf_group *g, const char *key);
+/* Appends "FILE:LINE: <fmt>" and a newline to err (for any libconfig-based file). */
+void conf_add_error(struct strbuf *err, const char *file, int line, const char *fmt, ...)
+    CB_PRINTF(4, 5);
 /* Appends "FILE:LINE: <fmt>" and a newline to err for key (or the group when key is absent). */
 void conf_error(const struct conf_group *g, const char *key, struct strbuf *err, const char *fmt,
                 ...) CB_PRINTF(4, 5);

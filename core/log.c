@@ -65,14 +65,15 @@ void log_clear_secrets(void)
 
 /* Query parameters whose values are credentials wherever they appear as a parameter. */
 static const char *const sensitive_params[] = {
-    "token=",       "key=",          "access_token=",    "refresh_token=", "client_secret=",
-    "api_token=",   "api_key=",      "password=",        "appSecret=",     "corpAccessToken=",
-    "permanentCode=", "code=",       NULL};
+    "token=",   "key=",      "access_token=", "refresh_token=",   "client_secret=", "api_token=",
+    "api_key=", "password=", "appSecret=",    "corpAccessToken=", "permanentCode=", "code=",
+    NULL};
 /* JSON members whose string values are credentials (a token endpoint's answer, say). Not "key"
  * or "code": in Jira and Zoho bodies those are issue keys and status codes. */
 static const char *const sensitive_json[] = {
-    "\"access_token\"", "\"refresh_token\"", "\"client_secret\"", "\"api_token\"",
-    "\"password\"",     "\"appSecret\"",     "\"corpAccessToken\"", "\"permanentCode\"", NULL};
+    "\"access_token\"",    "\"refresh_token\"", "\"client_secret\"",
+    "\"api_token\"",       "\"password\"",      "\"appSecret\"",
+    "\"corpAccessToken\"", "\"permanentCode\"", NULL};
 static const char *const sensitive_headers[] = {"Authorization:", "Proxy-Authorization:", NULL};
 
 /* A parameter name counts only at the start of the line or after a separator, so "monkey=1" or
@@ -98,36 +99,21 @@ static size_t secret_at(const char *p)
     return best;
 }
 
-/* "name=value": keeps the name, hides the value up to the next separator. */
-static const char *redact_param(const char *p, const char *base, struct strbuf *sb)
+/* A credential introduced by one of names at p ("token=", "Authorization:"): copies the name,
+ * writes mask instead of the value, and skips the value up to the first byte of stop. Returns
+ * where to go on, or NULL when no name matches. */
+static const char *redact_value(const char *p, const char *const *names,
+                                int (*cmp)(const char *, const char *, size_t), const char *mask,
+                                const char *stop, struct strbuf *sb)
 {
-    for (int i = 0; sensitive_params[i]; i++) {
-        size_t n = strlen(sensitive_params[i]);
-        if (strncmp(p, sensitive_params[i], n) != 0 || !is_param_start(p, base))
+    for (int i = 0; names[i]; i++) {
+        size_t n = strlen(names[i]);
+        if (cmp(p, names[i], n) != 0)
             continue;
         (void)strbuf_add(sb, p, n);
-        (void)strbuf_adds(sb, "***");
+        (void)strbuf_adds(sb, mask);
         p += n;
-        while (*p && *p != '&' && *p != ' ' && *p != '"' && *p != '\n' && *p != '\r')
-            p++;
-        return p;
-    }
-    return NULL;
-}
-
-/* "Authorization: Bearer x": keeps the header name, hides the rest of the line. */
-static const char *redact_header(const char *p, struct strbuf *sb)
-{
-    for (int i = 0; sensitive_headers[i]; i++) {
-        size_t n = strlen(sensitive_headers[i]);
-        if (strncasecmp(p, sensitive_headers[i], n) != 0)
-            continue;
-        (void)strbuf_add(sb, p, n);
-        (void)strbuf_adds(sb, " ***");
-        p += n;
-        while (*p && *p != '\n' && *p != '\r')
-            p++;
-        return p;
+        return p + strcspn(p, stop);
     }
     return NULL;
 }
@@ -165,7 +151,9 @@ char *log_redact(const char *s)
         if (n) {
             (void)strbuf_adds(&sb, "***");
             p += n;
-        } else if ((next = redact_param(p, s, &sb)) || (next = redact_header(p, &sb)) ||
+        } else if ((is_param_start(p, s) &&
+                    (next = redact_value(p, sensitive_params, strncmp, "***", "& \"\r\n", &sb))) ||
+                   (next = redact_value(p, sensitive_headers, strncasecmp, " ***", "\r\n", &sb)) ||
                    (next = redact_json(p, &sb))) {
             p = next;
         } else {

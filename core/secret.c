@@ -35,7 +35,13 @@ enum cb_status secret_resolve(const char *spec, char **out, struct strbuf *err)
         enum cb_status st = CB_OK;
         while (st == CB_OK && (n = fread(buf, 1, sizeof(buf), f)) > 0)
             st = strbuf_add(&sb, buf, n);
+        int rd_errno = ferror(f) ? errno : 0; /* a directory opens but cannot be read */
         fclose(f);
+        if (rd_errno) {
+            strbuf_setf(err, "cannot read secret file '%s': %s", spec + 5, strerror(rd_errno));
+            strbuf_release(&sb);
+            return CB_ERR_CONFIG;
+        }
         strbuf_trim_end(&sb);
         if (st != CB_OK || sb.len == 0) {
             strbuf_setf(err, "secret file '%s' is %s", spec + 5, st ? "too large" : "empty");

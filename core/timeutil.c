@@ -197,8 +197,9 @@ static void split(int64_t ms, int offset_min, struct tm *tm, int *millis)
 
 static void fmt_offset(int offset_min, int colon, char *out)
 {
-    int a = offset_min < 0 ? -offset_min : offset_min;
-    snprintf(out, 8, colon ? "%c%02d:%02d" : "%c%02d%02d", offset_min < 0 ? '-' : '+', a / 60,
+    unsigned a = offset_min < 0 ? 0u - (unsigned)offset_min : (unsigned)offset_min;
+    a %= 100 * 60; /* two hour digits, so the compiler can prove 8 bytes suffice */
+    snprintf(out, 8, colon ? "%c%02u:%02u" : "%c%02u%02u", offset_min < 0 ? '-' : '+', a / 60,
              a % 60);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/config.h"
 #include "mapping/mapping_default.h"
 
 struct valmap {
@@ -41,18 +42,6 @@ struct mapping {
 
 static const char *const side_key[2] = {"crm", "tracker"};
 static const char *const values_key[2] = {"crm_values", "tracker_values"};
-
-static void add_err(struct strbuf *err, const char *file, int line, const char *fmt, ...)
-    CB_PRINTF(4, 5);
-static void add_err(struct strbuf *err, const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    (void)strbuf_addf(err, "%s:%d: ", file, line);
-    va_start(ap, fmt);
-    (void)strbuf_vaddf(err, fmt, ap);
-    va_end(ap);
-    (void)strbuf_addch(err, '\n');
-}
 
 void mapping_free(struct mapping *m)
 {
@@ -90,7 +79,7 @@ static void load_values(const config_setting_t *vs, struct fieldmap *f, int s, c
                         struct strbuf *err)
 {
     if (config_setting_type(vs) != CONFIG_TYPE_GROUP) {
-        add_err(err, file, line_of(vs), "'%s' must be a group: canonical = [\"remote\", ...];",
+        conf_add_error(err, file, line_of(vs), "'%s' must be a group: canonical = [\"remote\", ...];",
                 values_key[s]);
         return;
     }
@@ -111,19 +100,19 @@ static void load_values(const config_setting_t *vs, struct fieldmap *f, int s, c
             for (int j = 0; j < k; j++) {
                 const char *str = config_setting_get_string_elem(e, j);
                 if (!str) {
-                    add_err(err, file, line_of(e), "value map entry '%s' must list strings",
+                    conf_add_error(err, file, line_of(e), "value map entry '%s' must list strings",
                             config_setting_name(e));
                     continue;
                 }
                 v->remote[v->n++] = xstrdup(str);
             }
         } else {
-            add_err(err, file, line_of(e), "value map entry '%s' must be a string or a list",
+            conf_add_error(err, file, line_of(e), "value map entry '%s' must be a string or a list",
                     config_setting_name(e));
             continue;
         }
         if (v->n == 0) {
-            add_err(err, file, line_of(e), "value map entry '%s' is empty", config_setting_name(e));
+            conf_add_error(err, file, line_of(e), "value map entry '%s' is empty", config_setting_name(e));
             free(v->remote);
             continue;
         }
@@ -149,22 +138,22 @@ static void load_field(const config_setting_t *fs, struct mapping *m, const char
     static const char *const known[] = {"item", "crm", "tracker", "direction", "conflict",
                                         "crm_values", "tracker_values", NULL};
     if (config_setting_type(fs) != CONFIG_TYPE_GROUP) {
-        add_err(err, file, line_of(fs), "each entry of 'fields' must be a group { item = ...; }");
+        conf_add_error(err, file, line_of(fs), "each entry of 'fields' must be a group { item = ...; }");
         return;
     }
     for (int i = 0; i < config_setting_length(fs); i++) {
         const config_setting_t *c = config_setting_get_elem(fs, (unsigned)i);
         if (parse_enum(config_setting_name(c), known) < 0)
-            add_err(err, file, line_of(c), "unknown field setting '%s'", config_setting_name(c));
+            conf_add_error(err, file, line_of(c), "unknown field setting '%s'", config_setting_name(c));
     }
     const char *item = NULL, *dir = "both", *pol = "manual";
     if (!config_setting_lookup_string(fs, "item", &item)) {
-        add_err(err, file, line_of(fs), "field entry is missing 'item'");
+        conf_add_error(err, file, line_of(fs), "field entry is missing 'item'");
         return;
     }
     for (size_t i = 0; i < m->n; i++)
         if (strcmp(m->f[i].item, item) == 0)
-            add_err(err, file, line_of(fs), "item field '%s' is mapped twice", item);
+            conf_add_error(err, file, line_of(fs), "item field '%s' is mapped twice", item);
     struct fieldmap *f = &m->f[m->n++];
     f->item = xstrdup(item);
     for (int s = 0; s < 2; s++) {
@@ -176,14 +165,14 @@ static void load_field(const config_setting_t *fs, struct mapping *m, const char
             load_values(vs, f, s, file, err);
     }
     if (!f->remote[0] && !f->remote[1])
-        add_err(err, file, line_of(fs), "item field '%s' is mapped on neither side", item);
+        conf_add_error(err, file, line_of(fs), "item field '%s' is mapped on neither side", item);
     (void)config_setting_lookup_string(fs, "direction", &dir);
     (void)config_setting_lookup_string(fs, "conflict", &pol);
     int d = parse_enum(dir, dirs), p = parse_enum(pol, policies);
     if (d < 0)
-        add_err(err, file, line_of(fs), "direction '%s' must be both, to_tracker or to_crm", dir);
+        conf_add_error(err, file, line_of(fs), "direction '%s' must be both, to_tracker or to_crm", dir);
     if (p < 0)
-        add_err(err, file, line_of(fs),
+        conf_add_error(err, file, line_of(fs),
                 "conflict '%s' must be manual, crm_wins, tracker_wins or newest_wins", pol);
     f->dir = d < 0 ? DIR_BOTH : (enum field_dir)d;
     f->policy = p < 0 ? POLICY_MANUAL : (enum conflict_policy)p;
@@ -233,7 +222,7 @@ static enum cb_status load_config(config_t *lc, const char *file, struct mapping
     const config_setting_t *fields = config_lookup(lc, "fields");
     if (!fields || (config_setting_type(fields) != CONFIG_TYPE_LIST &&
                     config_setting_type(fields) != CONFIG_TYPE_ARRAY)) {
-        add_err(&errs, file, fields ? line_of(fields) : 1,
+        conf_add_error(&errs, file, fields ? line_of(fields) : 1,
                 "'fields' must be a list: fields = ( { item = \"title\"; ... } );");
     } else {
         m->f = xcalloc((size_t)config_setting_length(fields) + 1, sizeof(*m->f));

@@ -28,7 +28,14 @@ char *richtext_md_to_html(const char *md);
 
 /* Plain-text fields (Zoho textarea, Fxiaoke long text) read as light markup: '* ' and '- '
  * bullets, '1. ' steps, bare URLs. md_to_plain writes text a person reads comfortably that
- * plain_to_md turns back into the same markdown. */
+ * plain_to_md turns back into the same markdown.
+ * What plain text can say, and so what comes back unchanged: paragraphs, line breaks (every
+ * newline of plain text is a hard break), nested bullet and ordered lists, and http(s) links
+ * whose text is their URL. md_to_plain drops the markers of emphasis, strong and code (their
+ * text stays), writes other links as "text (url)", headings as their text, code blocks as their
+ * lines, quotes behind "> " and rules as "---"; those come back as plain paragraphs.
+ * plain_to_md escapes whatever would read as markdown, so "snake_case", "5 * 3", "#42" and
+ * "*word*" survive plain -> md -> plain unchanged. */
 char *richtext_plain_to_md(const char *text);
 char *richtext_md_to_plain(const char *md);
 

@@ -94,7 +94,7 @@ pairs = ( {{ name = "feedback";
 
 
 def zoho_case(zoho, subject):
-    for r in zoho.call("GET", "/_sim/records?module=Cases"):
+    for r in zoho.call("GET", "/_sim/records?module=Cases")["data"]:
         if r.get("Subject") == subject:
             return r
     raise SystemExit(f"demo: no Zoho case '{subject}'")

@@ -1021,12 +1021,10 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
     c->rep->created[t]++;
     note(c, "created %s '%s' from %s '%s'", side_name(t), rec_label(&op->rec), side_name(s),
          rec_label(j->src));
-    /* merge once more so that what only the new record knows (its key) flows back at once */
+    /* The new record is read back (in batches, by fetch_side) and merged once more: what only
+     * it knows (its key) and what the target filled in itself (a default priority, the
+     * workflow's first status) flow back at once, and the base starts from its real state. */
     record_copy(&w->rec[s], j->src);
-    w->rec[t] = op->rec;
-    memset(&op->rec, 0, sizeof(op->rec));
-    cJSON_Delete(w->rec[t].fields);
-    w->rec[t].fields = cJSON_Duplicate(j->remote, 1);
     w->view[s] = cJSON_Duplicate(j->view, 1);
 }
 
@@ -1176,6 +1174,8 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
     for (int s = 0; s < 2 && st == CB_OK; s++) {
         size_t first_new = c->n_w;
         st = create_side(c, (enum side)s, err);
+        if (st == CB_OK)
+            st = fetch_side(c, SIDE_OTHER((enum side)s), err);
         if (st == CB_OK)
             st = merge_and_write(c, first_new, err);
     }

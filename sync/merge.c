@@ -12,9 +12,19 @@
 
 #include "core/strbuf.h"
 
-static void hash_hex(const cJSON *v, char out[17])
+/* Fingerprint of field f's value, normalised first so that equal meaning hashes equally
+ * (labels are a set whatever order or repetition a side reports them in). */
+static void hash_hex(const char *f, const cJSON *v, char out[17])
 {
-    snprintf(out, 17, "%016" PRIx64, item_value_hash(v));
+    if (!cJSON_IsArray(v)) {
+        snprintf(out, 17, "%016" PRIx64, item_value_hash(v));
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, f, cJSON_Duplicate(v, 1));
+    item_normalize(o);
+    snprintf(out, 17, "%016" PRIx64, item_value_hash(o->child));
+    cJSON_Delete(o);
 }
 
 static const cJSON *fp_of(const cJSON *base, enum side s, const char *field)
@@ -28,7 +38,7 @@ static int field_changed(const cJSON *base, enum side s, const char *field, cons
     const cJSON *fp = fp_of(base, s, field);
     if (cJSON_IsString(fp)) {
         char h[17];
-        hash_hex(v, h);
+        hash_hex(field, v, h);
         return strcmp(h, fp->valuestring) != 0;
     }
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(base, "item"),
@@ -76,7 +86,7 @@ static void set_obj(cJSON *obj, const char *field, cJSON *v)
 static void set_fp(cJSON *nb, enum side s, const char *field, const cJSON *v)
 {
     char h[17];
-    hash_hex(v, h);
+    hash_hex(field, v, h);
     set_obj(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(nb, "fp"), (int)s), field,
             cJSON_CreateString(h));
 }
@@ -85,6 +95,12 @@ static void set_item(cJSON *nb, const char *field, const cJSON *v)
 {
     set_obj(cJSON_GetObjectItemCaseSensitive(nb, "item"), field,
             v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+}
+
+static int is_empty_value(const cJSON *v)
+{
+    return !v || cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[0]) ||
+           (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0);
 }
 
 static int is_held(const char *const *held, const char *field)
@@ -178,8 +194,12 @@ void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const vi
                 continue;
             }
             if (!base) {
-                /* a link without history (recovered): the side that flows wins, crm first */
-                take(m, f, mapping_flows(m, f, SIDE_CRM) ? SIDE_CRM : SIDE_TRACKER, view, nb, out);
+                /* a link without history (recovered): a value beats an empty field (the target
+                 * filled in a default), else the side that flows wins, crm first */
+                enum side w = mapping_flows(m, f, SIDE_CRM) ? SIDE_CRM : SIDE_TRACKER;
+                if (is_empty_value(v[0]) != is_empty_value(v[1]))
+                    w = is_empty_value(v[0]) ? SIDE_TRACKER : SIDE_CRM;
+                take(m, f, w, view, nb, out);
                 continue;
             }
             int w = pick_winner(m, f, modified_ms);

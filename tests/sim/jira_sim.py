@@ -5,15 +5,18 @@ Implements the endpoints crmbridge uses, as strictly as the real service: Basic 
 token, issues with ADF validation, a workflow that only moves through transitions, entity
 properties, remote links, comments, changelog, /search/jql with a JQL subset, cursor paging,
 eventual consistency and rate limits. It does not implement webhooks, attachments, worklogs,
-sprints or Data Center (v2 wiki markup) mode.
+sprints or Data Center (v2 wiki markup) mode. The seeded site, error texts and ADF checks live
+in jira_data.py, the JQL subset in jira_jql.py.
 
 Control interface (besides simbase's):
   POST   /_sim/seed        {"issues":[{"summary":..,"status":"Done","priority":"High",
                             "description":"text or ADF","labels":[..],"Customer":"Acme",
                             "assignee":"Li Wei","created_ms":..,"updated_ms":..,"properties":{}}]}
-  POST   /_sim/edit        {"key","fields":{same shape as seed},"user":"Mia Krystof"}
+  POST   /_sim/edit        {"key","fields":{same shape as seed, "status" set directly,
+                            "comment":"text" adds one},"user":"Mia Krystof"}
   POST   /_sim/transition  {"key","to":"Done","user"}   follows the workflow, one hop at a time
-  GET    /_sim/issues      every live issue as stored (ADF, properties, links, changelog)
+  GET    /_sim/issues      every live issue: fields as the API renders them (ADF included),
+                            created_ms/updated_ms, properties, remotelinks, comments, changelog
   POST   /_sim/config      {"search_lag_ms","time_zone","rate":{"GET":n,..},"per_issue":bool,
                             "api_token","search_page_cap"}
   DELETE /_sim/issue/KEY   delete as a human
@@ -26,788 +29,17 @@ import hashlib
 import json
 import math
 import re
-import threading
 import time
 from collections import deque
-from zoneinfo import ZoneInfo
 
+from jira_data import (API3, BAD_ADF, BOT_EMAIL, BOT_ID, BOT_TOKEN, CANNOT_SET, CATEGORIES,
+                       DEFAULT_PRIORITY, FIELD_DEFS, FIELD_KIND, FIELD_NAME, INITIAL_STATUS,
+                       ISSUE_TYPES, NOT_ADF, NOT_NAVIGABLE, PRIORITIES, PROJECT, RATE_LIMITED,
+                       REF_KINDS, REMOVED_API, RESOLUTIONS, STATUSES, TIER_OPTIONS, TRANSITIONS,
+                       UNBOUNDED, USERS, adf_problem, adf_text, bad, by_id, by_name_or_id, errors,
+                       fmt_jira_time, iso_utc, plain_to_adf, user_by, zone)
+from jira_jql import FIELD_ALIASES, JqlError, JqlQuery
 from simbase import Reply, Sim, serve
-
-API3 = "/rest/api/3"
-BOT_EMAIL = "bot@acme.test"
-BOT_TOKEN = "sim-jira-token"
-BOT_ID = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077"
-
-USERS = [
-    {"accountId": BOT_ID, "displayName": "crmbridge bot", "emailAddress": BOT_EMAIL},
-    {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Li Wei",
-     "emailAddress": "li.wei@acme.test"},
-    {"accountId": "5b10a2844c20165700ede21g", "displayName": "Mia Krystof",
-     "emailAddress": "mia@acme.test"},
-]
-
-PROJECT = {"id": "10000", "key": "SUP", "name": "Support"}
-ISSUE_TYPES = [
-    {"id": "10001", "name": "Task", "description": "A small, distinct piece of work."},
-    {"id": "10002", "name": "Bug", "description": "A problem or error."},
-    {"id": "10003", "name": "Story", "description": "A user story."},
-]
-PRIORITIES = [
-    {"id": "1", "name": "Highest"}, {"id": "2", "name": "High"}, {"id": "3", "name": "Medium"},
-    {"id": "4", "name": "Low"}, {"id": "5", "name": "Lowest"},
-]
-DEFAULT_PRIORITY = "3"
-CATEGORIES = {
-    "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
-    "indeterminate": {"id": 4, "key": "indeterminate", "colorName": "yellow",
-                      "name": "In Progress"},
-    "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
-}
-STATUSES = [
-    {"id": "10000", "name": "To Do", "cat": "new"},
-    {"id": "3", "name": "In Progress", "cat": "indeterminate"},
-    {"id": "10001", "name": "Waiting for customer", "cat": "indeterminate"},
-    {"id": "10002", "name": "Done", "cat": "done"},
-    {"id": "10003", "name": "Won't Do", "cat": "done"},
-]
-INITIAL_STATUS = "10000"
-# Transition id, name, from status ids, to status id. Not every status is one hop away.
-TRANSITIONS = [
-    ("11", "Start progress", ["10000"], "3"),
-    ("21", "Done", ["3"], "10002"),
-    ("31", "Wait for customer", ["3"], "10001"),
-    ("41", "Customer replied", ["10001"], "3"),
-    ("51", "Won't do", ["10000"], "10003"),
-    ("61", "Reopen", ["10002"], "3"),
-]
-RESOLUTIONS = [
-    {"id": "10000", "name": "Done", "description": "Work has been completed on this issue."},
-    {"id": "10001", "name": "Won't Do", "description": "This issue won't be actioned."},
-]
-TIER_OPTIONS = [{"id": "10100", "value": "Gold"}, {"id": "10101", "value": "Silver"},
-                {"id": "10102", "value": "Bronze"}]
-
-# id, name, kind, schema. kind drives validation and rendering.
-FIELD_DEFS = [
-    ("summary", "Summary", "string", {"type": "string", "system": "summary"}),
-    ("description", "Description", "adf", {"type": "string", "system": "description"}),
-    ("issuetype", "Issue Type", "issuetype", {"type": "issuetype", "system": "issuetype"}),
-    ("project", "Project", "project", {"type": "project", "system": "project"}),
-    ("priority", "Priority", "priority", {"type": "priority", "system": "priority"}),
-    ("status", "Status", "status", {"type": "status", "system": "status"}),
-    ("resolution", "Resolution", "resolution", {"type": "resolution", "system": "resolution"}),
-    ("labels", "Labels", "labels", {"type": "array", "items": "string", "system": "labels"}),
-    ("duedate", "Due date", "date", {"type": "date", "system": "duedate"}),
-    ("assignee", "Assignee", "user", {"type": "user", "system": "assignee"}),
-    ("reporter", "Reporter", "user", {"type": "user", "system": "reporter"}),
-    ("creator", "Creator", "readonly", {"type": "user", "system": "creator"}),
-    ("created", "Created", "readonly", {"type": "datetime", "system": "created"}),
-    ("updated", "Updated", "readonly", {"type": "datetime", "system": "updated"}),
-    ("resolutiondate", "Resolved", "readonly", {"type": "datetime", "system": "resolutiondate"}),
-    ("statuscategorychangedate", "Status Category Changed", "readonly",
-     {"type": "datetime", "system": "statuscategorychangedate"}),
-    ("comment", "Comment", "comment", {"type": "comments-page", "system": "comment"}),
-    ("customfield_10050", "Customer", "text",
-     {"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
-      "customId": 10050}),
-    ("customfield_10051", "Customer Tier", "select",
-     {"type": "option", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:select",
-      "customId": 10051}),
-    ("customfield_10052", "Customer Notes", "adf",
-     {"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textarea",
-      "customId": 10052}),
-]
-FIELD_KIND = {f[0]: f[2] for f in FIELD_DEFS}
-FIELD_NAME = {f[0]: f[1] for f in FIELD_DEFS}
-NOT_NAVIGABLE = {"comment"}
-CANNOT_SET = "Field '%s' cannot be set. It is not on the appropriate screen, or unknown."
-NOT_ADF = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
-BAD_ADF = "The field value is not valid Atlassian Document Format (ADF) content."
-RATE_LIMITED = "The request has been rate-limited. Please try again later."
-REMOVED_API = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
-               "API. A full migration guideline is available at "
-               "https://developer.atlassian.com/changelog/#CHANGE-2046")
-UNBOUNDED = ("Unbounded JQL queries are not allowed here. Please add a search restriction to "
-             "your query.")
-DATE_FORMATS = ("Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', "
-                "'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.")
-
-
-def errors(messages=None, errs=None, status=None):
-    body = {"errorMessages": list(messages or []), "errors": dict(errs or {})}
-    if status is not None:
-        body["status"] = status
-    return body
-
-
-def bad(msg=None, errs=None):
-    return Reply(400, errors([msg] if msg else [], errs))
-
-
-def by_id(table, ident):
-    for t in table:
-        if t["id"] == ident:
-            return t
-    return None
-
-
-def by_name_or_id(table, value, name_key="name"):
-    if not isinstance(value, str):
-        return None
-    for t in table:
-        if t["id"] == value or t[name_key].lower() == value.lower():
-            return t
-    return None
-
-
-def user_by(value):
-    if not isinstance(value, str):
-        return None
-    v = value.lower()
-    for u in USERS:
-        if v in (u["accountId"].lower(), u["displayName"].lower(), u["emailAddress"].lower()):
-            return u
-    return None
-
-
-# --- Atlassian Document Format ---------------------------------------------------------------
-
-INLINE = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"}
-BLOCK_CHILDREN = {
-    "doc": {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "blockquote",
-            "rule", "panel", "table", "mediaSingle", "expand"},
-    "paragraph": INLINE,
-    "heading": INLINE,
-    "bulletList": {"listItem"},
-    "orderedList": {"listItem"},
-    "listItem": {"paragraph", "bulletList", "orderedList", "codeBlock"},
-    "blockquote": {"paragraph", "bulletList", "orderedList", "codeBlock"},
-    "codeBlock": {"text"},
-    "panel": {"paragraph", "heading", "bulletList", "orderedList", "codeBlock"},
-    "expand": {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "rule"},
-    "table": {"tableRow"},
-    "tableRow": {"tableHeader", "tableCell"},
-    "tableHeader": {"paragraph", "bulletList", "orderedList", "codeBlock", "heading"},
-    "tableCell": {"paragraph", "bulletList", "orderedList", "codeBlock", "heading"},
-    "mediaSingle": {"media"},
-}
-LEAVES = {"rule", "hardBreak", "mention", "emoji", "inlineCard", "date", "status", "media", "text"}
-MARKS = {"strong", "em", "code", "link", "strike", "underline", "textColor", "subsup",
-         "backgroundColor"}
-
-
-def adf_problem(node, parent="doc", top=True):
-    """Returns None when node is a valid ADF node (or doc when top), else a reason."""
-    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
-        return "node is not an object with a type"
-    t = node["type"]
-    if top:
-        if t != "doc" or node.get("version") != 1:
-            return "root must be a doc with version 1"
-        if not isinstance(node.get("content"), list):
-            return "doc needs content"
-    elif t not in BLOCK_CHILDREN.get(parent, set()):
-        return "%s is not allowed inside %s" % (t, parent)
-    if t == "text":
-        return text_problem(node, parent)
-    if t == "heading":
-        lvl = (node.get("attrs") or {}).get("level")
-        if not isinstance(lvl, int) or isinstance(lvl, bool) or not 1 <= lvl <= 6:
-            return "heading level must be 1-6"
-    if t == "mention" and not isinstance((node.get("attrs") or {}).get("id"), str):
-        return "mention needs attrs.id"
-    if "marks" in node and t != "text":
-        return "marks only on text"
-    content = node.get("content")
-    if t in LEAVES:
-        return "%s cannot have content" % t if content else None
-    if content is None:
-        content = []
-    if not isinstance(content, list):
-        return "content must be an array"
-    if t in ("bulletList", "orderedList", "listItem", "table", "tableRow") and not content:
-        return "%s cannot be empty" % t
-    if t == "listItem" and (not isinstance(content[0], dict) or
-                            content[0].get("type") not in ("paragraph", "codeBlock")):
-        return "listItem must start with a paragraph"
-    for child in content:
-        p = adf_problem(child, t, False)
-        if p:
-            return p
-    return None
-
-
-def text_problem(node, parent):
-    if not isinstance(node.get("text"), str) or node["text"] == "":
-        return "text nodes must be non-empty"
-    marks = node.get("marks")
-    if marks is None:
-        return None
-    if not isinstance(marks, list):
-        return "marks must be an array"
-    if parent == "codeBlock" and marks:
-        return "codeBlock text cannot have marks"
-    seen = set()
-    for m in marks:
-        mt = m.get("type") if isinstance(m, dict) else None
-        if mt not in MARKS or mt in seen:
-            return "invalid or repeated mark"
-        seen.add(mt)
-        if mt == "link" and not isinstance((m.get("attrs") or {}).get("href"), str):
-            return "link mark needs attrs.href"
-    if "code" in seen and seen - {"code", "link"}:
-        return "code mark can only be combined with link"
-    return None
-
-
-def adf_text(node):
-    """Plain text of an ADF tree (for changelog strings and ~ searches)."""
-    if not isinstance(node, dict):
-        return ""
-    if node.get("type") == "text":
-        return node.get("text", "")
-    if node.get("type") == "hardBreak":
-        return "\n"
-    if node.get("type") == "mention":
-        return (node.get("attrs") or {}).get("text", "")
-    parts = [adf_text(c) for c in node.get("content") or []]
-    sep = "\n" if node.get("type") in ("doc", "bulletList", "orderedList", "blockquote") else ""
-    return sep.join(parts)
-
-
-def plain_to_adf(text):
-    paras = [p for p in str(text).split("\n\n") if p]
-    return {"version": 1, "type": "doc", "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": p}]} for p in paras]}
-
-
-# --- time ------------------------------------------------------------------------------------
-
-def zone(name):
-    try:
-        return ZoneInfo(name)
-    except Exception:  # noqa: BLE001 - unknown zone names fall back to UTC like Jira does
-        return datetime.timezone.utc
-
-
-def fmt_jira_time(ms, tz):
-    if ms is None:
-        return None
-    d = datetime.datetime.fromtimestamp(ms / 1000.0, tz)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03d" % (ms % 1000) + d.strftime("%z")
-
-
-def fmt_date(ms, tz):
-    return datetime.datetime.fromtimestamp(ms / 1000.0, tz).strftime("%Y-%m-%d")
-
-
-def iso_utc(ms):
-    return datetime.datetime.fromtimestamp(ms / 1000.0, datetime.timezone.utc) \
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --- JQL ---------------------------------------------------------------------------------------
-
-class JqlError(Exception):
-    pass
-
-
-RESERVED = {"and", "or", "not", "in", "is", "empty", "null", "order", "by", "asc", "desc",
-            "was", "changed"}
-OPERATORS = ["<=", ">=", "!=", "!~", "=", "<", ">", "~"]
-WORD_RE = re.compile(r"[A-Za-z0-9_.\-\[\]/:@+*]+")
-PERIOD_RE = re.compile(r"^([-+]?)\s*((?:\d+\s*[wdhm]\s*)+)$")
-DATE_RES = [
-    (re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})\s+(\d{1,2}):(\d{2})$"), True),
-    (re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$"), False),
-]
-
-
-def syntax(msg, pos):
-    raise JqlError("Error in the JQL Query: %s (line 1, character %d)" % (msg, pos + 1))
-
-
-def tokenize(q):
-    toks, i = [], 0
-    while i < len(q):
-        c = q[i]
-        if c.isspace():
-            i += 1
-            continue
-        if c in "(),":
-            toks.append((c, c, i, False))
-            i += 1
-            continue
-        op = next((o for o in OPERATORS if q.startswith(o, i)), None)
-        if op:
-            toks.append(("op", op, i, False))
-            i += len(op)
-            continue
-        if c in "\"'":
-            j, buf = i + 1, []
-            while j < len(q) and q[j] != c:
-                if q[j] == "\\" and j + 1 < len(q):
-                    j += 1
-                buf.append(q[j])
-                j += 1
-            if j >= len(q):
-                syntax("The quoted string '%s' has not been completed." % "".join(buf), i)
-            toks.append(("word", "".join(buf), i, True))
-            i = j + 1
-            continue
-        m = WORD_RE.match(q, i)
-        if not m:
-            syntax("The character '%s' is a reserved JQL character. You must enclose it in a "
-                   "string or use the escape '\\u%04x' instead." % (c, ord(c)), i)
-        toks.append(("word", m.group(0), i, False))
-        i = m.end()
-    toks.append(("end", "end of query", len(q), False))
-    return toks
-
-
-class Parser:
-    """Recursive descent over the token list: query := [or] [ORDER BY sort {, sort}]."""
-
-    def __init__(self, q):
-        self.toks = tokenize(q)
-        self.i = 0
-
-    def peek(self):
-        return self.toks[self.i]
-
-    def take(self):
-        t = self.toks[self.i]
-        self.i += 1
-        return t
-
-    def kw(self, word, offset=0):
-        t = self.toks[min(self.i + offset, len(self.toks) - 1)]
-        return t[0] == "word" and not t[3] and t[1].lower() == word
-
-    def parse(self):
-        where = None
-        if not self.kw("order") and self.peek()[0] != "end":
-            where = self.parse_or()
-        order = self.parse_order() if self.kw("order") else []
-        t = self.peek()
-        if t[0] != "end":
-            syntax("Expecting either 'OR' or 'AND' but got '%s'." % t[1], t[2])
-        return where, order
-
-    def parse_or(self):
-        parts = [self.parse_and()]
-        while self.kw("or"):
-            self.take()
-            parts.append(self.parse_and())
-        return ("or", parts) if len(parts) > 1 else parts[0]
-
-    def parse_and(self):
-        parts = [self.parse_not()]
-        while self.kw("and"):
-            self.take()
-            parts.append(self.parse_not())
-        return ("and", parts) if len(parts) > 1 else parts[0]
-
-    def parse_not(self):
-        if self.kw("not"):
-            self.take()
-            return ("not", self.parse_not())
-        if self.peek()[0] == "(":
-            self.take()
-            e = self.parse_or()
-            t = self.take()
-            if t[0] != ")":
-                syntax("Expecting ')' but got '%s'." % t[1], t[2])
-            return e
-        return self.parse_clause()
-
-    def field_name(self, what):
-        t = self.take()
-        if t[0] != "word":
-            syntax("Expecting a field name but got '%s'." % t[1], t[2])
-        if not t[3] and t[1].lower() in RESERVED:
-            syntax("'%s' is a reserved JQL word. You must surround it in quotation marks to use "
-                   "it in a query." % t[1], t[2])
-        return t[1], t[2]
-
-    def parse_clause(self):
-        field, pos = self.field_name("clause")
-        t = self.peek()
-        if t[0] == "op":
-            self.take()
-            return ("clause", field, t[1], self.parse_value(), pos)
-        if self.kw("in") or (self.kw("not") and self.kw("in", 1)):
-            neg = self.kw("not")
-            self.take()
-            if neg:
-                self.take()
-            return ("clause", field, "not in" if neg else "in", self.parse_list(), pos)
-        if self.kw("is"):
-            self.take()
-            neg = self.kw("not")
-            if neg:
-                self.take()
-            v = self.take()
-            if not (v[0] == "word" and v[1].lower() in ("empty", "null")):
-                syntax("Expecting 'EMPTY' or 'NULL' but got '%s'." % v[1], v[2])
-            return ("clause", field, "is not" if neg else "is", None, pos)
-        syntax("Expecting operator but got '%s'. The valid operators are '=', '!=', '<', '>', "
-               "'<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'." % t[1], t[2])
-
-    def parse_value(self):
-        t = self.take()
-        if t[0] != "word":
-            syntax("Expecting either a value, list or function but got '%s'." % t[1], t[2])
-        if not t[3] and t[1].lower() in ("empty", "null"):
-            return ("empty",)
-        if not t[3] and t[1].lower() in RESERVED:
-            syntax("'%s' is a reserved JQL word. You must surround it in quotation marks to use "
-                   "it in a query." % t[1], t[2])
-        if not t[3] and self.peek()[0] == "(":
-            self.take()
-            args = []
-            while self.peek()[0] not in (")", "end"):
-                a = self.take()
-                if a[0] == "word":
-                    args.append(a[1])
-            if self.take()[0] != ")":
-                syntax("Expecting ')' before the end of the query.", t[2])
-            return ("func", t[1].lower(), args, t[2])
-        return ("lit", t[1], t[2], t[3])
-
-    def parse_list(self):
-        t = self.take()
-        if t[0] != "(":
-            syntax("Expecting '(' but got '%s'." % t[1], t[2])
-        vals = [self.parse_value()]
-        while self.peek()[0] == ",":
-            self.take()
-            vals.append(self.parse_value())
-        t = self.take()
-        if t[0] != ")":
-            syntax("Expecting ')' but got '%s'." % t[1], t[2])
-        return vals
-
-    def parse_order(self):
-        self.take()
-        t = self.take()
-        if not (t[0] == "word" and t[1].lower() == "by"):
-            syntax("Expecting 'by' but got '%s'." % t[1], t[2])
-        out = []
-        while True:
-            name, pos = self.field_name("order")
-            direction = None
-            if self.kw("asc") or self.kw("desc"):
-                direction = self.take()[1].lower()
-            out.append((name, direction, pos))
-            if self.peek()[0] != ",":
-                break
-            self.take()
-        return out
-
-
-FIELD_ALIASES = {
-    "project": "project", "key": "key", "issuekey": "key", "issue": "key", "id": "key",
-    "issuetype": "issuetype", "type": "issuetype", "status": "status",
-    "statuscategory": "statusCategory", "category": "statusCategory", "labels": "labels",
-    "label": "labels", "assignee": "assignee", "reporter": "reporter", "creator": "creator",
-    "updated": "updated", "updateddate": "updated", "created": "created",
-    "createddate": "created", "resolved": "resolutiondate", "resolutiondate": "resolutiondate",
-    "priority": "priority", "resolution": "resolution", "summary": "summary",
-    "description": "description", "text": "text", "duedate": "duedate", "due": "duedate",
-    "customer": "customfield_10050", "cf[10050]": "customfield_10050",
-    "customer tier": "customfield_10051", "cf[10051]": "customfield_10051",
-    "customer notes": "customfield_10052", "cf[10052]": "customfield_10052",
-}
-SORTABLE = {"key", "issuetype", "status", "statusCategory", "assignee", "reporter", "creator",
-            "updated", "created", "resolutiondate", "priority", "resolution", "summary",
-            "duedate", "customfield_10050", "customfield_10051", "project"}
-REF_TABLES = {
-    "issuetype": ISSUE_TYPES, "status": STATUSES, "priority": PRIORITIES,
-    "resolution": RESOLUTIONS, "customfield_10051": TIER_OPTIONS,
-}
-DATE_FIELDS = {"updated", "created", "resolutiondate", "duedate"}
-TEXT_FIELDS = {"summary", "description", "text", "customfield_10050", "customfield_10052"}
-USER_FIELDS = {"assignee", "reporter", "creator"}
-
-
-class JqlQuery:
-    """A parsed and validated query; match() and sort_key() work on issue snapshots."""
-
-    def __init__(self, q, now_ms, tz, me):
-        self.now_ms, self.tz, self.me = now_ms, tz, me
-        self.where, order = Parser(q or "").parse()
-        self.problems = []
-        if self.where is not None:
-            self.where = self.resolve(self.where)
-        if len(order) > 7:
-            self.problems.append("The ORDER BY clause cannot contain more than 7 fields.")
-        self.order = []
-        for name, direction, _ in order:
-            f = FIELD_ALIASES.get(name.lower())
-            if f is None:
-                self.problems.append("Field '%s' does not exist or you do not have permission "
-                                     "to view it." % name)
-            elif f not in SORTABLE:
-                self.problems.append("Field '%s' does not support sorting." % name)
-            else:
-                self.order.append((f, direction or "asc"))
-        if self.problems:
-            raise JqlError("\n".join(self.problems))
-
-    # validation: turn literals into comparable values once
-    def resolve(self, node):
-        kind = node[0]
-        if kind in ("and", "or"):
-            return (kind, [self.resolve(n) for n in node[1]])
-        if kind == "not":
-            return ("not", self.resolve(node[1]))
-        _, name, op, value, _pos = node
-        f = FIELD_ALIASES.get(name.lower())
-        if f is None:
-            self.problems.append("Field '%s' does not exist or you do not have permission to "
-                                 "view it." % name)
-            return ("true",)
-        if not self.op_ok(f, op):
-            self.problems.append("The operator '%s' is not supported by the '%s' field."
-                                 % (op.upper() if op.isalpha() or " " in op else op, name))
-            return ("true",)
-        if op in ("is", "is not"):
-            return ("clause", f, op, None)
-        vals = value if isinstance(value, list) else [value]
-        return ("clause", f, op, [self.literal(f, name, v) for v in vals])
-
-    @staticmethod
-    def op_ok(f, op):
-        if op in ("is", "is not"):
-            return f not in ("key", "project", "status", "statusCategory", "issuetype",
-                             "created", "updated")
-        if f in TEXT_FIELDS:
-            return op in ("~", "!~")
-        if op in ("~", "!~"):
-            return False
-        if op in ("<", ">", "<=", ">="):
-            return f in DATE_FIELDS or f in ("key", "priority")
-        return True
-
-    def literal(self, f, name, v):
-        if v[0] == "empty":
-            return None
-        if v[0] == "func":
-            return self.function(f, name, v)
-        text = v[1]
-        if f in DATE_FIELDS:
-            return self.date_literal(name, text)
-        if f == "key":
-            return self.key_literal(name, text)
-        if f == "project":
-            if text.lower() not in (PROJECT["key"].lower(), PROJECT["id"], PROJECT["name"].lower()):
-                self.problems.append("The value '%s' does not exist for the field 'project'."
-                                     % text)
-            return PROJECT["id"]
-        if f in REF_TABLES:
-            nk = "value" if f == "customfield_10051" else "name"
-            t = by_name_or_id(REF_TABLES[f], text, nk)
-            if t is None:
-                self.problems.append("The value '%s' does not exist for the field '%s'."
-                                     % (text, name))
-                return None
-            return t["id"]
-        if f == "statusCategory":
-            for k, c in CATEGORIES.items():
-                if text.lower() in (k, c["name"].lower(), str(c["id"])):
-                    return k
-            self.problems.append("The value '%s' does not exist for the field '%s'."
-                                 % (text, name))
-            return None
-        if f in USER_FIELDS:
-            u = user_by(text)
-            if u is None:
-                self.problems.append("The value '%s' does not exist for the field '%s'."
-                                     % (text, name))
-                return None
-            return u["accountId"]
-        return text if f != "text" else text.lower()
-
-    def key_literal(self, name, text):
-        m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)-(\d+)", text)
-        if m:
-            if m.group(1).upper() != PROJECT["key"]:
-                self.problems.append("An issue with key '%s' does not exist for field '%s'."
-                                     % (text, name))
-            return ("num", int(m.group(2)))
-        if text.isdigit():
-            return ("id", int(text))
-        self.problems.append("The issue key '%s' for field '%s' is invalid." % (text, name))
-        return ("num", -1)
-
-    def function(self, f, name, v):
-        fn = v[1]
-        if fn == "currentuser" and f in USER_FIELDS:
-            return self.me
-        if fn == "now" and f in DATE_FIELDS:
-            return ("exact", self.now_ms)
-        if fn in ("startofday", "endofday") and f in DATE_FIELDS:
-            d = datetime.datetime.fromtimestamp(self.now_ms / 1000.0, self.tz)
-            d = d.replace(hour=0, minute=0, second=0, microsecond=0)
-            if fn == "endofday":
-                d = d + datetime.timedelta(days=1)
-            return ("exact", int(d.timestamp() * 1000))
-        self.problems.append("Unable to find JQL function '%s(%s)'." % (v[1], ",".join(v[2])))
-        return None
-
-    def date_literal(self, name, text):
-        s = text.strip()
-        if re.fullmatch(r"\d+", s) and len(s) > 8:
-            return ("exact", int(s))
-        m = PERIOD_RE.match(s)
-        if m:
-            units = {"w": 604800000, "d": 86400000, "h": 3600000, "m": 60000}
-            total = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)\s*([wdhm])", m.group(2)))
-            sign = -1 if m.group(1) == "-" else 1
-            # Jira rounds relative periods to the minute as well.
-            return ("exact", (self.now_ms + sign * total) // 60000 * 60000)
-        for rx, has_time in DATE_RES:
-            m = rx.match(s)
-            if not m:
-                continue
-            try:
-                parts = [int(x) for x in m.groups()]
-                d = datetime.datetime(parts[0], parts[1], parts[2],
-                                      parts[3] if has_time else 0, parts[4] if has_time else 0,
-                                      tzinfo=self.tz)
-            except ValueError:
-                break
-            start = int(d.timestamp() * 1000)
-            return ("range", start, start + (60000 if has_time else 86400000))
-        self.problems.append("Date value '%s' for field '%s' is invalid. %s"
-                             % (text, name, DATE_FORMATS))
-        return None
-
-    # evaluation
-    def match(self, iss):
-        return self.where is None or self.eval(self.where, iss)
-
-    def eval(self, node, iss):
-        kind = node[0]
-        if kind == "true":
-            return True
-        if kind == "and":
-            return all(self.eval(n, iss) for n in node[1])
-        if kind == "or":
-            return any(self.eval(n, iss) for n in node[1])
-        if kind == "not":
-            return not self.eval(node[1], iss)
-        _, f, op, vals = node
-        cur = field_value(iss, f)
-        if op in ("is", "is not"):
-            empty = cur is None or cur == [] or cur == ""
-            return empty if op == "is" else not empty
-        if f in DATE_FIELDS:
-            return any(date_cmp(cur, op, v, self.tz, f) for v in vals if v is not None)
-        if f == "key":
-            return key_cmp(iss, op, vals)
-        if op in ("~", "!~"):
-            hit = any(v and cur and v.lower() in str(cur).lower() for v in vals)
-            return hit if op == "~" else (cur is not None and not hit)
-        if f == "priority" and op in ("<", ">", "<=", ">="):
-            return any(v and prio_cmp(cur, op, v) for v in vals)
-        cur_list = cur if isinstance(cur, list) else ([] if cur is None else [cur])
-        hit = any(v in cur_list for v in vals)
-        if op in ("=", "in"):
-            return hit
-        # != and NOT IN never match empty values in Jira
-        return bool(cur_list) and not hit
-
-    def sort_key(self, iss):
-        keys = []
-        for f, direction in self.order:
-            v = sort_value(iss, f)
-            k = (v is None, v if v is not None else 0)
-            keys.append(Rev(k) if direction == "desc" else k)
-        return keys
-
-
-class Rev:
-    """Reverses ordering for DESC sort keys (nulls still last)."""
-
-    def __init__(self, k):
-        self.k = k
-
-    def __lt__(self, other):
-        if self.k[0] != other.k[0]:
-            return self.k[0] < other.k[0]
-        return other.k[1] < self.k[1]
-
-    def __eq__(self, other):
-        return self.k == other.k
-
-
-def field_value(iss, f):
-    fs = iss["f"]
-    if f in ("updated", "created"):
-        return iss[f]
-    if f == "statusCategory":
-        return by_id(STATUSES, fs["status"])["cat"]
-    if f == "project":
-        return PROJECT["id"]
-    if f in ("description", "customfield_10052"):
-        return adf_text(fs.get(f)) or None
-    if f == "text":
-        return " ".join([fs.get("summary") or "", adf_text(fs.get("description")),
-                         fs.get("customfield_10050") or ""])
-    return fs.get(f)
-
-
-def date_cmp(cur, op, v, tz, f):
-    if cur is None:
-        return False
-    if f == "duedate":
-        cur = int(datetime.datetime.strptime(cur, "%Y-%m-%d").replace(tzinfo=tz).timestamp()
-                  * 1000)
-    lo, hi = (v[1], v[1] + 1) if v[0] == "exact" else (v[1], v[2])
-    return {"=": lo <= cur < hi, "!=": not lo <= cur < hi, "in": lo <= cur < hi,
-            "not in": not lo <= cur < hi, ">=": cur >= lo, ">": cur > lo, "<": cur < lo,
-            "<=": cur <= lo}[op]
-
-
-def key_cmp(iss, op, vals):
-    def one(v):
-        return iss["num"] == v[1] if v[0] == "num" else int(iss["id"]) == v[1]
-
-    if op in ("=", "in"):
-        return any(one(v) for v in vals)
-    if op in ("!=", "not in"):
-        return not any(one(v) for v in vals)
-    v = vals[0]
-    mine = iss["num"] if v[0] == "num" else int(iss["id"])
-    return {"<": mine < v[1], ">": mine > v[1], "<=": mine <= v[1], ">=": mine >= v[1]}[op]
-
-
-def prio_rank(pid):
-    return [p["id"] for p in PRIORITIES].index(pid) if pid else 99
-
-
-def prio_cmp(cur, op, v):
-    # "priority > Medium" means more urgent, i.e. a lower rank.
-    a, b = prio_rank(cur), prio_rank(v)
-    return {"<": a > b, ">": a < b, "<=": a >= b, ">=": a <= b}[op]
-
-
-def sort_value(iss, f):
-    if f == "key":
-        return iss["num"]
-    if f == "priority":
-        return prio_rank(iss["f"].get("priority"))
-    if f == "status":
-        return by_id(STATUSES, iss["f"]["status"])["name"]
-    if f == "issuetype":
-        return by_id(ISSUE_TYPES, iss["f"]["issuetype"])["name"]
-    if f in USER_FIELDS:
-        u = user_by(iss["f"].get(f))
-        return u["displayName"] if u else None
-    v = field_value(iss, f)
-    return v if v != [] else None
 
 
 # --- rate limiting -------------------------------------------------------------------------
@@ -844,6 +76,18 @@ class Window:
 
 
 # --- the simulator -----------------------------------------------------------------------------
+
+def with_issue(fn):
+    """Route decorator: resolves the {key} path part to a live issue, or answers 404."""
+
+    def wrapped(self, req):
+        iss = self.lookup(req.match.group(1))
+        if iss is None:
+            return self.missing()
+        return fn(self, req, iss)
+
+    return wrapped
+
 
 class JiraSim(Sim):
     name = "jira"
@@ -1746,20 +990,16 @@ class JiraSim(Sim):
                 out["issues"].append(self.created_ref(iss))
         return Reply(201 if out["issues"] else 400, out)
 
-    def r_get_issue(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_get_issue(self, req, iss):
         fields = self.wanted_fields(req.query_multi.get("fields"), "*all")
         props = []
         for v in req.query_multi.get("properties", []):
             props += [x for x in v.split(",") if x]
         return Reply(200, self.issue_obj(iss, fields, req.query.get("expand", ""), props))
 
-    def r_edit(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_edit(self, req, iss):
         body = req.json()
         if not isinstance(body, dict) or not body:
             return bad("Can not deserialize an empty request body: 'fields' or 'update' is "
@@ -1782,10 +1022,8 @@ class JiraSim(Sim):
             return Reply(200, self.issue_obj(iss, fields, req.query.get("expand", "")))
         return Reply(204)
 
-    def r_delete(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_delete(self, req, iss):
         self.delete_issue(iss)
         return Reply(204)
 
@@ -1818,20 +1056,16 @@ class JiraSim(Sim):
         return Reply(200, {"expand": "schema,names", "issues": issues, "issueErrors": []})
 
     # --- routes: transitions ----------------------------------------------------------------------
-    def r_transitions(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_transitions(self, req, iss):
         ts = self.available(iss)
         if req.query.get("transitionId"):
             ts = [t for t in ts if t[0] == req.query["transitionId"]]
         return Reply(200, {"expand": "transitions", "transitions":
                            [self.transition_obj(t) for t in ts]})
 
-    def r_do_transition(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_do_transition(self, req, iss):
         body = req.json()
         tr = body.get("transition") if isinstance(body, dict) else None
         if not isinstance(tr, dict) or ("id" not in tr and "name" not in tr):
@@ -1846,26 +1080,20 @@ class JiraSim(Sim):
         return Reply(204)
 
     # --- routes: properties, links, comments, changelog ----------------------------------------
-    def r_prop_list(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_prop_list(self, req, iss):
         return Reply(200, {"keys": [{"key": k, "self": "%s%s/issue/%s/properties/%s"
                                      % (self.base(), API3, iss["id"], k)} for k in iss["props"]]})
 
-    def r_prop_get(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_prop_get(self, req, iss):
         k = req.match.group(2)
         if k not in iss["props"]:
             return Reply(404, errors(["The property with key '%s' does not exist." % k]))
         return Reply(200, {"key": k, "value": copy.deepcopy(iss["props"][k])})
 
-    def r_prop_put(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_prop_put(self, req, iss):
         if not req.raw:
             return bad("The property value must be valid JSON.")
         value = req.json()
@@ -1878,10 +1106,8 @@ class JiraSim(Sim):
         self.reindex(iss)  # property writes do not bump "updated"
         return Reply(200 if existed else 201)
 
-    def r_prop_del(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_prop_del(self, req, iss):
         k = req.match.group(2)
         if k not in iss["props"]:
             return Reply(404, errors(["The property with key '%s' does not exist." % k]))
@@ -1894,10 +1120,8 @@ class JiraSim(Sim):
                     self="%s/rest/api/issue/%s/remotelink/%d" % (self.base(), iss["key"],
                                                                  link["id"]))
 
-    def r_links(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_links(self, req, iss):
         links = iss["links"]
         gid = req.query.get("globalId")
         if gid is not None:
@@ -1907,10 +1131,8 @@ class JiraSim(Sim):
             return Reply(200, self.link_obj(iss, hit[0]))
         return Reply(200, [self.link_obj(iss, lk) for lk in links])
 
-    def r_link_post(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_link_post(self, req, iss):
         body = req.json()
         if not isinstance(body, dict):
             return bad("Request body must be a JSON object.")
@@ -1948,10 +1170,8 @@ class JiraSim(Sim):
             return None, None
         return max(0, start), max(1, min(mx, 5000))
 
-    def r_comments(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_comments(self, req, iss):
         start, mx = self.paging(req, 100)
         if start is None:
             return bad("startAt and maxResults must be integers.")
@@ -1972,10 +1192,8 @@ class JiraSim(Sim):
         self.reindex(iss)
         return c
 
-    def r_comment_post(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_comment_post(self, req, iss):
         body = req.json()
         if not isinstance(body, dict) or "body" not in body:
             return Reply(400, errors([], {"comment": "Comment body can not be empty!"}))
@@ -1986,10 +1204,8 @@ class JiraSim(Sim):
         c = self.add_comment(iss, body["body"], BOT_ID)
         return Reply(201, self.comment_obj(iss, c))
 
-    def r_changelog(self, req):
-        iss = self.lookup(req.match.group(1))
-        if iss is None:
-            return self.missing()
+    @with_issue
+    def r_changelog(self, req, iss):
         start, mx = self.paging(req, 100)
         if start is None:
             return bad("startAt and maxResults must be integers.")
@@ -2105,17 +1321,13 @@ class JiraSim(Sim):
         return Reply(200, self.sim_issue(iss))
 
     def sim_issue(self, iss):
-        fs = dict(iss["f"])
-        for kind_fid in ("status", "priority", "issuetype", "resolution"):
-            t = by_id(REF_KINDS[kind_fid], fs.get(kind_fid))
-            fs[kind_fid] = t["name"] if t else None
-        o = by_id(TIER_OPTIONS, fs.get("customfield_10051"))
-        fs["customfield_10051"] = o["value"] if o else None
-        for uf in ("assignee", "reporter", "creator"):
-            u = user_by(fs.get(uf))
-            fs[uf] = u["displayName"] if u else None
-        return {"id": iss["id"], "key": iss["key"], "fields": fs, "created_ms": iss["created"],
-                "updated_ms": iss["updated"], "properties": copy.deepcopy(iss["props"]),
+        """An issue as the API renders it (all fields but comments), plus what only the
+        simulator knows: raw times, properties, remote links, comments and changelog."""
+        fields = [f[0] for f in FIELD_DEFS if f[0] != "comment"]
+        return {"id": iss["id"], "key": iss["key"],
+                "fields": self.issue_obj(iss, fields)["fields"],
+                "created_ms": iss["created"], "updated_ms": iss["updated"],
+                "properties": copy.deepcopy(iss["props"]),
                 "remotelinks": [lk["body"] for lk in iss["links"]],
                 "comments": [{"id": c["id"], "author": user_by(c["author"])["displayName"],
                               "body": c["body"], "created_ms": c["created"]}
@@ -2153,10 +1365,6 @@ class JiraSim(Sim):
             return Reply(404, {"error": "no issue"})
         self.delete_issue(iss)
         return Reply(200, {"ok": True})
-
-
-REF_KINDS = {"status": STATUSES, "priority": PRIORITIES, "issuetype": ISSUE_TYPES,
-             "resolution": RESOLUTIONS, "select": TIER_OPTIONS}
 
 if __name__ == "__main__":
     serve(JiraSim())

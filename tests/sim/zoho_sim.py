@@ -30,6 +30,9 @@ Where the public record is silent, these are the choices made (tests rely on the
 - credits: 1 per call, writes 1 per 10 records, COQL 1/2/3 by LIMIT; charged on admission.
 - concurrency: a request is in flight from admission to reply; config latency_ms makes each
   admitted request linger so that parallel clients overlap.
+- config garble_next=N: the next N API JSON answers are cut in half with a matching
+  Content-Length (malformed JSON over a healthy connection; simbase's "truncate" fault breaks
+  the framing instead, which clients see as a network error).
 
 Control (besides simbase's): POST /_sim/seed, /_sim/edit, /_sim/config, /_sim/expire_tokens,
 /_sim/purge, /_sim/grant_code; GET /_sim/records?module=, /_sim/stats, /_sim/config.
@@ -67,7 +70,8 @@ SCOPE = "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.coql.READ"
 
 DEFAULT_CONFIG = {"org_offset_min": 480, "credits": 100000, "concurrency": 10,
                   "sub_concurrency": 10, "search_delay_s": 0, "token_ttl_s": 3600,
-                  "page_token_ttl_s": 86400, "latency_ms": 0, "api_domain": None}
+                  "page_token_ttl_s": 86400, "latency_ms": 0, "api_domain": None,
+                  "garble_next": 0}
 SEED_CLIENT = {"client_id": "1000.SIMCLIENT", "client_secret": "sim-client-secret",
                "refresh_token": "1000.sim-refresh-token"}
 SEED_GRANT_CODE = "1000.sim-grant-code"
@@ -169,7 +173,7 @@ def valid_date(s):
         return False
 
 
-# --- modules and field metadata --------------------------------------------------------------------
+# --- modules and field metadata ------------------------------------------------------------------
 def fld(api, label, dtype, length=None, mandatory=False, read_only=False, custom=False,
         unique=False, values=None, lookup=None, default=None):
     f = {"api_name": api, "field_label": label, "display_label": label, "data_type": dtype,
@@ -286,7 +290,7 @@ def same_value(f, a, b):
     return a == b
 
 
-# --- search criteria -------------------------------------------------------------------------------
+# --- search criteria -----------------------------------------------------------------------------
 SEARCH_OPS = ("equals", "not_equal", "starts_with", "in", "greater_than", "greater_equal",
               "less_than", "less_equal", "between")
 
@@ -621,14 +625,15 @@ class ZohoSim(Sim):
                 "Created_By": self.user_ref(v["Created_By"], email=False),
                 "$approval_state": "approved"}
 
-    # --- admission: auth, credits, concurrency --------------------------------------------------------
+    # --- admission: auth, credits, concurrency ---------------------------------------------------
     def before_route(self, req):
         if not req.path.startswith("/crm/"):
             return None
         try:
-            cost = self.cost(req)
             with self.lock:
                 self.authenticate(req)
+            cost = self.cost(req)  # a malformed body raises BadJson here: 400, not admitted
+            with self.lock:
                 self.admit(req, cost)
         except ApiError as e:
             return e.reply()
@@ -685,7 +690,7 @@ class ZohoSim(Sim):
 
     def dispatch(self, req):
         try:
-            return super().dispatch(req)
+            return self.garble(req, super().dispatch(req))
         except ApiError as e:
             return e.reply()
         finally:
@@ -695,7 +700,16 @@ class ZohoSim(Sim):
                 self.inflight_heavy -= 1 if admitted[1] else 0
                 req.zoho_admitted = None
 
-    # --- error bodies -----------------------------------------------------------------------------
+    def garble(self, req, rep):
+        """config garble_next: the next N API answers with a JSON body are cut in half but keep a
+        matching Content-Length (a broken proxy, not a broken connection)."""
+        if self.cfg["garble_next"] > 0 and req.path.startswith("/crm/") and rep.body is not None:
+            self.cfg["garble_next"] -= 1
+            data = rep.payload()
+            rep.raw = data[:len(data) // 2]
+        return rep
+
+    # --- error bodies ----------------------------------------------------------------------------
     def error_body(self, status, req):
         if req.path.startswith("/oauth/"):
             return Reply(status, {"error": "internal_error"} if status >= 500 else
@@ -723,7 +737,7 @@ class ZohoSim(Sim):
             return Reply(400, {"error": "malformed json", "detail": detail})
         return ApiError(400, "INVALID_DATA", "body").reply()
 
-    # --- routes -----------------------------------------------------------------------------------
+    # --- routes ----------------------------------------------------------------------------------
     def setup_routes(self):
         r = self.route
         r("POST", r"/oauth/v2/token", self.r_token)
@@ -754,7 +768,7 @@ class ZohoSim(Sim):
         c("POST", r"/_sim/purge", self.c_purge)
         c("POST", r"/_sim/grant_code", self.c_grant_code)
 
-    # --- accounts server ----------------------------------------------------------------------------
+    # --- accounts server -------------------------------------------------------------------------
     def token_params(self, req):
         p = dict(req.query)
         if req.raw and "json" not in (req.header("Content-Type") or ""):
@@ -821,7 +835,7 @@ class ZohoSim(Sim):
             return Reply(200, {"error": "invalid_token"})
         return Reply(200, {"status": "success"})
 
-    # --- parameters ---------------------------------------------------------------------------------
+    # --- parameters ------------------------------------------------------------------------------
     def module_of(self, req, name=None):
         name = name if name is not None else req.match.group(1)
         mod = self.modules.get(name)
@@ -882,19 +896,19 @@ class ZohoSim(Sim):
                            {"param_name": name, "expected_data_type": "datetime"})
         return ms - ms % 1000
 
-    # --- metadata ---------------------------------------------------------------------------------------
+    # --- metadata --------------------------------------------------------------------------------
     def r_modules(self, req):
         return Reply(200, {"modules": [m.meta(i + 1) for i, m in enumerate(self.modules.values())]})
 
     def r_fields(self, req):
         name = req.query.get("module")
         if not name:
-            raise ApiError(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                           {"param_name": "module"})
+            raise ApiError(400, "REQUIRED_PARAM_MISSING",
+                           "One of the expected parameter is missing", {"param_name": "module"})
         mod = self.module_of(req, name)
         return Reply(200, {"fields": [dict(f) for f in mod.fields]})
 
-    # --- reading ---------------------------------------------------------------------------------------
+    # --- reading ---------------------------------------------------------------------------------
     def r_list(self, req):
         mod = self.module_of(req)
         q = req.query
@@ -986,7 +1000,7 @@ class ZohoSim(Sim):
             return Reply(304)
         return Reply(200, {"data": [self.render_row(mod, row, fields)]})
 
-    # --- writing ------------------------------------------------------------------------------------
+    # --- writing ---------------------------------------------------------------------------------
     def write_request(self, req, mode, path_id=None):
         mod = self.module_of(req)
         body = req.json()
@@ -1172,7 +1186,8 @@ class ZohoSim(Sim):
             raise FieldError("invalid data", expected_data_type="jsonobject")
         if f["data_type"] == "ownerlookup":
             if rid not in self.users:
-                raise FieldError("the id given seems to be invalid", expected_data_type="jsonobject")
+                raise FieldError("the id given seems to be invalid",
+                                 expected_data_type="jsonobject")
             return rid
         if not self.modules[f["lookup"]["module"]["api_name"]].live(rid):
             raise FieldError("the id given seems to be invalid", expected_data_type="jsonobject")
@@ -1218,7 +1233,7 @@ class ZohoSim(Sim):
         row["visible_ms"] = now + self.cfg["search_delay_s"] * 1000
         self.stats["records_updated"] += 1
 
-    # --- deleting -------------------------------------------------------------------------------------
+    # --- deleting --------------------------------------------------------------------------------
     def r_delete(self, req):
         mod = self.module_of(req)
         return self.delete_ids(mod, self.ids_param(req.query.get("ids"), required=True), req)
@@ -1279,7 +1294,7 @@ class ZohoSim(Sim):
             t["created_by"] = self.user_ref(row["v"].get("Created_By"), False)
         return t
 
-    # --- search -----------------------------------------------------------------------------------
+    # --- search ----------------------------------------------------------------------------------
     def r_search(self, req):
         mod = self.module_of(req)
         q = req.query
@@ -1386,7 +1401,8 @@ class ZohoSim(Sim):
         body = req.json()
         text = body.get("select_query") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
-            raise ApiError(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
+            raise ApiError(400, "REQUIRED_PARAM_MISSING",
+                           "One of the expected parameter is missing",
                            {"param_name": "select_query"})
         q = CoqlParser(text).parse()
         mod = self.modules.get(q["module"])
@@ -1517,7 +1533,7 @@ class ZohoSim(Sim):
             raise bad
         return lit.casefold()
 
-    # --- control ------------------------------------------------------------------------------------
+    # --- control ---------------------------------------------------------------------------------
     def control_module(self, body):
         name = body.get("module", "Cases")
         if name not in self.modules:

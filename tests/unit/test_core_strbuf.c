@@ -217,7 +217,8 @@ static void test_urlencode(void **state)
     assert_urlencodes("AZaz09-_.~", "AZaz09-_.~");
     assert_urlencodes("a b", "a%20b");
     assert_urlencodes("updated >= -5m", "updated%20%3E%3D%20-5m");
-    assert_urlencodes(":/?#[]@!$&'()*+,;=%", "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%25");
+    assert_urlencodes(":/?#[]@!$&'()*+,;=%",
+                      "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%25");
     assert_urlencodes("\"\n", "%22%0A");
     assert_urlencodes("需求", "%E9%9C%80%E6%B1%82"); /* UTF-8 bytes, upper-case hex */
     assert_urlencodes("反馈 ok", "%E5%8F%8D%E9%A6%88%20ok");

@@ -138,8 +138,8 @@ static void test_parse_rejects(void **state)
     assert_rejects("");
     assert_rejects("garbage");
     assert_rejects("not a date, really");
-    assert_rejects("2026-01-02T10:11:12");      /* no offset: ambiguous */
-    assert_rejects("2026-01-02T10:11:12.123");  /* no offset either */
+    assert_rejects("2026-01-02T10:11:12");     /* no offset: ambiguous */
+    assert_rejects("2026-01-02T10:11:12.123"); /* no offset either */
     assert_rejects("2026-13-01");
     assert_rejects("2026-00-10");
     assert_rejects("2026-01-00");
@@ -157,7 +157,7 @@ static void test_parse_rejects(void **state)
     assert_rejects("2026-01-02junk");
     assert_rejects("2026-01-02T");
     assert_rejects("2026-1-2");
-    assert_rejects("12345");                           /* too short for epoch ms */
+    assert_rejects("12345"); /* too short for epoch ms */
     assert_rejects("Fri, 02 Jan 2026 10:11:12 GMTjunk");
     assert_rejects("Fri, 02 Jan 2026 10:11:12 PST");
     assert_rejects("Fri, 02 Foo 2026 10:11:12 GMT");
@@ -196,10 +196,9 @@ static void test_parse_offset_forms(void **state)
     static const struct {
         const char *s;
         int minutes;
-    } ok[] = {{"Z", 0},         {"UTC", 0},       {"GMT", 0},        {"+00:00", 0},
-              {"+08:00", 480},  {"+0800", 480},   {"+08", 480},      {"-05:30", -330},
-              {"-0530", -330},  {"-05", -300},    {"+05:45", 345},   {"+14:00", 840},
-              {"-12:00", -720}, {"-00:30", -30}};
+    } ok[] = {{"Z", 0},        {"UTC", 0},      {"GMT", 0},       {"+00:00", 0},   {"+08:00", 480},
+              {"+0800", 480},  {"+08", 480},    {"-05:30", -330}, {"-0530", -330}, {"-05", -300},
+              {"+05:45", 345}, {"+14:00", 840}, {"-12:00", -720}, {"-00:30", -30}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int m = 9999;
         if (cbtime_parse_offset(ok[i].s, &m) != CB_OK)
@@ -219,8 +218,7 @@ static void test_parse_offset_forms(void **state)
 
 /* ---- formatting ---- */
 
-static void assert_formats(char *(*fn)(int64_t, int, char *), int64_t ms, int off,
-                           const char *want)
+static void assert_formats(char *(*fn)(int64_t, int, char *), int64_t ms, int off, const char *want)
 {
     char buf[CBTIME_BUFSZ];
     assert_string_equal(fn(ms, off, buf), want);
@@ -328,8 +326,8 @@ static void test_round_trip(void **state)
     (void)state;
     const int64_t lo = ref_ms(1900, 1, 1, 0, 0, 0, 0);
     const int64_t hi = ref_ms(2101, 1, 1, 0, 0, 0, 0);
-    static const int64_t edges[] = {0, -1, 1, -999, -1000, -1001, 999, 1000, 86399999, 86400000,
-                                    -86400000, -86400001};
+    static const int64_t edges[] = {0,   -1,   1,        -999,     -1000,     -1001,
+                                    999, 1000, 86399999, 86400000, -86400000, -86400001};
     for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
         check_round_trip(edges[i]);
     check_round_trip(lo);

@@ -213,14 +213,19 @@ char *tu_read_source(const char *rel)
     return strbuf_detach(&sb);
 }
 
+const char *tu_crmbridge_bin(void)
+{
+    static char fallback[512];
+    const char *bin = getenv("CB_CRMBRIDGE_BIN");
+    if (bin && *bin)
+        return bin;
+    snprintf(fallback, sizeof(fallback), "%s/cli/crmbridge", CB_BINARY_DIR);
+    return fallback;
+}
+
 int tu_run_crmbridge(char **out, ...)
 {
-    const char *bin = getenv("CB_CRMBRIDGE_BIN");
-    char fallback[512];
-    if (!bin) {
-        snprintf(fallback, sizeof(fallback), "%s/cli/crmbridge", CB_BINARY_DIR);
-        bin = fallback;
-    }
+    const char *bin = tu_crmbridge_bin();
     const char *argv[64];
     int ac = 0;
     argv[ac++] = bin;

@@ -47,6 +47,8 @@ void tu_rmrf(const char *dir);
 int tu_write_file(const char *path, const char *text);
 /* Reads a file under the source tree (relative path) into a malloc'ed string, or NULL. */
 char *tu_read_source(const char *rel);
+/* Path of the crmbridge binary under test (CB_CRMBRIDGE_BIN, else the build tree's). */
+const char *tu_crmbridge_bin(void);
 /* Runs the crmbridge binary with args (NULL-terminated), capturing stdout+stderr into *out
  * (caller frees). Returns the exit status, or -1. */
 int tu_run_crmbridge(char **out, ...);

@@ -1,0 +1,695 @@
+/*
+ * The Jira connector against tests/sim/jira_sim.py: configuration checks, authentication,
+ * field-name resolution, paged incremental listing with epoch-millisecond JQL, creates that
+ * carry a marker (also when the response is lost or search lags), edits of only the given
+ * fields, multi-hop status transitions, rich text round trips, and the failure classes for
+ * 429, 503, 401 and HTML answers.
+ */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "connectors/connector.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "mapping/item.h"
+#include "mapping/richtext.h"
+#include "tests/unit/testutil.h"
+
+static struct sim S;
+
+static const char *const want_fields[] = {"summary", "description", "status", "priority", "labels",
+                                          "duedate", "Customer",    "$key",   NULL};
+
+struct fx {
+    struct config *cfg;
+    struct connector *c;
+    const struct connector_ops *ops;
+    struct strbuf err;
+};
+
+static char *config_text(const char *token, const char *extra_ep, const char *extra_side)
+{
+    static char buf[2048];
+    snprintf(buf, sizeof(buf),
+             "endpoints = {\n"
+             "  crm = { type = \"zoho\"; };\n"
+             "  tracker = {\n"
+             "    type = \"jira\";\n"
+             "    api_url = \"%s/\";\n"
+             "    email = \"bot@acme.test\";\n"
+             "    api_token = \"%s\";\n"
+             "%s"
+             "  };\n"
+             "};\n"
+             "pairs = ( { name = \"p\"; crm = { endpoint = \"crm\"; };\n"
+             "  tracker = { endpoint = \"tracker\"; project = \"SUP\";\n%s  }; } );\n",
+             S.base, token, extra_ep ? extra_ep : "", extra_side ? extra_side : "");
+    return buf;
+}
+
+static void fx_open_with(struct fx *f, const char *text, const char *const *fields)
+{
+    strbuf_init(&f->err, 0);
+    assert_int_equal(config_load_string(text, "test.conf", &f->cfg, &f->err), CB_OK);
+    f->ops = connector_find("jira");
+    assert_non_null(f->ops);
+    const struct pair_conf *p = config_pair(f->cfg, "p");
+    struct connector_params params = {
+        .ep = config_endpoint(f->cfg, "tracker"),
+        .side = &p->side[SIDE_TRACKER],
+        .http = {.timeout_s = 5, .max_retries = 3, .backoff_ms = 20, .max_wait_s = 10},
+        .fields = fields,
+    };
+    assert_int_equal(f->ops->open(&params, &f->c, &f->err), CB_OK);
+}
+
+static void fx_close(struct fx *f)
+{
+    if (f->c)
+        f->ops->close(f->c);
+    config_free(f->cfg);
+    strbuf_release(&f->err);
+    memset(f, 0, sizeof(*f));
+}
+
+static int setup(void **state)
+{
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/reset", NULL));
+    struct fx *f = calloc(1, sizeof(*f));
+    fx_open_with(f, config_text("sim-jira-token", NULL, NULL), want_fields);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_close(*state);
+    free(*state);
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return sim_start(&S, "jira", NULL);
+}
+
+static int group_teardown(void **state)
+{
+    sim_stop(&S);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* --- helpers -------------------------------------------------------------------------------- */
+
+static int64_t sim_now(void)
+{
+    cJSON *j = sim_ctl(&S, "GET", "/_sim/clock", NULL);
+    int64_t ms = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "now_ms"));
+    cJSON_Delete(j);
+    return ms;
+}
+
+/* The simulator's stored issue with that key (owned by the caller), or NULL. */
+static cJSON *sim_issue(const char *key)
+{
+    cJSON *all = sim_ctl(&S, "GET", "/_sim/issues", NULL), *hit = NULL;
+    cJSON *it;
+    cJSON_ArrayForEach(it, all) if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "key")),
+                                            key)) hit = cJSON_Duplicate(it, 1);
+    cJSON_Delete(all);
+    return hit;
+}
+
+/* A stored issue's field as text: plain strings, or the name of a status, priority, ... */
+static const char *sim_field(const cJSON *issue, const char *field)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(issue, "fields"), field);
+    return cJSON_IsObject(v) ? cJSON_GetStringValue(cJSON_GetObjectItem(v, "name"))
+                             : cJSON_GetStringValue(v);
+}
+
+static int sim_issue_count(void)
+{
+    cJSON *all = sim_ctl(&S, "GET", "/_sim/issues", NULL);
+    int n = cJSON_GetArraySize(all);
+    cJSON_Delete(all);
+    return n;
+}
+
+/* Number of changelog items of a stored issue touching field. */
+static int changes_of(const cJSON *issue, const char *field)
+{
+    int n = 0;
+    const cJSON *h, *item;
+    cJSON_ArrayForEach(h, cJSON_GetObjectItem(issue, "changelog"))
+        cJSON_ArrayForEach(item, cJSON_GetObjectItem(h, "items")) n +=
+        !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(item, "fieldId")), field);
+    return n;
+}
+
+static void seed_issues(int n, int64_t base_ms, const char *status)
+{
+    struct strbuf b = STRBUF_INIT;
+    (void)strbuf_adds(&b, "{\"issues\":[");
+    for (int i = 0; i < n; i++)
+        (void)strbuf_addf(&b,
+                          "%s{\"summary\":\"issue %d\",\"Customer\":\"Customer %d\","
+                          "\"status\":\"%s\",\"created_ms\":%lld,\"updated_ms\":%lld}",
+                          i ? "," : "", i, i, status, (long long)(base_ms + i * 1000),
+                          (long long)(base_ms + i * 1000));
+    (void)strbuf_adds(&b, "]}");
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/seed", "%s", b.buf));
+    strbuf_release(&b);
+}
+
+struct collected {
+    struct record_list recs;
+    int pages;
+};
+
+static enum cb_status collect(void *arg, struct record *recs, size_t n)
+{
+    struct collected *c = arg;
+    c->pages++;
+    for (size_t i = 0; i < n; i++) {
+        struct record r;
+        record_copy(&r, &recs[i]);
+        record_list_push(&c->recs, &r);
+    }
+    return CB_OK;
+}
+
+static const struct record *find_key(const struct record_list *l, const char *key)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (str_eq(l->v[i].key, key))
+            return &l->v[i];
+    return NULL;
+}
+
+/* Runs one write of the given fields; returns the op's status (op released by the caller). */
+static enum cb_status write_one(struct fx *f, struct write_op *op, const char *id,
+                                const char *fields_json, const char *marker)
+{
+    write_op_init(op);
+    cJSON *fields = cJSON_Parse(fields_json);
+    assert_non_null(fields);
+    op->id = id;
+    op->fields = fields;
+    op->marker = marker;
+    op->link_url = id ? NULL : "https://crm.example/cases/42";
+    op->link_title = id ? NULL : "CRM case 42";
+    enum cb_status st = f->ops->write(f->c, op, 1, &f->err);
+    assert_int_equal(st, CB_OK);
+    op->fields = NULL;
+    cJSON_Delete(fields);
+    return op->st;
+}
+
+/* Creates an issue through the connector and returns its key (static buffer). */
+static const char *create_issue(struct fx *f, const char *fields_json, const char *marker)
+{
+    static char key[32];
+    struct write_op op;
+    enum cb_status st = write_one(f, &op, NULL, fields_json, marker);
+    if (st != CB_OK)
+        fprintf(stderr, "create failed: %s\n", op.err.buf);
+    assert_int_equal(st, CB_OK);
+    snprintf(key, sizeof(key), "%s", op.rec.key);
+    write_op_release(&op);
+    return key;
+}
+
+/* Log entries (method, path prefix) whose query contains needle. */
+static int log_query_count(const char *path, const char *needle)
+{
+    cJSON *log = sim_ctl(&S, "GET", "/_sim/log", NULL);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, log)
+    {
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(e, "path"));
+        const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(e, "query"));
+        n += p && q && !strcmp(p, path) && strstr(q, needle) != NULL;
+    }
+    cJSON_Delete(log);
+    return n;
+}
+
+/* --- tests ------------------------------------------------------------------------------- */
+
+static void test_check_config_reports_every_problem(void **state)
+{
+    (void)state;
+    const char *text = "endpoints = {\n"
+                       "  crm = { type = \"zoho\"; };\n"
+                       "  tracker = {\n"
+                       "    type = \"jira\";\n"
+                       "    api_url = \"ftp://jira.example\";\n"
+                       "    api_tokn = \"x\";\n"
+                       "  };\n"
+                       "};\n"
+                       "pairs = ( { name = \"p\"; crm = { endpoint = \"crm\"; };\n"
+                       "  tracker = { endpoint = \"tracker\"; project = \"sup desk\"; }; } );\n";
+    struct config *cfg = NULL;
+    struct strbuf err = STRBUF_INIT;
+    assert_int_equal(config_load_string(text, "bad.conf", &cfg, &err), CB_OK);
+    const struct connector_ops *ops = connector_find("jira");
+    const struct pair_conf *p = config_pair(cfg, "p");
+    assert_int_equal(
+        ops->check_config(config_endpoint(cfg, "tracker"), &p->side[SIDE_TRACKER], &err),
+        CB_ERR_CONFIG);
+    assert_non_null(strstr(err.buf, "bad.conf:3: jira endpoint is missing 'email'"));
+    assert_non_null(strstr(err.buf, "bad.conf:3: jira endpoint is missing 'api_token'"));
+    assert_non_null(strstr(err.buf, "bad.conf:6: unknown jira endpoint setting 'api_tokn'"));
+    assert_non_null(strstr(err.buf, "bad.conf:5: jira 'api_url' must start with https://"));
+    assert_non_null(strstr(err.buf, "bad.conf:10: jira 'project' must be a project key"));
+    config_free(cfg);
+    strbuf_release(&err);
+}
+
+static void test_auth_failure_hides_token(void **state)
+{
+    struct fx *f = *state;
+    fx_close(f);
+    fx_open_with(f, config_text("not-the-token-1234", NULL, NULL), want_fields);
+    struct strbuf info = STRBUF_INIT;
+    assert_int_equal(f->ops->ping(f->c, &info, &f->err), CB_ERR_AUTH);
+    assert_non_null(strstr(f->err.buf, "jira rejected the credentials for 'bot@acme.test'"));
+    assert_null(strstr(f->err.buf, "not-the-token-1234"));
+    /* the Basic credentials would be base64("bot@acme.test:not-the-token-1234") */
+    assert_null(strstr(f->err.buf, "Ym90QGFjbWUudGVzd"));
+    strbuf_release(&info);
+}
+
+static void test_ping_resolves_field_names(void **state)
+{
+    struct fx *f = *state;
+    struct strbuf info = STRBUF_INIT;
+    assert_int_equal(f->ops->ping(f->c, &info, &f->err), CB_OK);
+    assert_non_null(strstr(info.buf, "project SUP"));
+    assert_non_null(strstr(info.buf, "Asia/Shanghai"));
+    /* "Customer" reaches the wire as its id and comes back under its display name */
+    seed_issues(1, sim_now() - 60000, "To Do");
+    struct collected got = {0};
+    assert_int_equal(f->ops->list_changed(f->c, 0, collect, &got, &f->err), CB_OK);
+    assert_int_equal(got.recs.n, 1);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(got.recs.v[0].fields, "Customer")),
+                        "Customer 0");
+    assert_int_equal(log_query_count("/rest/api/3/search/jql", "customfield_10050"), 1);
+    record_list_release(&got.recs);
+
+    static const char *const missing[] = {"summary", "Customer Segment", NULL};
+    fx_close(f);
+    fx_open_with(f, config_text("sim-jira-token", NULL, NULL), missing);
+    assert_int_equal(f->ops->ping(f->c, &info, &f->err), CB_ERR_CONFIG);
+    assert_non_null(strstr(f->err.buf, "'Customer Segment'"));
+    assert_non_null(strstr(f->err.buf, "'SUP'"));
+    strbuf_release(&info);
+}
+
+static void test_list_changed_pages_and_since(void **state)
+{
+    struct fx *f = *state;
+    int64_t base = sim_now() - 3600 * 1000;
+    seed_issues(250, base, "To Do");
+    /* short pages must not end the listing */
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"search_page_cap\":37}"));
+    struct collected all = {0};
+    assert_int_equal(f->ops->list_changed(f->c, 0, collect, &all, &f->err), CB_OK);
+    assert_int_equal(all.recs.n, 250);
+    assert_int_equal(all.pages, 7);
+    for (size_t i = 1; i < all.recs.n; i++)
+        assert_true(all.recs.v[i - 1].modified_ms <= all.recs.v[i].modified_ms);
+    assert_string_equal(all.recs.v[0].key, "SUP-1");
+    char url[128];
+    snprintf(url, sizeof(url), "%s/browse/SUP-1", S.base);
+    assert_string_equal(all.recs.v[0].url, url);
+    record_list_release(&all.recs);
+
+    /* a person edits three issues; a listing since just before sees exactly those */
+    int64_t before = sim_now() - 1000;
+    static const char *const keys[] = {"SUP-7", "SUP-120", "SUP-250"};
+    for (int i = 0; i < 3; i++)
+        cJSON_Delete(sim_ctl(&S, "POST", "/_sim/edit",
+                             "{\"key\":\"%s\",\"user\":\"Mia Krystof\","
+                             "\"fields\":{\"summary\":\"edited %d\"}}",
+                             keys[i], i));
+    sim_clear_log(&S);
+    /* the profile zone must not matter: the connector sends epoch milliseconds */
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"time_zone\":\"America/New_York\"}"));
+    struct collected since = {0};
+    assert_int_equal(f->ops->list_changed(f->c, before, collect, &since, &f->err), CB_OK);
+    assert_int_equal(since.recs.n, 3);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(find_key(&since.recs, keys[i]));
+    char needle[64];
+    snprintf(needle, sizeof(needle), "updated%%20%%3E%%3D%%20%lld%%20ORDER", (long long)before);
+    assert_int_equal(log_query_count("/rest/api/3/search/jql", needle), 1);
+    assert_int_equal(log_query_count("/rest/api/3/search/jql", "properties=crmbridge"), 1);
+    record_list_release(&since.recs);
+}
+
+static void test_create_with_marker_then_find(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = cbtime_now_ms();
+    struct write_op op;
+    assert_int_equal(write_one(f, &op, NULL,
+                               "{\"summary\":\"Export to CSV\",\"description\":\"Please add it.\","
+                               "\"priority\":\"High\",\"Customer\":\"Acme\","
+                               "\"labels\":[\"crm\",\"export\"]}",
+                               "m-123"),
+                     CB_OK);
+    assert_string_equal(op.rec.key, "SUP-1");
+    assert_non_null(op.rec.id);
+    assert_true(op.rec.modified_ms >= t0 - 5000);
+    cJSON *iss = sim_issue("SUP-1");
+    assert_int_equal((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(iss, "updated_ms")),
+                     op.rec.modified_ms);
+    assert_string_equal(sim_field(iss, "customfield_10050"), "Acme");
+    assert_string_equal(sim_field(iss, "priority"), "High");
+    const cJSON *props = cJSON_GetObjectItem(iss, "properties");
+    assert_string_equal(cJSON_GetStringValue(
+                            cJSON_GetObjectItem(cJSON_GetObjectItem(props, "crmbridge"), "marker")),
+                        "m-123");
+    const cJSON *link = cJSON_GetArrayItem(cJSON_GetObjectItem(iss, "remotelinks"), 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(link, "globalId")),
+                        "crmbridge:m-123");
+    cJSON_Delete(iss);
+
+    struct record r;
+    assert_int_equal(f->ops->find_marker(f->c, "m-123", t0, &r, &f->err), CB_OK);
+    assert_string_equal(r.key, "SUP-1");
+    assert_string_equal(r.id, op.rec.id);
+    assert_string_equal(r.marker, "m-123");
+    record_release(&r);
+    assert_int_equal(f->ops->find_marker(f->c, "m-999", t0, &r, &f->err), CB_ERR_NOTFOUND);
+    assert_non_null(strstr(f->err.buf, "'m-999'"));
+    write_op_release(&op);
+}
+
+static void test_find_marker_waits_for_search_lag(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->ops->search_lag(f->c), 30000);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"search_lag_ms\":60000}"));
+    int64_t t0 = sim_now();
+    create_issue(f, "{\"summary\":\"lagging\"}", "m-lag");
+    struct record r;
+    assert_int_equal(f->ops->find_marker(f->c, "m-lag", t0, &r, &f->err), CB_ERR_NOTFOUND);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/clock", "{\"advance_ms\":61000}"));
+    assert_int_equal(f->ops->find_marker(f->c, "m-lag", t0, &r, &f->err), CB_OK);
+    assert_string_equal(r.key, "SUP-1");
+    record_release(&r);
+}
+
+static void test_create_response_lost(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue\","
+                         "\"kind\":\"drop_response\"}]}"));
+    int64_t t0 = cbtime_now_ms();
+    sim_clear_log(&S);
+    struct write_op op;
+    assert_int_not_equal(write_one(f, &op, NULL, "{\"summary\":\"once only\"}", "m-drop"), CB_OK);
+    assert_true(op.err.len > 0);
+    write_op_release(&op);
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue"), 1);
+    assert_int_equal(sim_issue_count(), 1);
+    struct record r;
+    assert_int_equal(f->ops->find_marker(f->c, "m-drop", t0, &r, &f->err), CB_OK);
+    assert_string_equal(r.key, "SUP-1");
+    record_release(&r);
+}
+
+static void test_update_only_given_fields(void **state)
+{
+    struct fx *f = *state;
+    const char *key = create_issue(f,
+                                   "{\"summary\":\"first\",\"description\":\"keep me\","
+                                   "\"Customer\":\"Acme\",\"labels\":[\"a\",\"b\"]}",
+                                   "m-up");
+    cJSON *iss = sim_issue(key);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(iss, "id")));
+    cJSON_Delete(iss);
+    sim_clear_log(&S);
+    struct write_op op;
+    assert_int_equal(
+        write_one(f, &op, id, "{\"summary\":\"second\",\"labels\":[\"b\",\"c\"]}", NULL), CB_OK);
+    /* one request: the edit answers with the issue (returnIssue), so no read-back is needed */
+    assert_int_equal(sim_count(&S, NULL, NULL), 1);
+    assert_int_equal(sim_count(&S, "PUT", "/rest/api/3/issue/"), 1);
+    iss = sim_issue(key);
+    assert_string_equal(sim_field(iss, "summary"), "second");
+    assert_string_equal(sim_field(iss, "customfield_10050"), "Acme");
+    assert_int_equal(changes_of(iss, "summary"), 1);
+    assert_int_equal(changes_of(iss, "labels"), 1);
+    assert_int_equal(changes_of(iss, "description"), 0);
+    assert_int_equal(changes_of(iss, "customfield_10050"), 0);
+    const cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(iss, "fields"), "labels");
+    assert_int_equal(cJSON_GetArraySize(labels), 2);
+    assert_string_equal(cJSON_GetArrayItem(labels, 1)->valuestring, "c");
+    assert_int_equal((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(iss, "updated_ms")),
+                     op.rec.modified_ms);
+    assert_string_equal(op.rec.key, key);
+    cJSON_Delete(iss);
+    write_op_release(&op);
+
+    /* a user field by display name cannot be written: that op fails, clearly */
+    assert_int_equal(write_one(f, &op, id, "{\"assignee\":\"Li Wei\"}", NULL), CB_ERR_FINAL);
+    assert_non_null(strstr(op.err.buf, "'assignee'"));
+    write_op_release(&op);
+}
+
+static void test_status_goes_through_in_progress(void **state)
+{
+    struct fx *f = *state;
+    sim_clear_log(&S);
+    struct write_op op;
+    assert_int_equal(
+        write_one(f, &op, NULL, "{\"summary\":\"ship it\",\"status\":\"Done\"}", "m-done"), CB_OK);
+    cJSON *iss = sim_issue(op.rec.key);
+    assert_string_equal(sim_field(iss, "status"), "Done");
+    assert_int_equal(changes_of(iss, "status"), 2);
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/"), 3); /* link + 2 transitions */
+    assert_int_equal((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(iss, "updated_ms")),
+                     op.rec.modified_ms);
+    cJSON_Delete(iss);
+    write_op_release(&op);
+}
+
+static void test_status_unreachable_is_final(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(2, sim_now() - 60000, "In Progress");
+    cJSON *iss = sim_issue("SUP-1");
+    char id[32];
+    snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(iss, "id")));
+    cJSON_Delete(iss);
+    struct write_op op;
+    assert_int_equal(write_one(f, &op, id, "{\"status\":\"Won't Do\"}", NULL), CB_ERR_FINAL);
+    assert_string_equal(op.err.buf,
+                        "no workflow path from 'In Progress' to 'Won't Do' for issue 'SUP-1'");
+    write_op_release(&op);
+    iss = sim_issue("SUP-1");
+    assert_string_equal(sim_field(iss, "status"), "In Progress");
+    cJSON_Delete(iss);
+
+    /* the second time the learned workflow answers without touching the issue */
+    iss = sim_issue("SUP-2");
+    snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(iss, "id")));
+    cJSON_Delete(iss);
+    sim_clear_log(&S);
+    assert_int_equal(write_one(f, &op, id, "{\"status\":\"Won't Do\"}", NULL), CB_ERR_FINAL);
+    assert_int_equal(sim_count(&S, "POST", NULL), 0);
+    write_op_release(&op);
+
+    assert_int_equal(write_one(f, &op, id, "{\"status\":\"Closed\"}", NULL), CB_ERR_FINAL);
+    assert_non_null(strstr(op.err.buf, "no status 'Closed'"));
+    write_op_release(&op);
+}
+
+static void test_description_round_trip(void **state)
+{
+    struct fx *f = *state;
+    const char *md = "Customer asks for:\n\n"
+                     "- CSV export\n"
+                     "- a **fast** path\n\n"
+                     "1. open the report\n"
+                     "2. press export\n\n"
+                     "```bash\nexport --all\n```\n\n"
+                     "See [the case](https://crm.example/cases/42) and `--fast`.\n";
+    cJSON *fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "summary", "rich text");
+    cJSON_AddStringToObject(fields, "description", md);
+    char *json = cJSON_PrintUnformatted(fields);
+    struct write_op op;
+    assert_int_equal(write_one(f, &op, NULL, json, "m-rt"), CB_OK);
+    const char *ids[] = {op.rec.id};
+    struct record_list got = {0};
+    assert_int_equal(f->ops->get_many(f->c, ids, 1, &got, &f->err), CB_OK);
+    assert_int_equal(got.n, 1);
+    const char *back = cJSON_GetStringValue(cJSON_GetObjectItem(got.v[0].fields, "description"));
+    assert_non_null(back);
+    char *a = richtext_md_normalize(md), *b = richtext_md_normalize(back);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    assert_string_equal(got.v[0].marker, "m-rt");
+    record_list_release(&got);
+    write_op_release(&op);
+    free(json);
+    cJSON_Delete(fields);
+}
+
+static void test_get_many_skips_missing(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(3, sim_now() - 60000, "To Do");
+    cJSON_Delete(sim_ctl(&S, "DELETE", "/_sim/issue/SUP-2", NULL));
+    const char *ids[] = {"10001", "10002", "10003"};
+    struct record_list got = {0};
+    assert_int_equal(f->ops->get_many(f->c, ids, 3, &got, &f->err), CB_OK);
+    assert_int_equal(got.n, 2);
+    assert_non_null(find_key(&got, "SUP-1"));
+    assert_non_null(find_key(&got, "SUP-3"));
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(got.v[0].fields, "status")),
+                        "To Do");
+    record_list_release(&got);
+}
+
+/* Adds a fault rule (kind and its options, JSON members) for GET /search/jql. */
+static void search_fault(const char *rule)
+{
+    cJSON_Delete(
+        sim_ctl(&S, "POST", "/_sim/faults",
+                "{\"rules\":[{\"method\":\"GET\",\"path\":\"/rest/api/3/search/jql\",%s}]}", rule));
+}
+
+static enum cb_status list_all(struct fx *f, struct collected *got)
+{
+    memset(got, 0, sizeof(*got));
+    return f->ops->list_changed(f->c, 0, collect, got, &f->err);
+}
+
+static void test_429_then_success(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(2, sim_now() - 60000, "To Do");
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    search_fault("\"kind\":\"status\",\"status\":429,\"retry_after\":1");
+    sim_clear_log(&S);
+    int64_t t0 = cbtime_now_ms();
+    struct collected got;
+    assert_int_equal(list_all(f, &got), CB_OK);
+    assert_true(cbtime_now_ms() - t0 >= 900);
+    assert_int_equal(got.recs.n, 2);
+    assert_int_equal(sim_count(&S, "GET", "/rest/api/3/search/jql"), 2);
+    record_list_release(&got.recs);
+
+    /* a limit that outlasts the retries is "wait", with Jira's own words */
+    search_fault("\"kind\":\"status\",\"status\":429,\"retry_after\":0,\"count\":-1");
+    assert_int_equal(list_all(f, &got), CB_ERR_WAIT);
+    assert_non_null(strstr(f->err.buf, "rate-limited"));
+    record_list_release(&got.recs);
+}
+
+static void test_burst_limit_is_honoured(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(100, sim_now() - 60000, "To Do");
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config",
+                         "{\"search_page_cap\":40,\"rate\":{\"GET /rest/api/3/search/jql\":1}}"));
+    sim_clear_log(&S);
+    struct collected got;
+    assert_int_equal(list_all(f, &got), CB_OK);
+    assert_int_equal(got.recs.n, 100);
+    assert_int_equal(got.pages, 3);
+    cJSON *log = sim_ctl(&S, "GET", "/_sim/log", NULL);
+    int limited = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, log) limited +=
+        cJSON_GetNumberValue(cJSON_GetObjectItem(e, "status")) == 429;
+    cJSON_Delete(log);
+    assert_true(limited >= 1);
+    record_list_release(&got.recs);
+}
+
+static void test_503_burst_then_success(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(2, sim_now() - 60000, "To Do");
+    search_fault("\"kind\":\"status\",\"status\":503,\"count\":3");
+    struct collected got;
+    assert_int_equal(list_all(f, &got), CB_OK);
+    assert_int_equal(got.recs.n, 2);
+    record_list_release(&got.recs);
+
+    search_fault("\"kind\":\"status\",\"status\":503,\"count\":-1");
+    assert_int_equal(list_all(f, &got), CB_ERR_TEMP);
+    assert_non_null(strstr(f->err.buf, "http 503"));
+    record_list_release(&got.recs);
+}
+
+static void test_401_mid_run(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(1, sim_now() - 60000, "To Do");
+    struct collected got;
+    assert_int_equal(list_all(f, &got), CB_OK);
+    record_list_release(&got.recs);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"api_token\":\"rotated-token\"}"));
+    assert_int_equal(list_all(f, &got), CB_ERR_AUTH);
+    assert_non_null(strstr(f->err.buf, "'bot@acme.test'"));
+    assert_null(strstr(f->err.buf, "sim-jira-token"));
+    record_list_release(&got.recs);
+}
+
+static void test_html_page_is_a_clear_error(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    search_fault("\"kind\":\"html\"");
+    struct collected got;
+    assert_int_equal(list_all(f, &got), CB_ERR_TEMP);
+    assert_non_null(strstr(f->err.buf, "HTML page"));
+    assert_non_null(strstr(f->err.buf, "Service Unavailable"));
+    record_list_release(&got.recs);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_config_reports_every_problem),
+        cmocka_unit_test_setup_teardown(test_auth_failure_hides_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ping_resolves_field_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_changed_pages_and_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_with_marker_then_find, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_find_marker_waits_for_search_lag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_response_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_only_given_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_goes_through_in_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_unreachable_is_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_description_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_many_skips_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_429_then_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_limit_is_honoured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_503_burst_then_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_401_mid_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_html_page_is_a_clear_error, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
