@@ -45,18 +45,27 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void print_lines(FILE *f, const char *prefix, const struct strbuf *lines)
+/* Prints up to max lines of a report section (all with -v), then how many were left out. */
+static void print_lines(FILE *f, const char *prefix, const struct strbuf *lines, int max)
 {
     const char *p = lines->buf;
+    int shown = 0, hidden = 0;
     while (*p) {
         const char *nl = strchr(p, '\n');
         int n = nl ? (int)(nl - p) : (int)strlen(p);
-        fprintf(f, "%s%.*s\n", prefix, n, p);
+        if (max < 0 || shown < max) {
+            fprintf(f, "%s%.*s\n", prefix, n, p);
+            shown++;
+        } else {
+            hidden++;
+        }
         p += n + (nl ? 1 : 0);
     }
+    if (hidden)
+        fprintf(f, "%s... and %d more (run with -v to see all)\n", prefix, hidden);
 }
 
-static void print_report(const char *pair, const struct sync_report *r, int details)
+static void print_report(const char *pair, const struct sync_report *r, int details, int all)
 {
     printf("pair '%s': read %d crm / %d tracker; created %d in crm, %d in tracker; "
            "updated %d in crm, %d in tracker; %d linked after recovery; %d conflict(s) held; "
@@ -65,20 +74,20 @@ static void print_report(const char *pair, const struct sync_report *r, int deta
            r->updated[1], r->linked, r->conflicts, r->skipped, r->failed, r->postponed,
            r->requests);
     if (details)
-        print_lines(stdout, "  ", &r->notes);
+        print_lines(stdout, "  ", &r->notes, all ? -1 : 20);
     if (r->problems.len)
-        print_lines(stdout, "  ! ", &r->problems);
+        print_lines(stdout, "  ! ", &r->problems, all ? -1 : 20);
 }
 
 /* Runs one cycle of the open pair p; returns the exit code it deserves. */
-static int run_cycle(const struct pair_conf *pc, struct sync_pair *p, int details)
+static int run_cycle(const struct pair_conf *pc, struct sync_pair *p, int verbose)
 {
     struct strbuf err = STRBUF_INIT;
     int rc = EXIT_OK;
     struct sync_report rep;
     sync_report_init(&rep);
     enum cb_status st = sync_pair_cycle(p, &rep, &err);
-    print_report(pc->name, &rep, details);
+    print_report(pc->name, &rep, verbose >= 0, verbose > 0);
     if (st == CB_ERR_STOPPED) {
         printf("pair '%s': stopped before the end of the cycle; the next run continues\n",
                pc->name);
@@ -128,7 +137,7 @@ int cmd_sync(struct app *a, int argc, char **argv)
         if (only && !str_eq(only, pc->name))
             continue;
         struct sync_pair *p = open_pair(a, pc);
-        rc = worse(rc, p ? run_cycle(pc, p, a->verbose >= 0) : EXIT_USAGE);
+        rc = worse(rc, p ? run_cycle(pc, p, a->verbose) : EXIT_USAGE);
         sync_pair_close(p);
     }
     return rc;
@@ -201,7 +210,7 @@ int cmd_daemon(struct app *a, int argc, char **argv)
                 continue;
             if (!sched[i].p)
                 sched[i].p = open_pair(a, pc);
-            int prc = sched[i].p ? run_cycle(pc, sched[i].p, 1) : EXIT_USAGE;
+            int prc = sched[i].p ? run_cycle(pc, sched[i].p, a->verbose) : EXIT_USAGE;
             fflush(stdout);
             int64_t wait = (int64_t)pc->interval_s * 1000;
             if (prc == EXIT_FATAL || prc == EXIT_USAGE) {

@@ -22,5 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-cmake --build "$build" -j"$(nproc)"
+log="$build/build.log"
+if ! cmake --build "$build" -j"$(nproc)" >"$log" 2>&1; then
+  cat "$log"
+  echo "build failed (log: $log)" >&2
+  exit 1
+fi
 echo "built $build/cli/crmbridge"

@@ -305,7 +305,7 @@ static void problem(struct cycle *c, const char *fmt, ...)
     struct strbuf line = STRBUF_INIT;
     (void)strbuf_vaddf(&line, fmt, ap);
     va_end(ap);
-    log_warn("pair '%s': %s", c->p->pc->name, line.buf);
+    log_info("pair '%s': %s", c->p->pc->name, line.buf); /* the report carries it to the user */
     (void)strbuf_addf(&c->rep->problems, "%s\n", line.buf);
     strbuf_release(&line);
 }

@@ -220,6 +220,12 @@ def make_handler(sim):
         def log_message(self, fmt, *args):
             pass
 
+        def setup(self):
+            super().setup()
+            # Headers and body go out in two writes; without this, Nagle's algorithm holds the
+            # body until the client's delayed ACK (40 ms) on every keep-alive request.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def _handle(self, method):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
