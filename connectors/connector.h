@@ -47,7 +47,8 @@ struct write_op {
     /* out */
     enum cb_status st;    /* per-record outcome */
     struct strbuf err;    /* per-record message when st != CB_OK */
-    struct record rec;    /* on success: at least id, key, url, modified_ms */
+    struct record rec;    /* on success: at least id, key, url; modified_ms when known (a
+                           * create may leave it 0: the engine reads new records back) */
 };
 
 void write_op_init(struct write_op *op);

@@ -64,6 +64,7 @@ struct connector {
     size_t n_cat;
     char *fields_param; /* ids for search and GET: need + updated, created */
     char *issue_type_id;
+    char *initial_status; /* the workflow's first status, learnt from the first create */
     struct strlist statuses, priorities;
     struct strlist explored; /* statuses whose outgoing transitions are in edges */
     struct edge *edges;
@@ -230,7 +231,8 @@ static void clear_metadata(struct connector *c)
     free(c->fields_param);
     free(c->issue_type_id);
     free(c->tz);
-    c->fields_param = c->issue_type_id = c->tz = NULL;
+    free(c->initial_status);
+    c->fields_param = c->issue_type_id = c->tz = c->initial_status = NULL;
     strlist_clear(&c->statuses);
     strlist_clear(&c->priorities);
     c->ready = 0;
@@ -1272,6 +1274,14 @@ static enum cb_status set_status(struct connector *c, const char *id, const char
 
 /* --- writing ------------------------------------------------------------------------------- */
 
+static void fill_url(const struct connector *c, struct write_op *op)
+{
+    struct strbuf url = STRBUF_INIT;
+    (void)strbuf_addf(&url, "%s/browse/%s", c->api_url, op->rec.key);
+    free(op->rec.url);
+    op->rec.url = strbuf_detach(&url);
+}
+
 /* Fills op->rec from the issue JSON the last request returned (id, key, url, modified). */
 static enum cb_status fill_written(struct connector *c, struct write_op *op, const cJSON *issue)
 {
@@ -1287,10 +1297,7 @@ static enum cb_status fill_written(struct connector *c, struct write_op *op, con
         op->rec.id = xstrdup(jstr(issue, "id") ? jstr(issue, "id") : op->id);
     if (!op->rec.key)
         op->rec.key = xstrdup(key);
-    struct strbuf url = STRBUF_INIT;
-    (void)strbuf_addf(&url, "%s/browse/%s", c->api_url, key);
-    free(op->rec.url);
-    op->rec.url = strbuf_detach(&url);
+    fill_url(c, op);
     op->rec.modified_ms = ms;
     return CB_OK;
 }
@@ -1360,11 +1367,19 @@ static enum cb_status create_one(struct connector *c, struct write_op *op)
     cJSON_Delete(resp);
     if (op->link_url)
         add_remote_link(c, op);
-    st = get_issue(c, op->rec.id, "status,updated", &issue, &op->err);
-    if (st == CB_OK && b.status)
-        st = set_status(c, op->rec.id, op->rec.key, b.status, &issue, &op->err);
-    if (st == CB_OK)
-        st = fill_written(c, op, issue);
+    /* The engine reads new records back in batches, so the issue is only read here when its
+     * status may need transitions: not when it asks for the workflow's known first status. */
+    if (b.status && !(c->initial_status && !strcasecmp(b.status, c->initial_status))) {
+        st = get_issue(c, op->rec.id, "status,updated", &issue, &op->err);
+        if (st == CB_OK && !c->initial_status && issue_status(issue))
+            c->initial_status = xstrdup(issue_status(issue));
+        if (st == CB_OK)
+            st = set_status(c, op->rec.id, op->rec.key, b.status, &issue, &op->err);
+        if (st == CB_OK)
+            st = fill_written(c, op, issue);
+    } else {
+        fill_url(c, op);
+    }
     cJSON_Delete(issue);
     if (st != CB_OK) {
         /* The issue exists (rec.id is set): say so, the engine finds it by its marker. */

@@ -261,7 +261,8 @@ static enum cb_status f_list(struct connector *c, int64_t since_ms, record_page_
         record_list_push(&l, &rec);
     }
     cJSON_Delete(st);
-    qsort(l.v, l.n, sizeof(*l.v), cmp_mod);
+    if (l.n)
+        qsort(l.v, l.n, sizeof(*l.v), cmp_mod);
     enum cb_status res = CB_OK;
     for (size_t i = 0; i < l.n && res == CB_OK; i += 50)
         res = fn(arg, l.v + i, l.n - i < 50 ? l.n - i : 50);
