@@ -968,9 +968,17 @@ static cJSON *conflict_encode(const struct conflict *c)
         cJSON_AddItemToArray(sides, o);
     }
     cJSON_AddNumberToObject(j, "created_ms", (double)c->created_ms);
-    cJSON_AddBoolToObject(j, "resolved", c->resolved != 0);
+    cJSON_AddNumberToObject(j, "resolved", c->resolved);
     json_put_item(j, "resolution", c->resolution);
     return j;
+}
+
+/* 0 open, 1 resolved and waiting to be written, 2 applied (older caches stored a bool). */
+static int conflict_state(const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return v->valueint;
+    return cJSON_IsTrue(v) ? 1 : 0;
 }
 
 static enum cb_status conflict_decode(struct cache_txn *t, const MDB_val *v, uint64_t id,
@@ -986,7 +994,7 @@ static enum cb_status conflict_decode(struct cache_txn *t, const MDB_val *v, uin
         .field = json_dup_str(j, "field"),
         .base = json_dup_item(j, "base"),
         .created_ms = json_i64(j, "created_ms"),
-        .resolved = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "resolved")),
+        .resolved = conflict_state(cJSON_GetObjectItemCaseSensitive(j, "resolved")),
         .resolution = json_dup_item(j, "resolution"),
     };
     const cJSON *sides = cJSON_GetObjectItemCaseSensitive(j, "side");

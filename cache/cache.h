@@ -53,7 +53,7 @@ struct conflict {
     int64_t changed_ms[2];
     char *key[2];           /* record keys at the time, for display */
     int64_t created_ms;
-    int resolved;           /* 0 open, 1 resolved */
+    int resolved;           /* 0 open, 1 resolved (to be written to both sides), 2 applied */
     cJSON *resolution;      /* owned; the value chosen when resolved */
 };
 

@@ -38,5 +38,13 @@ int cmd_check(struct app *a, int argc, char **argv);
 int cmd_sync(struct app *a, int argc, char **argv);
 int cmd_daemon(struct app *a, int argc, char **argv);
 int cmd_conflicts(struct app *a, int argc, char **argv);
+int cmd_status(struct app *a, int argc, char **argv);
+int cmd_links(struct app *a, int argc, char **argv);
+/* Prints a JSON value (pretty) on stdout. */
+void cli_print_json(const cJSON *j);
+/* "3s", "12m", "5h", "2d" for the time since ms (epoch ms). */
+void cli_age(int64_t ms, char *buf, size_t n);
+/* Runs one cycle of pair NAME now (conflicts --apply); returns an exit code. */
+int cli_sync_pair(struct app *a, const char *name);
 
 #endif

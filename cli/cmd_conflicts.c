@@ -22,21 +22,6 @@ static char *value_text(const cJSON *v)
     return r;
 }
 
-static void age_text(int64_t created_ms, char *buf, size_t n)
-{
-    int64_t s = (cbtime_now_ms() - created_ms) / 1000;
-    if (s < 0)
-        s = 0;
-    if (s < 120)
-        snprintf(buf, n, "%llds", (long long)s);
-    else if (s < 7200)
-        snprintf(buf, n, "%lldm", (long long)(s / 60));
-    else if (s < 172800)
-        snprintf(buf, n, "%lldh", (long long)(s / 3600));
-    else
-        snprintf(buf, n, "%lldd", (long long)(s / 86400));
-}
-
 static cJSON *conflict_json(const struct conflict *c)
 {
     cJSON *o = cJSON_CreateObject();
@@ -58,7 +43,8 @@ static cJSON *conflict_json(const struct conflict *c)
             cJSON_AddStringToObject(side, "changed_at", cbtime_format_iso(c->changed_ms[s], 0, t));
     }
     cJSON_AddStringToObject(o, "created_at", cbtime_format_iso(c->created_ms, 0, t));
-    cJSON_AddStringToObject(o, "state", c->resolved ? "resolved" : "open");
+    static const char *const states[] = {"open", "resolved", "applied"};
+    cJSON_AddStringToObject(o, "state", states[c->resolved >= 0 && c->resolved <= 2 ? c->resolved : 0]);
     if (c->resolution)
         cJSON_AddItemToObject(o, "resolution", cJSON_Duplicate(c->resolution, 1));
     return o;
@@ -91,9 +77,7 @@ static int list(struct app *a, int argc, char **argv)
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, conflict_json(&cs[i]));
-        char *txt = cJSON_Print(arr);
-        puts(txt);
-        cJSON_free(txt);
+        cli_print_json(arr);
         cJSON_Delete(arr);
     } else if (n == 0) {
         printf("no open conflicts\n");
@@ -101,7 +85,7 @@ static int list(struct app *a, int argc, char **argv)
         printf("%-6s %-16s %-18s %-18s %-14s %s\n", "ID", "PAIR", "CRM", "TRACKER", "FIELD", "AGE");
         for (size_t i = 0; i < n; i++) {
             char age[16];
-            age_text(cs[i].created_ms, age, sizeof(age));
+            cli_age(cs[i].created_ms, age, sizeof(age));
             printf("%-6" PRIu64 " %-16s %-18s %-18s %-14s %s\n", cs[i].id, cs[i].pair,
                    cs[i].key[0] ? cs[i].key[0] : "?", cs[i].key[1] ? cs[i].key[1] : "?",
                    cs[i].field, age);
@@ -141,16 +125,16 @@ static int show(struct app *a, int argc, char **argv)
     }
     if (cli_flag(argc, argv, "--json")) {
         cJSON *o = conflict_json(&c);
-        char *txt = cJSON_Print(o);
-        puts(txt);
-        cJSON_free(txt);
+        cli_print_json(o);
         cJSON_Delete(o);
     } else {
         int color = cli_use_color(stdout);
         char tb[2][CBTIME_BUFSZ];
         char *bv = value_text(c.base), *cv = value_text(c.value[0]), *tv = value_text(c.value[1]);
+        static const char *const states[] = {"open", "resolved, waiting for the next cycle",
+                                             "resolved and written to both sides"};
         printf("conflict %" PRIu64 " in pair '%s', field '%s' (%s)\n", c.id, c.pair, c.field,
-               c.resolved ? "resolved" : "open");
+               states[c.resolved >= 0 && c.resolved <= 2 ? c.resolved : 0]);
         printf("  %sbase%s     %s\n", color ? "\033[2m" : "", color ? "\033[0m" : "", bv);
         printf("  %scrm%s      %s   [%s, changed by %s at %s]\n", color ? "\033[32m" : "",
                color ? "\033[0m" : "", cv, c.key[0] ? c.key[0] : "?", c.who[0] ? c.who[0] : "?",
@@ -166,15 +150,140 @@ static int show(struct app *a, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* The value a person chose: one side's, the base, or their own text. NULL on a bad choice. */
+static cJSON *chosen_value(const struct conflict *c, const char *take, const char *value)
+{
+    if (value)
+        return cJSON_CreateString(value);
+    if (!strcmp(take, "crm"))
+        return cJSON_Duplicate(c->value[0], 1);
+    if (!strcmp(take, "tracker"))
+        return cJSON_Duplicate(c->value[1], 1);
+    if (!strcmp(take, "base"))
+        return cJSON_Duplicate(c->base, 1);
+    return NULL;
+}
+
+struct resolve_req {
+    uint64_t id;      /* 0 with all */
+    const char *field, *pair, *take, *value;
+    int done, skipped;
+    struct strbuf msg;
+};
+
+static int resolve_one(struct cache_txn *t, struct conflict *c, struct resolve_req *r)
+{
+    if (c->resolved) {
+        (void)strbuf_addf(&r->msg, "conflict %" PRIu64 " is already resolved; nothing changed\n",
+                          c->id);
+        r->skipped++;
+        return 0;
+    }
+    cJSON_Delete(c->resolution);
+    c->resolution = chosen_value(c, r->take, r->value);
+    c->resolved = 1;
+    if (cache_conflict_put(t, c) != CB_OK)
+        return -1;
+    char *v = c->resolution ? cJSON_PrintUnformatted(c->resolution) : NULL;
+    (void)strbuf_addf(&r->msg, "resolved conflict %" PRIu64 " (%s '%s'): %s\n", c->id, c->pair,
+                      c->field, v ? v : "null");
+    cJSON_free(v);
+    r->done++;
+    return 0;
+}
+
+static enum cb_status resolve_in_txn(struct cache_txn *t, struct resolve_req *r)
+{
+    if (r->id) {
+        struct conflict c = {0};
+        enum cb_status st = cache_conflict_get(t, r->id, &c);
+        if (st == CB_OK && resolve_one(t, &c, r) < 0)
+            st = cache_txn_status(t);
+        if (st == CB_ERR_NOTFOUND)
+            (void)strbuf_addf(&r->msg, "no conflict %" PRIu64 " (it may have been removed with "
+                                       "its link); nothing changed\n", r->id);
+        conflict_release(&c);
+        return st;
+    }
+    struct conflict *cs = NULL;
+    size_t n = 0;
+    enum cb_status st = cache_conflict_list(t, r->pair, 1, &cs, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (st == CB_OK && !strcmp(cs[i].field, r->field) && resolve_one(t, &cs[i], r) < 0)
+            st = cache_txn_status(t);
+        conflict_release(&cs[i]);
+    }
+    free(cs);
+    return st;
+}
+
+static int resolve(struct app *a, int argc, char **argv)
+{
+    struct resolve_req r = {0};
+    r.take = cli_opt(argc, argv, "--take");
+    r.value = cli_opt(argc, argv, "--value");
+    r.field = cli_opt(argc, argv, "--field");
+    r.pair = cli_opt(argc, argv, "--pair");
+    int all = cli_flag(argc, argv, "--all");
+    const char *ids = cli_positional(argc, argv, 1);
+    char *end = NULL;
+    r.id = ids ? strtoull(ids, &end, 10) : 0;
+    int ok_choice = (r.take && !r.value && (!strcmp(r.take, "crm") || !strcmp(r.take, "tracker") ||
+                                            !strcmp(r.take, "base"))) ||
+                    (r.value && !r.take && !all);
+    if (!ok_choice || (all ? (ids || !r.field) : (!ids || *end || r.id == 0))) {
+        cli_error("usage: crmbridge conflicts resolve ID (--take crm|tracker|base | --value TEXT) "
+                  "[--apply]\n"
+                  "   or: crmbridge conflicts resolve --all --field FIELD --take crm|tracker|base");
+        return EXIT_USAGE;
+    }
+    strbuf_init(&r.msg, 0);
+    struct cache_txn *t;
+    struct strbuf err = STRBUF_INIT;
+    enum cb_status st = cache_txn_begin(a->cache, 0, &t, &err);
+    if (st == CB_OK) {
+        st = resolve_in_txn(t, &r);
+        if (st == CB_OK)
+            st = cache_txn_commit(t, &err);
+        else
+            cache_txn_abort(t);
+    }
+    fputs(r.msg.buf, stdout);
+    int rc = EXIT_OK;
+    if (st == CB_ERR_NOTFOUND) {
+        rc = EXIT_USAGE;
+    } else if (st != CB_OK) {
+        cli_error("cannot record the resolution: %s", err.len ? err.buf : cb_status_str(st));
+        rc = EXIT_FATAL;
+    } else if (all && r.done == 0 && r.skipped == 0) {
+        printf("no open conflict on field '%s'; nothing changed\n", r.field);
+    }
+    strbuf_release(&err);
+    strbuf_release(&r.msg);
+    if (rc == EXIT_OK && r.done && cli_flag(argc, argv, "--apply")) {
+        for (size_t i = 0; i < a->cfg->n_pairs; i++) {
+            if (r.pair && !str_eq(r.pair, a->cfg->pairs[i].name))
+                continue;
+            int prc = cli_sync_pair(a, a->cfg->pairs[i].name);
+            rc = prc > rc ? prc : rc;
+        }
+    } else if (rc == EXIT_OK && r.done) {
+        printf("the next sync cycle writes the chosen value to both sides\n");
+    }
+    return rc;
+}
+
 int cmd_conflicts(struct app *a, int argc, char **argv)
 {
     const char *sub = cli_positional(argc, argv, 0);
-    if (!sub || (strcmp(sub, "list") && strcmp(sub, "show"))) {
-        cli_error("usage: crmbridge conflicts list [--pair NAME] [--json] | show ID");
+    if (!sub || (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "resolve"))) {
+        cli_error("usage: crmbridge conflicts list|show|resolve ... (see crmbridge conflicts --help)");
         return EXIT_USAGE;
     }
     int rc = app_load(a, 1);
     if (rc != EXIT_OK)
         return rc;
-    return strcmp(sub, "list") == 0 ? list(a, argc, argv) : show(a, argc, argv);
+    if (!strcmp(sub, "list"))
+        return list(a, argc, argv);
+    return !strcmp(sub, "show") ? show(a, argc, argv) : resolve(a, argc, argv);
 }

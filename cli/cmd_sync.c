@@ -112,6 +112,15 @@ static struct sync_pair *open_pair(struct app *a, const struct pair_conf *pc)
     return p;
 }
 
+int cli_sync_pair(struct app *a, const char *name)
+{
+    const struct pair_conf *pc = config_pair(a->cfg, name);
+    struct sync_pair *p = pc ? open_pair(a, pc) : NULL;
+    int rc = p ? run_cycle(pc, p, a->verbose) : EXIT_USAGE;
+    sync_pair_close(p);
+    return rc;
+}
+
 static int worse(int a, int b)
 {
     return a > b ? a : b;

@@ -1,11 +1,13 @@
 /* Helpers shared by the subcommands: loading config and cache, option lookup, error output. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "sync/engine.h"
 
 void cli_error(const char *fmt, ...)
@@ -114,4 +116,30 @@ void app_release(struct app *a)
     config_free(a->cfg);
     a->cache = NULL;
     a->cfg = NULL;
+}
+
+void cli_print_json(const cJSON *j)
+{
+    char *txt = cJSON_Print(j);
+    puts(txt);
+    cJSON_free(txt);
+}
+
+void cli_age(int64_t ms, char *buf, size_t n)
+{
+    if (ms <= 0) {
+        snprintf(buf, n, "never");
+        return;
+    }
+    int64_t s = (cbtime_now_ms() - ms) / 1000;
+    if (s < 0)
+        s = 0;
+    if (s < 120)
+        snprintf(buf, n, "%llds", (long long)s);
+    else if (s < 7200)
+        snprintf(buf, n, "%lldm", (long long)(s / 60));
+    else if (s < 172800)
+        snprintf(buf, n, "%lldh", (long long)(s / 3600));
+    else
+        snprintf(buf, n, "%lldd", (long long)(s / 86400));
 }

@@ -22,6 +22,11 @@ static const char usage[] =
     "  conflicts list [--pair NAME] [--json]\n"
     "                                 the field conflicts waiting for a person\n"
     "  conflicts show ID              base, CRM and tracker value side by side\n"
+    "  conflicts resolve ID --take crm|tracker|base | --value TEXT [--apply]\n"
+    "  status [--pair NAME] [--json]  links, cursors, last cycle, open conflicts per pair\n"
+    "  links list|show|unlink         the record pairs kept in step\n"
+    "\n"
+    "  crmbridge <command> --help     details of one command\n"
     "\n"
     "options:\n"
     "  -c FILE        configuration file (default " CONFIG_DEFAULT_PATH ")\n"
@@ -36,14 +41,44 @@ static const char usage[] =
 struct cmd {
     const char *name;
     int (*fn)(struct app *, int, char **);
+    const char *usage;
 };
 
 static const struct cmd cmds[] = {
-    {"check", cmd_check},
-    {"sync", cmd_sync},
-    {"daemon", cmd_daemon},
-    {"conflicts", cmd_conflicts},
-    {NULL, NULL},
+    {"check", cmd_check,
+     "usage: crmbridge [-c FILE] check [--pair NAME]\n\n"
+     "Validates the configuration (every problem at once, with file and line), then reaches and\n"
+     "authenticates every endpoint of every pair and reads what the sync needs (fields,\n"
+     "workflow). Exit 0 when all is well, 2 for a config error, 3 when an endpoint fails.\n"},
+    {"sync", cmd_sync,
+     "usage: crmbridge [-c FILE] sync --once [--pair NAME]\n\n"
+     "Runs one sync cycle of every pair (or of NAME) and prints what it created, updated,\n"
+     "held as a conflict, skipped or failed. Exit 0 ok, 1 when a record failed or was skipped,\n"
+     "3 when a pair could not run.\n"},
+    {"daemon", cmd_daemon,
+     "usage: crmbridge [-c FILE] daemon [--pair NAME]\n\n"
+     "Runs every pair on its own interval until SIGTERM or SIGINT (in-flight writes finish,\n"
+     "exit 0). SIGHUP reloads the configuration. A failing pair backs off, up to an hour.\n"},
+    {"status", cmd_status,
+     "usage: crmbridge [-c FILE] status [--pair NAME] [--json]\n\n"
+     "Per pair: links, cursors and their age, the last cycle's outcome (with the reason for each\n"
+     "skipped or failed record), open conflicts and pending creates. The state is 'ok' only when\n"
+     "the last cycle ran and nothing was skipped or failed. Exit 1 when a pair is not ok.\n"},
+    {"conflicts", cmd_conflicts,
+     "usage: crmbridge [-c FILE] conflicts list [--pair NAME] [--json]\n"
+     "       crmbridge [-c FILE] conflicts show ID [--json]\n"
+     "       crmbridge [-c FILE] conflicts resolve ID (--take crm|tracker|base | --value TEXT) [--apply]\n"
+     "       crmbridge [-c FILE] conflicts resolve --all --field FIELD --take crm|tracker|base [--pair NAME] [--apply]\n\n"
+     "A conflict is a field changed differently on both sides since they last agreed; that field\n"
+     "is held (not synced) until a person chooses. A resolution is kept in the cache and written\n"
+     "to both sides by the next cycle, or at once with --apply.\n"},
+    {"links", cmd_links,
+     "usage: crmbridge [-c FILE] links list [--pair NAME] [--json]\n"
+     "       crmbridge [-c FILE] links show ID [--pair NAME] [--json]\n"
+     "       crmbridge [-c FILE] links unlink ID [--pair NAME]\n\n"
+     "Inspects the pairs of records crmbridge keeps in step. unlink cuts a link and keeps both\n"
+     "records; neither is synced or re-created afterwards.\n"},
+    {NULL, NULL, NULL},
 };
 
 int main(int argc, char **argv)
@@ -85,7 +120,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (cli_flag(argc - i, argv + i, "--help") || cli_flag(argc - i, argv + i, "-h")) {
-        fputs(usage, stdout);
+        fputs(c->usage, stdout);
         return EXIT_OK;
     }
     /* -c may also follow the command */

@@ -56,6 +56,9 @@ struct work {
     cJSON *base;
     int recovered;        /* linked by intent recovery: no base yet */
     int done;
+    cJSON *forced;        /* field -> value chosen by a person (resolved conflicts), or NULL */
+    uint64_t *resolved;   /* ids of those conflicts, marked applied with the base */
+    size_t n_resolved;
 };
 
 struct cycle {
@@ -267,6 +270,8 @@ static struct work *work_find(struct cycle *c, uint64_t link_id)
 static void work_release(struct work *w)
 {
     link_release(&w->link);
+    cJSON_Delete(w->forced);
+    free(w->resolved);
     for (int s = 0; s < 2; s++) {
         record_release(&w->rec[s]);
         cJSON_Delete(w->view[s]);
@@ -500,6 +505,17 @@ static enum cb_status pull(struct cycle *c, enum side s, int64_t cursor, struct 
 
 /* ---------------------------------------------------------------- step 3: sort pulled records */
 
+static int was_unlinked(struct cache_txn *t, const char *pair, enum side s, const char *id)
+{
+    struct strbuf key = STRBUF_INIT;
+    (void)strbuf_addf(&key, "unlinked:%s:%d:%s", pair, (int)s, id);
+    cJSON *v = NULL;
+    int yes = cache_meta_get(t, key.buf, &v) == CB_OK && v;
+    cJSON_Delete(v);
+    strbuf_release(&key);
+    return yes;
+}
+
 static enum cb_status classify(struct cycle *c, struct strbuf *err)
 {
     struct sync_pair *p = c->p;
@@ -531,6 +547,10 @@ static enum cb_status classify(struct cycle *c, struct strbuf *err)
                 st = fs;
                 break;
             }
+            if (was_unlinked(t, p->pc->name, s, r->id)) {
+                c->rep->unchanged++; /* a person cut this link: leave the record alone */
+                continue;
+            }
             if (r->marker) {
                 /* made by crmbridge and not linked: never copy it back (that would loop) */
                 c->rep->skipped++;
@@ -552,6 +572,51 @@ static enum cb_status classify(struct cycle *c, struct strbuf *err)
     cache_txn_abort(t);
     if (st != CB_OK)
         strbuf_setf(err, "cannot read links: %s", cb_status_str(st));
+    return st;
+}
+
+/* ---------------------------------------------------------------- step 3b: resolutions */
+
+static void add_resolution(struct cycle *c, struct cache_txn *t, const struct conflict *k)
+{
+    struct work *w = work_find(c, k->link_id);
+    if (!w) {
+        struct link l = {0};
+        if (cache_link_get(t, c->p->pc->name, k->link_id, &l) != CB_OK) {
+            link_release(&l);
+            return; /* the link is gone (unlinked): nothing to write */
+        }
+        w = work_add(c);
+        w->link = l;
+    }
+    if (!w->forced)
+        w->forced = cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(w->forced, k->field);
+    cJSON_AddItemToObject(w->forced, k->field,
+                          k->resolution ? cJSON_Duplicate(k->resolution, 1) : cJSON_CreateNull());
+    w->resolved = xrealloc(w->resolved, (w->n_resolved + 1) * sizeof(*w->resolved));
+    w->resolved[w->n_resolved++] = k->id;
+}
+
+/* Conflicts a person resolved since the last cycle: their values go to both sides now. */
+static enum cb_status load_resolutions(struct cycle *c, struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    struct conflict *ks = NULL;
+    size_t n = 0;
+    st = cache_conflict_list(t, c->p->pc->name, 0, &ks, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (st == CB_OK && ks[i].resolved == 1)
+            add_resolution(c, t, &ks[i]);
+        conflict_release(&ks[i]);
+    }
+    free(ks);
+    cache_txn_abort(t);
+    if (st != CB_OK)
+        strbuf_setf(err, "cannot read conflicts: %s", cb_status_str(st));
     return st;
 }
 
@@ -584,7 +649,7 @@ static void drop_unchanged(struct cycle *c)
         for (int s = 0; s < 2; s++)
             if (w->rec[s].id && !w->view[s])
                 w->view[s] = map_record(c, (enum side)s, &w->rec[s]);
-        if (w->recovered)
+        if (w->recovered || w->forced)
             continue;
         int changed = 0;
         for (int s = 0; s < 2; s++)
@@ -645,7 +710,21 @@ struct base_commit {
     const cJSON *base;
     struct conflict *conflicts;
     size_t n_conflicts;
+    const uint64_t *applied; /* resolved conflicts now written to both sides */
+    size_t n_applied;
 };
+
+static enum cb_status mark_applied(struct cache_txn *t, uint64_t id)
+{
+    struct conflict k = {0};
+    enum cb_status st = cache_conflict_get(t, id, &k);
+    if (st == CB_OK) {
+        k.resolved = 2;
+        st = cache_conflict_put(t, &k);
+    }
+    conflict_release(&k);
+    return st == CB_ERR_NOTFOUND ? CB_OK : st;
+}
 
 static enum cb_status commit_base(struct cache_txn *t, void *arg)
 {
@@ -667,6 +746,8 @@ static enum cb_status commit_base(struct cache_txn *t, void *arg)
         else
             st = cache_conflict_put(t, &bc->conflicts[i]);
     }
+    for (size_t i = 0; i < bc->n_applied && st == CB_OK; i++)
+        st = mark_applied(t, bc->applied[i]);
     return st;
 }
 
@@ -737,7 +818,8 @@ static void finish(struct cycle *c, struct pending *pd, struct strbuf *err)
             fill_link_side(&w->link, (enum side)s, &w->rec[s]);
     struct conflict *conf = NULL;
     fill_conflicts(c, pd, &conf);
-    struct base_commit bc = {c->p->pc->name, &w->link, pd->mr.new_base, conf, pd->mr.n_conflicts};
+    struct base_commit bc = {c->p->pc->name, &w->link,       pd->mr.new_base, conf,
+                             pd->mr.n_conflicts, w->resolved, w->n_resolved};
     enum cb_status st = with_txn(c, commit_base, &bc, err);
     for (size_t i = 0; i < pd->mr.n_conflicts; i++) {
         if (st == CB_OK && conf[i].created_ms >= c->started_ms) {
@@ -764,7 +846,7 @@ static void merge_work(struct cycle *c, struct work *w, struct pending *pd)
     int64_t mod[2] = {w->rec[0].modified_ms, w->rec[1].modified_ms};
     const char **held = NULL;
     held_fields(c, w, &held);
-    merge_run(c->p->map, w->base, views, mod, held, &pd->mr);
+    merge_run(c->p->map, w->base, views, mod, held, w->forced, &pd->mr);
     free(held);
     for (int s = 0; s < 2; s++) {
         if (cJSON_GetArraySize(pd->mr.patch[s]) == 0)
@@ -870,7 +952,7 @@ static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
         /* the change stays unapplied: the next cycle must list it again */
         cap_cursor(c, src, w->rec[src].modified_ms);
     }
-    if (ok && (pd->mr.changed || pd->mr.n_conflicts))
+    if (ok && (pd->mr.changed || pd->mr.n_conflicts || w->n_resolved))
         finish(c, pd, err);
 }
 
@@ -1163,6 +1245,8 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
         return st;
     st = classify(c, err);
     if (st == CB_OK)
+        st = load_resolutions(c, err);
+    if (st == CB_OK)
         st = load_bases(c, err);
     if (st != CB_OK)
         return st;
@@ -1185,6 +1269,67 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
     return with_txn(c, commit_cursors, &cc, err);
 }
 
+static void add_lines(cJSON *o, const char *name, const struct strbuf *lines, int max)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, name);
+    const char *q = lines->buf;
+    for (int n = 0; *q && n < max; n++) {
+        const char *nl = strchr(q, '\n');
+        size_t len = nl ? (size_t)(nl - q) : strlen(q);
+        char *line = xstrndup(q, len);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(line));
+        free(line);
+        q += len + (nl ? 1 : 0);
+    }
+}
+
+struct report_commit {
+    const char *key;
+    cJSON *report;
+};
+
+static enum cb_status commit_report(struct cache_txn *t, void *arg)
+{
+    struct report_commit *rc = arg;
+    return cache_meta_put(t, rc->key, rc->report);
+}
+
+/* Keeps the cycle's outcome in the cache for `crmbridge status`. */
+static void save_report(struct cycle *c, enum cb_status st, const struct strbuf *err)
+{
+    const struct sync_report *r = c->rep;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "started_ms", (double)c->started_ms);
+    cJSON_AddNumberToObject(o, "finished_ms", (double)cbtime_now_ms());
+    const char *state = st != CB_OK ? "error" : (r->failed || r->skipped) ? "degraded" : "ok";
+    cJSON_AddStringToObject(o, "state", state);
+    if (st != CB_OK)
+        cJSON_AddStringToObject(o, "error", err->len ? err->buf : cb_status_str(st));
+    static const char *const names[2] = {"crm", "tracker"};
+    for (int s = 0; s < 2; s++) {
+        cJSON *side = cJSON_AddObjectToObject(o, names[s]);
+        cJSON_AddNumberToObject(side, "read", r->read[s]);
+        cJSON_AddNumberToObject(side, "created", r->created[s]);
+        cJSON_AddNumberToObject(side, "updated", r->updated[s]);
+    }
+    cJSON_AddNumberToObject(o, "linked", r->linked);
+    cJSON_AddNumberToObject(o, "unchanged", r->unchanged);
+    cJSON_AddNumberToObject(o, "conflicts", r->conflicts);
+    cJSON_AddNumberToObject(o, "skipped", r->skipped);
+    cJSON_AddNumberToObject(o, "failed", r->failed);
+    cJSON_AddNumberToObject(o, "postponed", r->postponed);
+    cJSON_AddNumberToObject(o, "requests", (double)r->requests);
+    add_lines(o, "problems", &r->problems, 200);
+    struct strbuf key = STRBUF_INIT, e = STRBUF_INIT;
+    (void)strbuf_addf(&key, "report:%s", c->p->pc->name);
+    struct report_commit rc = {key.buf, o};
+    if (with_txn(c, commit_report, &rc, &e) != CB_OK)
+        log_warn("cannot keep the cycle report of pair '%s': %s", c->p->pc->name, e.buf);
+    strbuf_release(&key);
+    strbuf_release(&e);
+    cJSON_Delete(o);
+}
+
 enum cb_status sync_pair_cycle(struct sync_pair *p, struct sync_report *rep, struct strbuf *err)
 {
     struct cycle c;
@@ -1196,6 +1341,8 @@ enum cb_status sync_pair_cycle(struct sync_pair *p, struct sync_report *rep, str
     unsigned long req0 = http_total_requests();
     enum cb_status st = run_cycle(&c, err);
     rep->requests += http_total_requests() - req0;
+    if (st != CB_ERR_CACHE)
+        save_report(&c, st, err);
     cycle_release(&c);
     return st;
 }

@@ -168,8 +168,59 @@ static int pick_winner(const struct mapping *m, const char *f, const int64_t mod
     return -1;
 }
 
+/* Writes v (a person's choice) to each side that differs, and agrees on it. */
+static void force(const struct mapping *m, const char *f, const cJSON *v, const cJSON *const view[2],
+                  cJSON *nb, struct merge_result *out)
+{
+    set_item(nb, f, v);
+    for (int s = 0; s < 2; s++) {
+        cJSON *rt = mapping_roundtrip(m, (enum side)s, f, v);
+        if (!rt)
+            continue;
+        const cJSON *cur = cJSON_GetObjectItemCaseSensitive(view[s], f);
+        if (!(cur && item_value_equal(f, rt, cur)))
+            cJSON_AddItemToObject(out->patch[s], f, cJSON_Duplicate(v, 1));
+        set_fp(nb, (enum side)s, f, rt);
+        cJSON_Delete(rt);
+    }
+}
+
+static int has_string(const cJSON *arr, const char *s)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (cJSON_IsString(e) && strcmp(e->valuestring, s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Both sides changed a set: base + what either added - what either removed. */
+static cJSON *merge_sets(const cJSON *base, const cJSON *a, const cJSON *b)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *sides[2] = {a, b};
+    const cJSON *e;
+    cJSON_ArrayForEach(e, base)
+    {
+        if (cJSON_IsString(e) && has_string(a, e->valuestring) && has_string(b, e->valuestring))
+            cJSON_AddItemToArray(out, cJSON_CreateString(e->valuestring));
+    }
+    for (int s = 0; s < 2; s++) {
+        cJSON_ArrayForEach(e, sides[s])
+        {
+            if (cJSON_IsString(e) && !has_string(base, e->valuestring) &&
+                !has_string(out, e->valuestring))
+                cJSON_AddItemToArray(out, cJSON_CreateString(e->valuestring));
+        }
+    }
+    return out;
+}
+
 void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const view[2],
-               const int64_t modified_ms[2], const char *const *held, struct merge_result *out)
+               const int64_t modified_ms[2], const char *const *held, const cJSON *forced,
+               struct merge_result *out)
 {
     memset(out, 0, sizeof(*out));
     out->patch[0] = cJSON_CreateObject();
@@ -179,6 +230,11 @@ void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const vi
         const char *f = *fp;
         const cJSON *v[2] = {cJSON_GetObjectItemCaseSensitive(view[0], f),
                              cJSON_GetObjectItemCaseSensitive(view[1], f)};
+        const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(forced, f);
+        if (chosen) {
+            force(m, f, chosen, view, nb, out);
+            continue;
+        }
         int ch[2];
         for (int s = 0; s < 2; s++)
             ch[s] = v[s] && (!base || field_changed(base, (enum side)s, f, v[s]));
@@ -200,6 +256,14 @@ void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const vi
                 if (is_empty_value(v[0]) != is_empty_value(v[1]))
                     w = is_empty_value(v[0]) ? SIDE_TRACKER : SIDE_CRM;
                 take(m, f, w, view, nb, out);
+                continue;
+            }
+            if (cJSON_IsArray(v[0]) && cJSON_IsArray(v[1])) {
+                const cJSON *b = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(base, "item"), f);
+                cJSON *merged = merge_sets(b, v[0], v[1]);
+                force(m, f, merged, view, nb, out);
+                cJSON_Delete(merged);
                 continue;
             }
             int w = pick_winner(m, f, modified_ms);

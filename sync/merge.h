@@ -31,9 +31,12 @@ struct merge_result {
 
 /* Merges view[0] (crm) and view[1] (tracker) against base (NULL for a new link). modified_ms
  * are the sides' remote modified times (for newest_wins). held lists fields with an open
- * conflict that must not be merged (NULL-terminated; may be NULL). */
+ * conflict that must not be merged (NULL-terminated; may be NULL). forced maps fields to values
+ * a person chose (a resolved conflict): they are written to whichever side differs (may be
+ * NULL). Multi-valued fields (labels) merge as sets and never conflict. */
 void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const view[2],
-               const int64_t modified_ms[2], const char *const *held, struct merge_result *out);
+               const int64_t modified_ms[2], const char *const *held, const cJSON *forced,
+               struct merge_result *out);
 void merge_result_release(struct merge_result *r);
 
 /* The base for a link just created on side `target` from view `src_view` of side SIDE_OTHER:

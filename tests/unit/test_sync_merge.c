@@ -46,7 +46,7 @@ static cJSON *agreed(struct mapping *m, const char *crm, const char *trk)
     const cJSON *views[2] = {v[0], v[1]};
     int64_t mod[2] = {0, 0};
     struct merge_result r;
-    merge_run(m, NULL, views, mod, NULL, &r);
+    merge_run(m, NULL, views, mod, NULL, NULL, &r);
     cJSON *base = cJSON_Duplicate(r.new_base, 1);
     merge_result_release(&r);
     cJSON_Delete(v[0]);
@@ -60,7 +60,7 @@ static void run(struct mapping *m, const cJSON *base, const char *crm, const cha
     cJSON *v[2] = {J(crm), J(trk)};
     const cJSON *views[2] = {v[0], v[1]};
     int64_t mod[2] = {mc, mt};
-    merge_run(m, base, views, mod, NULL, r);
+    merge_run(m, base, views, mod, NULL, NULL, r);
     cJSON_Delete(v[0]);
     cJSON_Delete(v[1]);
 }
@@ -130,6 +130,61 @@ static void test_conflict_manual_and_policies(void **state)
     run(m, base, "{\"title\":\"B\"}", "{\"title\":\"C\"}", 1000000, 1000000 + 30000, &r);
     assert_int_equal(r.n_conflicts, 1); /* within the skew tolerance: a person decides */
     merge_result_release(&r);
+    cJSON_Delete(base);
+    mapping_free(m);
+}
+
+static void test_crm_wins_and_tracker_wins(void **state)
+{
+    struct mapping *m = load_map("fields = ( { item = \"title\"; crm = \"S\"; tracker = \"s\"; conflict = \"crm_wins\"; },\n"
+                                 "           { item = \"kind\"; crm = \"K\"; tracker = \"k\"; conflict = \"tracker_wins\"; } );\n");
+    cJSON *base = agreed(m, "{\"title\":\"A\",\"kind\":\"bug\"}", "{\"title\":\"A\",\"kind\":\"bug\"}");
+    struct merge_result r;
+    run(m, base, "{\"title\":\"B\",\"kind\":\"task\"}", "{\"title\":\"C\",\"kind\":\"feedback\"}", 0, 0, &r);
+    assert_int_equal(r.n_conflicts, 0);
+    assert_string_equal(patch_str(&r, 1, "title"), "B");
+    assert_string_equal(patch_str(&r, 0, "kind"), "feedback");
+    merge_result_release(&r);
+    cJSON_Delete(base);
+    mapping_free(m);
+}
+
+static void test_labels_merge_as_sets(void **state)
+{
+    struct mapping *m = load_map("fields = ( { item = \"labels\"; crm = \"Tag\"; tracker = \"labels\"; } );\n");
+    cJSON *base = agreed(m, "{\"labels\":[\"a\",\"b\"]}", "{\"labels\":[\"a\",\"b\"]}");
+    struct merge_result r;
+    /* crm adds c and drops a; tracker adds d: no conflict, both get {b, c, d} */
+    run(m, base, "{\"labels\":[\"b\",\"c\"]}", "{\"labels\":[\"a\",\"b\",\"d\"]}", 0, 0, &r);
+    assert_int_equal(r.n_conflicts, 0);
+    const cJSON *p0 = cJSON_GetObjectItem(r.patch[0], "labels");
+    const cJSON *p1 = cJSON_GetObjectItem(r.patch[1], "labels");
+    cJSON *want = J("[\"b\",\"c\",\"d\"]");
+    assert_true(item_value_equal("labels", p0, want));
+    assert_true(item_value_equal("labels", p1, want));
+    cJSON_Delete(want);
+    merge_result_release(&r);
+    cJSON_Delete(base);
+    mapping_free(m);
+}
+
+static void test_forced_value_goes_to_both(void **state)
+{
+    struct mapping *m = load_map(NULL);
+    cJSON *base = agreed(m, "{\"title\":\"A\"}", "{\"title\":\"A\"}");
+    cJSON *v[2] = {J("{\"title\":\"B\"}"), J("{\"title\":\"C\"}")};
+    const cJSON *views[2] = {v[0], v[1]};
+    int64_t mod[2] = {0, 0};
+    cJSON *forced = J("{\"title\":\"B\"}");
+    struct merge_result r;
+    merge_run(m, base, views, mod, NULL, forced, &r);
+    assert_int_equal(r.n_conflicts, 0);
+    assert_null(patch_str(&r, 0, "title")); /* already B */
+    assert_string_equal(patch_str(&r, 1, "title"), "B");
+    merge_result_release(&r);
+    cJSON_Delete(forced);
+    cJSON_Delete(v[0]);
+    cJSON_Delete(v[1]);
     cJSON_Delete(base);
     mapping_free(m);
 }
@@ -205,6 +260,9 @@ int main(void)
         cmocka_unit_test(test_same_change_both_sides_is_no_conflict),
         cmocka_unit_test(test_conflict_manual_and_policies),
         cmocka_unit_test(test_lossy_value_map_is_not_an_echo),
+        cmocka_unit_test(test_crm_wins_and_tracker_wins),
+        cmocka_unit_test(test_labels_merge_as_sets),
+        cmocka_unit_test(test_forced_value_goes_to_both),
         cmocka_unit_test(test_one_way_field),
         cmocka_unit_test(test_labels_are_sets),
         cmocka_unit_test(test_create_base_then_key_flows_back),

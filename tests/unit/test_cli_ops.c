@@ -1,0 +1,243 @@
+/*
+ * The operator's commands against a real pair (Zoho CRM and Jira simulators): conflicts
+ * list/show/resolve, status, links list/show/unlink, and every subcommand's --help.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/e2e.h"
+
+/* Makes one title conflict on a fresh case; returns the case id, *key gets the issue key. */
+static char *make_conflict(struct e2e *e, char **key)
+{
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Invoice PDF\",\"Status\":\"New\"}");
+    assert_int_equal(e2e_sync_once(e), 0);
+    *key = e2e_linked_key(e, id);
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"Subject\":\"VAT wrong\"},"
+                         "\"user\":\"Li Wei\"}", id));
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"fields\":{\"summary\":\"Rounding bug\"},"
+                         "\"user\":\"Mia Krystof\"}", *key));
+    assert_int_equal(e2e_sync_once(e), 0);
+    return id;
+}
+
+static cJSON *run_json(struct e2e *e, int expect_rc, const char *a1, const char *a2,
+                       const char *a3)
+{
+    char *out = NULL;
+    int rc = tu_run_crmbridge(&out, "-c", e->conf, a1, "--json", a2, a3, (char *)NULL);
+    if (rc != expect_rc)
+        fprintf(stderr, "%s %s -> %d\n%s\n", a1, a2, rc, out);
+    assert_int_equal(rc, expect_rc);
+    cJSON *j = cJSON_Parse(out);
+    if (!j)
+        fprintf(stderr, "not JSON:\n%s\n", out);
+    assert_non_null(j);
+    free(out);
+    return j;
+}
+
+static int run3(struct e2e *e, char **out, const char *a, const char *b, const char *c,
+                const char *d, const char *f)
+{
+    char *o = NULL;
+    int rc = tu_run_crmbridge(&o, "-c", e->conf, a, b, c, d, f, (char *)NULL);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    return rc;
+}
+
+static void test_resolve_take_crm(void **state)
+{
+    struct e2e *e = *state;
+    char *key = NULL, *id = make_conflict(e, &key);
+    cJSON *list = run_json(e, 0, "conflicts", "list", NULL);
+    assert_int_equal(cJSON_GetArraySize(list), 1);
+    const cJSON *k = cJSON_GetArrayItem(list, 0);
+    char cid[32];
+    snprintf(cid, sizeof(cid), "%.0f", cJSON_GetNumberValue(cJSON_GetObjectItem(k, "id")));
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(k, "field")), "title");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(k, "base")), "Invoice PDF");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "crm"),
+                                                                 "value")), "VAT wrong");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
+                            cJSON_GetObjectItem(k, "tracker"), "value")), "Rounding bug");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(k, "state")), "open");
+    cJSON_Delete(list);
+
+    char *out = NULL;
+    assert_int_equal(run3(e, &out, "conflicts", "show", cid, NULL, NULL), 0);
+    assert_non_null(strstr(out, "VAT wrong"));
+    assert_non_null(strstr(out, "Rounding bug"));
+    assert_null(strstr(out, "\033[")); /* not a terminal: no colour */
+    free(out);
+
+    assert_int_equal(run3(e, &out, "conflicts", "resolve", cid, "--take", "crm"), 0);
+    assert_non_null(strstr(out, "resolved conflict"));
+    free(out);
+    assert_int_equal(e2e_sync_once(e), 0);
+    cJSON *c = e2e_zoho_case(e, id), *i = e2e_jira_issue(e, key);
+    assert_string_equal(e2e_zfield(c, "Subject"), "VAT wrong");
+    assert_string_equal(e2e_jfield(i, "summary"), "VAT wrong");
+    cJSON_Delete(c);
+    cJSON_Delete(i);
+    list = run_json(e, 0, "conflicts", "list", NULL);
+    assert_int_equal(cJSON_GetArraySize(list), 0);
+    cJSON_Delete(list);
+    e2e_assert_quiet(e);
+
+    /* the held field syncs again */
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"fields\":{\"summary\":\"VAT rate wrong\"}}", key));
+    assert_int_equal(e2e_sync_once(e), 0);
+    c = e2e_zoho_case(e, id);
+    assert_string_equal(e2e_zfield(c, "Subject"), "VAT rate wrong");
+    cJSON_Delete(c);
+
+    /* resolving again or resolving what does not exist changes nothing and says so */
+    assert_int_equal(run3(e, &out, "conflicts", "resolve", cid, "--take", "tracker"), 0);
+    assert_non_null(strstr(out, "already resolved"));
+    free(out);
+    assert_int_equal(run3(e, &out, "conflicts", "resolve", "999", "--take", "crm"), 2);
+    assert_non_null(strstr(out, "no conflict 999"));
+    free(out);
+    c = e2e_zoho_case(e, id);
+    assert_string_equal(e2e_zfield(c, "Subject"), "VAT rate wrong");
+    cJSON_Delete(c);
+    free(key);
+    free(id);
+}
+
+static void test_resolve_value_apply(void **state)
+{
+    struct e2e *e = *state;
+    char *key = NULL, *id = make_conflict(e, &key);
+    char *out = NULL;
+    char *o = NULL;
+    int rc = tu_run_crmbridge(&o, "-c", e->conf, "conflicts", "resolve", "1", "--value",
+                              "Invoice PDF: VAT rounding", "--apply", (char *)NULL);
+    assert_int_equal(rc, 0);
+    free(o);
+    cJSON *c = e2e_zoho_case(e, id), *i = e2e_jira_issue(e, key);
+    assert_string_equal(e2e_zfield(c, "Subject"), "Invoice PDF: VAT rounding");
+    assert_string_equal(e2e_jfield(i, "summary"), "Invoice PDF: VAT rounding");
+    cJSON_Delete(c);
+    cJSON_Delete(i);
+    assert_int_equal(run3(e, &out, "conflicts", "show", "1", NULL, NULL), 0);
+    assert_non_null(strstr(out, "written to both sides"));
+    free(out);
+    free(key);
+    free(id);
+}
+
+static void test_status_reports_skipped(void **state)
+{
+    struct e2e *e = *state;
+    cJSON *st = run_json(e, 1, "status", NULL, NULL);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "state")),
+                        "never synced");
+    cJSON_Delete(st);
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Gone soon\",\"Status\":\"New\"}");
+    assert_int_equal(e2e_sync_once(e), 0);
+    st = run_json(e, 0, "status", NULL, NULL);
+    const cJSON *p = cJSON_GetArrayItem(st, 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p, "state")), "ok");
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "links")), 1);
+    cJSON_Delete(st);
+
+    char *key = e2e_linked_key(e, id);
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/issue/%s", key);
+    cJSON_Delete(sim_call(&e->jira, "DELETE", path, NULL, NULL));
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"Priority\":\"High\"}}", id));
+    assert_int_equal(e2e_sync_once(e), 1); /* a record was skipped: not a green run */
+    st = run_json(e, 1, "status", NULL, NULL);
+    p = cJSON_GetArrayItem(st, 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p, "state")), "degraded");
+    const cJSON *last = cJSON_GetObjectItem(p, "last_cycle");
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(last, "skipped")), 1);
+    const char *why = cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(last, "problems"), 0));
+    assert_non_null(strstr(why, key));
+    assert_non_null(strstr(why, "no longer exists"));
+    cJSON_Delete(st);
+    char *out = NULL;
+    assert_int_equal(run3(e, &out, "status", NULL, NULL, NULL, NULL), 1);
+    assert_non_null(strstr(out, "degraded"));
+    assert_non_null(strstr(out, "no longer exists"));
+    free(out);
+    free(key);
+    free(id);
+}
+
+static void test_links_list_show_unlink(void **state)
+{
+    struct e2e *e = *state;
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Link me\",\"Status\":\"New\"}");
+    assert_int_equal(e2e_sync_once(e), 0);
+    char *key = e2e_linked_key(e, id);
+    cJSON *links = run_json(e, 0, "links", "list", NULL);
+    assert_int_equal(cJSON_GetArraySize(links), 1);
+    const cJSON *l = cJSON_GetArrayItem(links, 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(l, "crm"), "id")), id);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(l, "tracker"), "key")), key);
+    cJSON_Delete(links);
+    cJSON *one = run_json(e, 0, "links", "show", "1");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(one, "agreed"), "title")),
+                        "Link me");
+    cJSON_Delete(one);
+    char *out = NULL;
+    assert_int_equal(run3(e, &out, "links", "unlink", "1", NULL, NULL), 0);
+    assert_non_null(strstr(out, "unlinked 1"));
+    free(out);
+    /* neither record is synced or re-created after the cut */
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"Subject\":\"Link me again\"}}", id));
+    e2e_assert_quiet(e);
+    assert_int_equal(e2e_count_issues(e), 1);
+    assert_int_equal(run3(e, &out, "links", "unlink", "1", NULL, NULL), 2);
+    assert_non_null(strstr(out, "no link 1"));
+    free(out);
+    free(key);
+    free(id);
+}
+
+static void test_every_command_has_help(void **state)
+{
+    static const char *const cmds[] = {"check", "sync", "daemon", "status", "conflicts", "links", NULL};
+    for (int i = 0; cmds[i]; i++) {
+        char *out = NULL;
+        assert_int_equal(tu_run_crmbridge(&out, cmds[i], "--help", (char *)NULL), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "usage: crmbridge [-c FILE] %s", cmds[i]);
+        assert_non_null(strstr(out, want));
+        free(out);
+    }
+    char *out = NULL;
+    assert_int_equal(tu_run_crmbridge(&out, "--help", (char *)NULL), 0);
+    assert_non_null(strstr(out, "exit codes"));
+    free(out);
+    assert_int_equal(tu_run_crmbridge(&out, "--version", (char *)NULL), 0);
+    assert_non_null(strstr(out, "crmbridge "));
+    free(out);
+    assert_int_equal(tu_run_crmbridge(&out, "frobnicate", (char *)NULL), 2);
+    assert_non_null(strstr(out, "unknown command 'frobnicate'"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_resolve_take_crm, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_value_apply, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_status_reports_skipped, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_links_list_show_unlink, e2e_setup, e2e_teardown),
+        cmocka_unit_test(test_every_command_has_help),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
