@@ -97,6 +97,67 @@ static int list(struct app *a, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* Splits text into lines (pointers into a copy the caller frees with the array). */
+static char **split_lines(const char *text, size_t *n)
+{
+    char *copy = xstrdup(text);
+    size_t cap = 16;
+    char **v = xcalloc(cap, sizeof(char *));
+    *n = 0;
+    for (char *p = copy; p;) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*n + 1 >= cap)
+            v = xrealloc(v, (cap *= 2) * sizeof(char *));
+        v[(*n)++] = p;
+        p = nl ? nl + 1 : NULL;
+    }
+    v[*n] = copy; /* kept past the end so the caller can free it */
+    return v;
+}
+
+/* Prints a line diff of one side's text against the base (longest common subsequence). */
+static void print_diff(const char *label, const char *base, const char *text, int color)
+{
+    size_t nb, nt;
+    char **b = split_lines(base, &nb), **t = split_lines(text, &nt);
+    if (nb > 2000 || nt > 2000) { /* the table is quadratic: show the text whole instead */
+        printf("  %s (too long to diff):\n%s\n", label, text);
+    } else {
+        size_t *l = xcalloc((nb + 1) * (nt + 1), sizeof(size_t));
+#define L(i, j) l[(i) * (nt + 1) + (j)]
+        for (size_t i = nb; i-- > 0;)
+            for (size_t j = nt; j-- > 0;)
+                L(i, j) = strcmp(b[i], t[j]) == 0 ? L(i + 1, j + 1) + 1
+                                                   : (L(i + 1, j) > L(i, j + 1) ? L(i + 1, j)
+                                                                                : L(i, j + 1));
+        printf("  %s against the base:\n", label);
+        size_t i = 0, j = 0;
+        while (i < nb || j < nt) {
+            if (i < nb && j < nt && strcmp(b[i], t[j]) == 0) {
+                printf("      %s\n", b[i]);
+                i++, j++;
+            } else if (j < nt && (i == nb || L(i, j + 1) >= L(i + 1, j))) {
+                printf("    %s+ %s%s\n", color ? "\033[32m" : "", t[j++], color ? "\033[0m" : "");
+            } else {
+                printf("    %s- %s%s\n", color ? "\033[31m" : "", b[i++], color ? "\033[0m" : "");
+            }
+        }
+#undef L
+        free(l);
+    }
+    free(b[nb]);
+    free(b);
+    free(t[nt]);
+    free(t);
+}
+
+static int is_long(const cJSON *v)
+{
+    return cJSON_IsString(v) && (strchr(v->valuestring, '\n') || strlen(v->valuestring) > 80);
+}
+
 static int show(struct app *a, int argc, char **argv)
 {
     const char *ids = cli_positional(argc, argv, 1);
@@ -142,6 +203,10 @@ static int show(struct app *a, int argc, char **argv)
         printf("  %stracker%s  %s   [%s, changed by %s at %s]\n", color ? "\033[34m" : "",
                color ? "\033[0m" : "", tv, c.key[1] ? c.key[1] : "?", c.who[1] ? c.who[1] : "?",
                cbtime_format_iso(c.changed_ms[1], 0, tb[1]));
+        if (is_long(c.base) || is_long(c.value[0]) || is_long(c.value[1])) {
+            print_diff("crm", cJSON_IsString(c.base) ? c.base->valuestring : "", cv, color);
+            print_diff("tracker", cJSON_IsString(c.base) ? c.base->valuestring : "", tv, color);
+        }
         free(bv);
         free(cv);
         free(tv);

@@ -1,5 +1,6 @@
 /*
- * Internals shared by the rich-text converters (markdown.c, richtext_adf.c, richtext_html.c).
+ * Internals shared by the rich-text converters (md_tree.c, md_parse.c, md_render.c,
+ * richtext_adf.c, richtext_html.c).
  * Every format goes through one block tree. Paragraphs and headings hold marked text: UTF-8
  * bytes with a set of marks per byte, so nesting never has to be represented, only which
  * characters are strong, emphasised, code or part of which link. Tolerant readers (ADF, HTML)
@@ -9,6 +10,7 @@
 #define CB_MARKDOWN_P_H
 
 #include <stddef.h>
+#include <string.h>
 #include "core/strbuf.h"
 
 /* Containers (block quotes, list items) nested deeper than this are flattened into their
@@ -120,5 +122,75 @@ char *md_render(const struct md_node *doc, int plain);
 char *md_utf8_clean(const char *s);
 void md_utf8_put(struct strbuf *sb, unsigned cp);
 size_t md_entity(const char *s, unsigned *cp);
+
+/* ---- internals of the markdown files (md_tree.c, md_parse.c, md_render.c) ---------------- */
+
+/* Character classes; is_apunct is ASCII punctuation, cp_is_ws Unicode whitespace. */
+static inline int is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static inline int is_alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline int is_alnum(int c)
+{
+    return is_alpha(c) || is_digit(c);
+}
+
+static inline int is_apunct(unsigned c)
+{
+    return c > 0 && c < 128 && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", (int)c) != NULL;
+}
+
+static inline int is_blank_char(int c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static inline int cp_is_ws(unsigned cp)
+{
+    return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' || cp == 0xA0 ||
+           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+           cp == 0x3000;
+}
+
+static inline int is_list(const struct md_node *n)
+{
+    return n->type == MD_BULLETS || n->type == MD_ORDERED;
+}
+
+/* The code point at s[i] of s[0, n) ('\n' past the end, U+FFFD when invalid), and the one that
+ * ends at s[i] ('\n' at the start, the byte s[i - 1] when invalid). */
+unsigned md_cp_at(const char *s, size_t n, size_t i);
+unsigned md_cp_before(const char *s, size_t i);
+/* Grows array p of *alloc elements of size bytes to hold need of them; returns the array, never
+ * NULL (xrealloc). */
+void *md_vec_grow(void *p, size_t *alloc, size_t need, size_t size);
+
+/* md_text_copy appends src[a, b) to dst keeping only the marks in mask. md_text_eq compares
+ * bytes, marks and link targets. md_text_unmark_edges takes mark off Unicode whitespace at the
+ * edges of its runs. md_text_tidy brings t into the canonical form md_tidy gives paragraphs
+ * (heading set: headings', where every line ending becomes a space). */
+void md_text_copy(struct md_text *dst, const struct md_text *src, size_t a, size_t b,
+                  unsigned mask);
+int md_text_eq(const struct md_text *a, const struct md_text *b);
+void md_text_unmark_edges(struct md_text *t, unsigned mark);
+void md_text_tidy(struct md_text *t, int heading);
+
+/* Parser pieces the renderer checks its output with. md_delim_can: whether a run of c ('*' or
+ * '_') between code points before and after can open or close emphasis. md_scheme_autolink and
+ * md_email_autolink: the length of an autolink's URI or address at s (after its '<'), which a
+ * '>' within s[0, n) ends, or 0. md_atx_trim strips blanks and an ATX closing sequence from
+ * s[*a, *b). md_inline parses inline markdown s[0, n) (s[n] must be '\0') and appends it to t;
+ * plain reads only bare URLs and takes every line ending as a hard break. */
+void md_delim_can(char c, unsigned before, unsigned after, int *open, int *close);
+size_t md_scheme_autolink(const char *s, size_t n);
+size_t md_email_autolink(const char *s, size_t n);
+void md_atx_trim(const char *s, size_t *a, size_t *b);
+void md_inline(const char *s, size_t n, int plain, struct md_text *t);
 
 #endif

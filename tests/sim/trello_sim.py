@@ -400,11 +400,12 @@ class TrelloSim(Sim):
 
     def render_action(self, a, names=None, creator=True):
         full = {k: v for k, v in a.items() if not k.startswith("_")}
-        if not creator:
-            full.pop("memberCreator", None)
-        return self.pick(full, names) if names is None else \
-            dict(self.pick(full, names), **({"memberCreator": full["memberCreator"]}
-                                             if creator and "memberCreator" in full else {}))
+        out = self.pick(full, names)
+        if creator:
+            out["memberCreator"] = full["memberCreator"]
+        else:
+            out.pop("memberCreator", None)
+        return out
 
     # --- routes --------------------------------------------------------------------------------
     def setup_routes(self):

@@ -135,6 +135,30 @@ static void test_resolve_value_apply(void **state)
     free(id);
 }
 
+static void test_show_diffs_long_text(void **state)
+{
+    struct e2e *e = *state;
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Spec\",\"Description\":\"Export rows.\\n\\nLimit is 10k.\\n\\nCSV only.\"}");
+    assert_int_equal(e2e_sync_once(e), 0);
+    char *key = e2e_linked_key(e, id);
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"Description\":"
+                         "\"Export rows.\\n\\nLimit is 50k.\\n\\nCSV only.\"}}", id));
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"fields\":{\"description\":"
+                         "\"Export rows.\\n\\nLimit is 10k.\\n\\nCSV and XLSX.\"}}", key));
+    assert_int_equal(e2e_sync_once(e), 0);
+    char *out = NULL;
+    assert_int_equal(run3(e, &out, "conflicts", "show", "1", NULL, NULL), 0);
+    assert_non_null(strstr(out, "crm against the base"));
+    assert_non_null(strstr(out, "- Limit is 10k."));
+    assert_non_null(strstr(out, "+ Limit is 50k."));
+    assert_non_null(strstr(out, "+ CSV and XLSX."));
+    free(out);
+    free(key);
+    free(id);
+}
+
 static void test_status_reports_skipped(void **state)
 {
     struct e2e *e = *state;
@@ -235,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resolve_take_crm, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_value_apply, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_show_diffs_long_text, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_status_reports_skipped, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_links_list_show_unlink, e2e_setup, e2e_teardown),
         cmocka_unit_test(test_every_command_has_help),
