@@ -5,8 +5,11 @@
 
 extern const struct connector_ops zoho_ops;
 extern const struct connector_ops jira_ops;
+extern const struct connector_ops fxiaoke_ops;
+extern const struct connector_ops trello_ops;
 
-static const struct connector_ops *const connectors[] = {&zoho_ops, &jira_ops, NULL};
+static const struct connector_ops *const connectors[] = {&zoho_ops, &jira_ops, &fxiaoke_ops,
+                                                         &trello_ops, NULL};
 
 static const struct connector_ops *extra[9];
 
@@ -33,7 +36,7 @@ const struct connector_ops *connector_find(const char *type)
 
 const char *connector_types(void)
 {
-    return "zoho, jira";
+    return "zoho, jira, fxiaoke, trello";
 }
 
 void write_op_init(struct write_op *op)

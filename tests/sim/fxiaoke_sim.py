@@ -31,6 +31,8 @@ Where the public record is silent or contradicts itself, these are the choices m
   day -> 30002; config no_quota 1 -> 30003.
 - faults: simbase's "status" rule with a status outside 100..599 (-1, 50009, 30004) answers
   HTTP 200 with that errorCode; a status in 100..599 answers that HTTP status (a gateway error).
+- config expire_tokens_after N: every token dies when the N-th API call from now arrives (a
+  token expiring in the middle of a run).
 - config edit_while_paging N: while serving query pages, the simulator edits (as 李伟) up to
   edit_per_page rows per page, N in all, choosing rows already served (they move to the end of a
   last_modified_time order, so naive offset paging skips rows).
@@ -57,7 +59,8 @@ USERS = [("FSUID_00000000000000000000000000000001", "1000", "集成账号"),
          ("FSUID_00000000000000000000000000000003", "1002", "陈静")]
 DEFAULT_CONFIG = {"token_ttl_s": 7200, "token_reuse_s": 6600, "rate_calls": 100,
                   "rate_window_s": 20, "daily_quota": 1000000, "no_quota": 0, "aliases": 1,
-                  "edit_while_paging": 0, "edit_per_page": 10, "tz_offset_min": 480}
+                  "edit_while_paging": 0, "edit_per_page": 10, "tz_offset_min": 480,
+                  "expire_tokens_after": 0}
 
 OPS = {"EQ", "N", "GT", "GTE", "LT", "LTE", "LIKE", "NLIKE", "IS", "ISN", "IN", "NIN",
        "BETWEEN", "NBETWEEN", "STARTWITH", "ENDWITH", "CONTAINS", "HASANYOF", "NHASANYOF"}
@@ -127,7 +130,7 @@ def cases_fields():
             fld("account_id", "客户名称", "object_reference", target="AccountObj"),
             fld("tags", "标签", "select_many",
                 options=[("t1", "报表"), ("t2", "移动端"), ("t3", "集成")]),
-            fld("jira_issue__c", "Jira 单号", "text", define="custom"),
+            fld("tracker_ref__c", "跟踪单号 (Jira / Trello)", "text", define="custom"),
             fld("crmbridge_id__c", "crmbridge 标记", "text", define="custom", unique=True)
             ] + system_fields()
 
@@ -176,7 +179,7 @@ class FxiaokeSim(Sim):
         self.stats = {"tokens_minted": 0, "corp_tokens": 0, "bearer_tokens": 0,
                       "with_trace_id": 0, "without_trace_id": 0, "workflow_writes": 0,
                       "approval_writes": 0, "writes": 0, "edits_while_paging": 0,
-                      "header_auth": 0, "body_auth": 0}
+                      "header_auth": 0, "body_auth": 0, "rate_limited": 0}
         self.trace = 0
         self.last_ms = 0
         for name in ("华为技术有限公司", "Acme Trading GmbH", "上海云途信息科技"):
@@ -254,6 +257,10 @@ class FxiaokeSim(Sim):
         return path in ("/cgi/corpAccessToken/get/V2", "/oauth2.0/token")
 
     def admit(self, path):
+        if self.cfg["expire_tokens_after"] > 0:
+            self.cfg["expire_tokens_after"] -= 1
+            if self.cfg["expire_tokens_after"] == 0:
+                self.c_expire_tokens(None)
         if self.cfg["no_quota"]:
             raise FxError(30003, "enterprise has not bought the openapi resource package",
                           "企业未购买 OpenAPI 资源包")
@@ -264,6 +271,7 @@ class FxiaokeSim(Sim):
         window = [t for t in self.calls.get(path, []) if t > now - self.cfg["rate_window_s"] * 1000]
         if len(window) >= self.cfg["rate_calls"]:
             self.calls[path] = window
+            self.stats["rate_limited"] += 1
             raise FxError(30004, "the call frequency is exceeded", "调用频率超限")
         window.append(now)
         self.calls[path] = window

@@ -64,8 +64,9 @@ DESC_MAX = 16384
 ACTION_TYPES = ("createCard", "updateCard", "deleteCard", "commentCard", "updateComment",
                 "deleteComment", "addLabelToCard", "removeLabelFromCard", "copyCard",
                 "moveCardToBoard", "moveCardFromBoard", "updateCustomFieldItem", "createList",
+                "convertToCardFromCheckItem", "emailCard",
                 "updateList", "createBoard", "addMemberToCard", "removeMemberFromCard")
-CARD_FIELDS = ("badges", "closed", "dateLastActivity", "desc", "due", "dueComplete", "idBoard",
+CARD_FIELDS = ("id", "badges", "closed", "dateLastActivity", "desc", "due", "dueComplete", "idBoard",
                "idLabels", "idList", "idMembers", "idShort", "labels", "name", "pos",
                "shortLink", "shortUrl", "start", "url", "subscribed")
 DEFAULT_CONFIG = {"token_limit": 100, "key_limit": 300, "window_ms": 10000, "lockout_429s": 200,
@@ -391,8 +392,9 @@ class TrelloSim(Sim):
         full["labels"] = [dict(self.labels[i]) for i in c["idLabels"]]
         comments = sum(1 for a in self.actions if a["_card"] == c["id"] and
                        a["type"] == "commentCard")
-        full["badges"] = {"comments": comments, "attachments": 0, "description": bool(c["desc"]),
-                          "due": c["due"], "dueComplete": c["dueComplete"]}
+        full["badges"] = {"comments": comments, "attachments": len(c.get("_attachments", [])),
+                          "description": bool(c["desc"]), "due": c["due"],
+                          "dueComplete": c["dueComplete"]}
         out = self.pick(full, names)
         if items:
             out["customFieldItems"] = [dict(v) for v in self.items.get(c["id"], {}).values()]
@@ -689,7 +691,14 @@ class TrelloSim(Sim):
         lst = self.lists.get(self.check_oid(p["idList"], "idList"))
         if not lst:
             raise bad_value("idList")
-        c = self.new_card(self.boards[lst["idBoard"]], lst, p, req.member)
+        src = p.get("urlSource")
+        if src is not None and not re.match(r"https?://", str(src)):
+            raise bad_value("urlSource")
+        # POST /1/cards has no `closed`: a new card is never archived
+        c = self.new_card(self.boards[lst["idBoard"]], lst,
+                          {k: v for k, v in p.items() if k != "closed"}, req.member)
+        if src:
+            c["_attachments"] = [src]
         return Reply(200, self.render_card(c))
 
     def new_card(self, b, lst, p, who):
@@ -972,6 +981,7 @@ class TrelloSim(Sim):
             r = self.render_card(c, None, True)
             r["listName"] = self.lists[c["idList"]]["name"]
             r["labelNames"] = [self.labels[i]["name"] for i in c["idLabels"]]
+            r["attachments"] = c.get("_attachments", [])
             out.append(r)
         return Reply(200, out)
 

@@ -229,6 +229,7 @@ def cases_fields():
         fld("Internal_Comments", "Internal Comments", "textarea"),
         fld("No_of_comments", "No of comments", "integer", read_only=True),
         fld("Jira_Issue", "Jira Issue", "text", length=255, custom=True),
+        fld("Tracker_Ref", "Tracker Ref", "text", length=255, custom=True),
         fld("crmbridge_id", "crmbridge id", "text", length=255, custom=True, unique=True),
     ] + system_fields("Case")
 

@@ -1,0 +1,71 @@
+/*
+ * Shared pieces of the benchmarks: a Zoho CRM and a Jira Cloud simulator started on free ports,
+ * a config in a scratch directory pointing one pair at them, the pair opened in this process
+ * and kept open across cycles (as the daemon does), per-side request counts read from the
+ * simulators' logs, peak RSS, and small JSON output helpers. Benchmarks only; never linked into
+ * crmbridge.
+ */
+#ifndef CB_BENCHUTIL_H
+#define CB_BENCHUTIL_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "cache/cache.h"
+#include "core/config.h"
+#include "sync/engine.h"
+#include "tests/unit/testutil.h"
+
+#define BENCH_PAIR "bench"
+
+struct bench_env {
+    struct sim sim[2]; /* indexed by enum side: zoho, jira */
+    char *dir;         /* scratch directory (removed by bench_env_stop) */
+    char conf_path[600];
+    char state_dir[600];
+    struct config *cfg;
+    struct cache *cache;
+    struct sync_pair *pair;
+};
+
+/* Makes the scratch directory, starts both simulators (Jira with rate limits raised so that
+ * the benchmarks measure calls, not the simulated limiter) and writes the config with the
+ * daemon interval interval_s and the pair's default overlap. Returns 0 on success; on failure
+ * prints why and leaves nothing running. */
+int bench_env_start(struct bench_env *e, int interval_s);
+/* Loads the config, opens the cache and the pair (kept open until bench_env_close). 0 = ok. */
+int bench_env_open(struct bench_env *e);
+void bench_env_close(struct bench_env *e);
+/* Closes, stops the simulators and removes the scratch directory. */
+void bench_env_stop(struct bench_env *e);
+
+/* Runs one cycle of the open pair; prints the error and returns -1 when the cycle fails. rep is
+ * initialised here (caller releases). */
+int bench_cycle(struct bench_env *e, struct sync_report *rep);
+
+/* Control calls that must succeed: returns the answer (caller deletes) or exits with a message
+ * naming the call. */
+cJSON *bench_ctl(const struct sim *s, const char *method, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Moves both simulators' clocks forward by ms (time passing for records, not for us). */
+void bench_advance_clocks(struct bench_env *e, int64_t ms);
+/* Clears both simulators' request logs. */
+void bench_clear_logs(struct bench_env *e);
+
+/* API requests in side s's simulator log (control calls excluded), as {"total": n, "<kind>": n}
+ * where kind is list, read, write, create, link, transition_get, transition, readback, search,
+ * auth or meta. Caller deletes. */
+cJSON *bench_count_requests(const struct sim *s, enum side side);
+/* Number stored under name in o (0 when absent). */
+int bench_num(const cJSON *o, const char *name);
+
+/* Peak resident set size of this process in KiB (VmHWM), or -1. */
+long bench_peak_rss_kib(void);
+/* Wall clock in ms (CLOCK_REALTIME) and monotonic ms. */
+int64_t bench_now_ms(void);
+double bench_mono_ms(void);
+
+/* Writes o to path as formatted JSON; returns 0 on success. */
+int bench_write_json(const char *path, const cJSON *o);
+
+#endif

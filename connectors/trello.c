@@ -1,0 +1,1255 @@
+/*
+ * Trello (REST v1) connector: one board is the tracker, a card is a record and the list a card
+ * sits in is its status. Key and token travel in an OAuth header (or, if configured, the query);
+ * lists and labels are resolved by name at ping; changes come from the board's actions feed with
+ * a cards snapshot for first runs and gaps; creates carry the crmbridge marker as a hidden line
+ * at the end of the description; requests are paced for the per-token and per-key limits.
+ * It does not sync comments, checklists, members, custom fields or attachments (a create only
+ * attaches the link back), and it does not use webhooks.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connectors/connector.h"
+#include "connectors/pace.h"
+#include "core/timeutil.h"
+#include "mapping/richtext.h"
+
+#define LOG_MODULE "trello"
+#include "core/log.h"
+
+#define FEED_LIMIT 1000 /* actions per feed page: the API's maximum */
+#define FEED_MAX_PAGES 5 /* a longer walk back costs more than one cards snapshot: treat as a gap */
+#define PER_CARD_MAX 8  /* up to this many cards are read one by one, more through a snapshot */
+#define PAGE_RECORDS 200
+#define DESC_MAX 16384
+#define WINDOW_MS 10000 /* Trello's limits are per 10 s */
+#define TOKEN_LIMIT 100
+#define KEY_LIMIT 300
+#define MARKER_OPEN "[//]: # (crmbridge:"
+#define MARKER_SLACK_MS 60000 /* find_marker accepts cards this much older than since_ms */
+#define FEED_TYPES                                                                                \
+    "createCard,updateCard,commentCard,addLabelToCard,removeLabelFromCard,copyCard,"              \
+    "moveCardToBoard,convertToCardFromCheckItem,emailCard,updateCustomFieldItem"
+#define BASE_FIELDS "id,idShort,shortLink,shortUrl,dateLastActivity,desc,closed"
+
+enum { F_NAME = 1, F_DESC = 2, F_LIST = 4, F_DUE = 8, F_LABELS = 16, F_CLOSED = 32 };
+
+static const struct {
+    const char *name;
+    int bit;
+    const char *wire; /* the card field read for it */
+} card_fields[] = {{"name", F_NAME, "name"}, {"desc", F_DESC, "desc"},
+                   {"list", F_LIST, "idList"}, {"due", F_DUE, "due"},
+                   {"labels", F_LABELS, "labels"}, {"closed", F_CLOSED, "closed"},
+                   {NULL, 0, NULL}};
+
+struct named {
+    char *id, *name;
+    int closed;
+};
+
+struct named_list {
+    struct named *v;
+    size_t n;
+};
+
+struct connector {
+    struct http *http;
+    char *api_url; /* ".../1" */
+    char *key, *token, *auth;
+    int query_auth;
+    char *board_ref, *board_id, *board_name, *list_pref;
+    char *new_list; /* id of the list new cards go to */
+    struct named_list lists, labels;
+    struct named_list markers; /* card id -> marker (name), learnt from the cards read */
+    int need;                  /* F_* bits the mapping asked for */
+    char *fields_param;        /* fields= for card reads */
+    struct pace per_token, per_key;
+    int lists_reloaded; /* once per public call: a list id we did not know */
+    int ready;
+};
+
+/* --- small helpers ------------------------------------------------------------------------- */
+
+static const char *jstr(const cJSON *obj, const char *name)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
+}
+
+static void named_push(struct named_list *l, const char *id, const char *name, int closed)
+{
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n].id = xstrdup(id);
+    l->v[l->n].name = xstrdup(name ? name : "");
+    l->v[l->n++].closed = closed;
+}
+
+static void named_clear(struct named_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].id);
+        free(l->v[i].name);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static const struct named *named_by_id(const struct named_list *l, const char *id)
+{
+    for (size_t i = 0; id && i < l->n; i++)
+        if (!strcmp(l->v[i].id, id))
+            return &l->v[i];
+    return NULL;
+}
+
+/* By name, case-insensitively; an open entry wins over an archived one. */
+static const struct named *named_by_name(const struct named_list *l, const char *name)
+{
+    const struct named *hit = NULL;
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcasecmp(l->v[i].name, name) && (!hit || hit->closed))
+            hit = &l->v[i];
+    return hit;
+}
+
+static void named_set(struct named_list *l, const char *id, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].id, id)) {
+            free(l->v[i].name);
+            l->v[i].name = xstrdup(name);
+            return;
+        }
+    named_push(l, id, name, 0);
+}
+
+static void named_join(const struct named_list *l, struct strbuf *out)
+{
+    int k = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (!l->v[i].closed)
+            (void)strbuf_addf(out, "%s%s", k++ ? ", " : "", l->v[i].name);
+}
+
+static int is_hex_id(const char *s)
+{
+    return strlen(s) == 24 && strspn(s, "0123456789abcdef") == 24;
+}
+
+static int is_short_link(const char *s)
+{
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    return strlen(s) == 8 && strspn(s, alnum) == 8;
+}
+
+/* Creation time of an ObjectId (its first 8 hex digits are epoch seconds), or 0. */
+static int64_t id_time_ms(const char *id)
+{
+    if (!id || !is_hex_id(id))
+        return 0;
+    char secs[9];
+    memcpy(secs, id, 8);
+    secs[8] = '\0';
+    return (int64_t)strtoll(secs, NULL, 16) * 1000;
+}
+
+/* --- configuration ------------------------------------------------------------------------- */
+
+static const char *const ep_keys[] = {"api_url", "key", "token", "auth", "token_rate",
+                                      "key_rate", NULL};
+static const char *const side_keys[] = {"board", "list", NULL};
+
+static int unknown_keys(const struct conf_group *g, const char *const *known, const char *what,
+                        struct strbuf *err)
+{
+    int bad = 0;
+    for (size_t i = 0; i < g->n_kv; i++) {
+        int ok = 0;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = strcmp(*k, g->kv[i].key) == 0;
+        if (!ok) {
+            conf_error(g, g->kv[i].key, err, "unknown %s setting '%s'", what, g->kv[i].key);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* A rate setting (requests per 10 s), or def when absent; -1 when invalid. */
+static long rate_setting(const struct conf_group *g, const char *key, long def)
+{
+    const char *v = conf_get(g, key);
+    char *end = NULL;
+    long n = v ? strtol(v, &end, 10) : def;
+    return v && (end == v || *end || n < 1 || n > 100000) ? -1 : n;
+}
+
+static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
+{
+    static const char *const required[] = {"api_url", "key", "token", NULL};
+    const struct conf_group *g = &ep->g;
+    int bad = conf_require(g, required, "trello endpoint", err) +
+              unknown_keys(g, ep_keys, "trello endpoint", err);
+    const char *url = conf_get(g, "api_url");
+    if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+        conf_error(g, "api_url", err, "trello 'api_url' must start with https:// (got '%s')",
+                   url);
+        bad++;
+    }
+    const char *auth = conf_get(g, "auth");
+    if (auth && strcmp(auth, "header") && strcmp(auth, "query")) {
+        conf_error(g, "auth", err, "trello 'auth' must be \"header\" or \"query\" (got '%s')",
+                   auth);
+        bad++;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *k = i ? "key_rate" : "token_rate";
+        if (rate_setting(g, k, 1) < 0) {
+            conf_error(g, k, err, "trello '%s' must be requests per 10 s, 1 to 100000", k);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static int check_side(const struct side_conf *side, struct strbuf *err)
+{
+    static const char *const required[] = {"board", NULL};
+    const struct conf_group *g = &side->g;
+    int bad = conf_require(g, required, "trello side", err) +
+              unknown_keys(g, side_keys, "trello side", err);
+    const char *b = conf_get(g, "board");
+    if (b && !is_hex_id(b) && !is_short_link(b)) {
+        conf_error(g, "board", err,
+                   "trello 'board' must be a board id (24 hex digits) or the 8-character short "
+                   "link from the board's URL (got '%s')",
+                   b);
+        bad++;
+    }
+    const char *l = conf_get(g, "list");
+    if (l && !l[0]) {
+        conf_error(g, "list", err, "trello 'list' must name a list of the board");
+        bad++;
+    }
+    return bad;
+}
+
+static enum cb_status trello_check_config(const struct endpoint_conf *ep,
+                                          const struct side_conf *side, struct strbuf *err)
+{
+    int bad = check_endpoint(ep, err) + (side ? check_side(side, err) : 0);
+    if (bad)
+        strbuf_trim_end(err);
+    return bad ? CB_ERR_CONFIG : CB_OK;
+}
+
+/* --- lifecycle ----------------------------------------------------------------------------- */
+
+static void wipe(char *s)
+{
+    if (s)
+        memset(s, 0, strlen(s));
+    free(s);
+}
+
+static void clear_board(struct connector *c)
+{
+    named_clear(&c->lists);
+    named_clear(&c->labels);
+    free(c->board_id);
+    free(c->board_name);
+    free(c->new_list);
+    c->board_id = c->board_name = c->new_list = NULL;
+    c->ready = 0;
+}
+
+static void trello_close(struct connector *c)
+{
+    if (!c)
+        return;
+    clear_board(c);
+    named_clear(&c->markers);
+    http_free(c->http);
+    free(c->api_url);
+    wipe(c->key);
+    wipe(c->token);
+    wipe(c->auth);
+    free(c->board_ref);
+    free(c->list_pref);
+    free(c->fields_param);
+    free(c);
+}
+
+/* The fields the mapping asked for, as F_* bits; an unknown name is a config error. */
+static enum cb_status wanted_fields(const char *const *fields, int *need, struct strbuf *err)
+{
+    *need = 0;
+    for (const char *const *f = fields; f && *f; f++) {
+        if ((*f)[0] == '$')
+            continue;
+        int bit = 0;
+        for (int i = 0; card_fields[i].name && !bit; i++)
+            if (!strcmp(card_fields[i].name, *f))
+                bit = card_fields[i].bit;
+        if (!bit) {
+            strbuf_setf(err,
+                        "trello cards have no field '%s' (they have: name, desc, list, due, "
+                        "labels, closed)",
+                        *f);
+            return CB_ERR_CONFIG;
+        }
+        *need |= bit;
+    }
+    if (!fields)
+        *need = F_NAME | F_DESC | F_LIST | F_DUE | F_LABELS | F_CLOSED;
+    return CB_OK;
+}
+
+static char *fields_param(int need)
+{
+    struct strbuf b = STRBUF_INIT;
+    (void)strbuf_adds(&b, BASE_FIELDS);
+    for (int i = 0; card_fields[i].name; i++)
+        if ((need & card_fields[i].bit) && !strstr(BASE_FIELDS, card_fields[i].wire))
+            (void)strbuf_addf(&b, ",%s", card_fields[i].wire);
+    return strbuf_detach(&b);
+}
+
+/* Paces at 85% of a limit with a small burst: at most limit/10 + 85% of limit requests fall
+ * in any window, even across two runs back to back (each starts with a full burst). */
+static void pace_for(struct pace *p, long limit)
+{
+    long burst = limit / 20 > 0 ? limit / 20 : 1;
+    long steady = limit * 85 / 100 > 0 ? limit * 85 / 100 : 1;
+    pace_init(p, (int)burst, (int64_t)WINDOW_MS * burst / steady);
+}
+
+static enum cb_status open_secrets(struct connector *c, const struct conf_group *g,
+                                   struct strbuf *err)
+{
+    if (conf_secret(g, "key", &c->key, err) != CB_OK ||
+        conf_secret(g, "token", &c->token, err) != CB_OK)
+        return CB_ERR_CONFIG;
+    const char *auth = conf_get(g, "auth");
+    c->query_auth = auth && !strcmp(auth, "query");
+    struct strbuf h = STRBUF_INIT;
+    (void)strbuf_addf(&h, "Authorization: OAuth oauth_consumer_key=\"%s\", oauth_token=\"%s\"",
+                      c->key, c->token);
+    c->auth = strbuf_detach(&h);
+    return CB_OK;
+}
+
+static enum cb_status trello_open(const struct connector_params *p, struct connector **out,
+                                  struct strbuf *err)
+{
+    *out = NULL;
+    strbuf_reset(err);
+    if (trello_check_config(p->ep, p->side, err) != CB_OK)
+        return CB_ERR_CONFIG;
+    int need;
+    if (wanted_fields(p->fields, &need, err) != CB_OK)
+        return CB_ERR_CONFIG;
+    struct connector *c = xcalloc(1, sizeof(*c));
+    if (open_secrets(c, &p->ep->g, err) != CB_OK) {
+        trello_close(c);
+        return CB_ERR_CONFIG;
+    }
+    const char *url = conf_get(&p->ep->g, "api_url");
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    struct strbuf u = STRBUF_INIT;
+    (void)strbuf_addf(&u, "%.*s/1", (int)n, url);
+    c->api_url = strbuf_detach(&u);
+    c->board_ref = xstrdup(conf_get(&p->side->g, "board"));
+    const char *list = conf_get(&p->side->g, "list");
+    c->list_pref = list ? xstrdup(list) : NULL;
+    c->need = need;
+    c->fields_param = fields_param(need);
+    pace_for(&c->per_token, rate_setting(&p->ep->g, "token_rate", TOKEN_LIMIT));
+    pace_for(&c->per_key, rate_setting(&p->ep->g, "key_rate", KEY_LIMIT));
+    c->http = http_new(&p->http);
+    *out = c;
+    return CB_OK;
+}
+
+/* --- requests ------------------------------------------------------------------------------ */
+
+/* Appends Trello's own words: JSON {"error","message"} or the first line of a plain text. */
+static void error_text(const struct http_resp *r, struct strbuf *out)
+{
+    cJSON *j = cJSON_ParseWithLengthOpts(r->body.buf, r->body.len, NULL, 0);
+    const char *code = jstr(j, "error"), *msg = jstr(j, "message");
+    if (code || msg) {
+        (void)strbuf_addf(out, ": %s", code ? code : msg);
+        if (code && msg && strcmp(code, msg))
+            (void)strbuf_addf(out, " (%s)", msg);
+    } else if (r->body.len && r->body.buf[strspn(r->body.buf, " \t\r\n")] == '<') {
+        (void)strbuf_adds(out, " with an HTML page");
+    } else if (r->body.len) {
+        size_t n = strcspn(r->body.buf, "\r\n");
+        char *line = xstrndup(r->body.buf, n > 120 ? 120 : n);
+        char *clean = log_redact(line);
+        (void)strbuf_addf(out, " '%s'", clean);
+        free(clean);
+        free(line);
+    }
+    cJSON_Delete(j);
+}
+
+static enum cb_status read_response(struct connector *c, const struct http_resp *r, cJSON **out,
+                                    const char *what, struct strbuf *err)
+{
+    enum cb_status st = http_classify(r->status);
+    if (st != CB_OK) {
+        if (st == CB_ERR_AUTH)
+            strbuf_setf(err, "trello rejected the key or token (http 401");
+        else
+            strbuf_setf(err, "cannot %s: http %ld", what, r->status);
+        error_text(r, err);
+        if (st == CB_ERR_AUTH)
+            (void)strbuf_addf(err, ") when trying to %s", what);
+        if (st == CB_ERR_WAIT) {
+            /* someone else shares the token or key: let the window pass before going on */
+            pace_drain(&c->per_token);
+            pace_drain(&c->per_key);
+        }
+        return st;
+    }
+    const char *end = NULL;
+    cJSON *j = r->body.len ? cJSON_ParseWithLengthOpts(r->body.buf, r->body.len, &end, 0) : NULL;
+    if (!j) {
+        strbuf_setf(err, "cannot %s: %s from trello (http %ld, %zu bytes)", what,
+                    r->body.len ? "malformed JSON" : "an empty answer", r->status, r->body.len);
+        return CB_ERR_PARSE;
+    }
+    *out = j;
+    return CB_OK;
+}
+
+static void add_auth_query(const struct connector *c, struct strbuf *url)
+{
+    (void)strbuf_adds(url, strchr(url->buf, '?') ? "&key=" : "?key=");
+    (void)strbuf_add_urlencoded(url, c->key);
+    (void)strbuf_adds(url, "&token=");
+    (void)strbuf_add_urlencoded(url, c->token);
+}
+
+/* Sends method path (relative to /1) with an optional JSON body. On success *out holds the
+ * parsed answer (owned by the caller). what_fmt names the action for messages. */
+static enum cb_status trello_call(struct connector *c, const char *method, const char *path,
+                                  const cJSON *body, int no_retry, cJSON **out,
+                                  struct strbuf *err, const char *what_fmt, ...) CB_PRINTF(8, 9);
+static enum cb_status trello_call(struct connector *c, const char *method, const char *path,
+                                  const cJSON *body, int no_retry, cJSON **out,
+                                  struct strbuf *err, const char *what_fmt, ...)
+{
+    *out = NULL;
+    if (pace_wait(&c->per_token) != CB_OK || pace_wait(&c->per_key) != CB_OK) {
+        strbuf_setf(err, "stopped while pacing trello requests");
+        return CB_ERR_STOPPED;
+    }
+    struct strbuf url = STRBUF_INIT, what = STRBUF_INIT, why = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, what_fmt);
+    (void)strbuf_vaddf(&what, what_fmt, ap);
+    va_end(ap);
+    (void)strbuf_addf(&url, "%s%s", c->api_url, path);
+    if (c->query_auth)
+        add_auth_query(c, &url);
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    const char *headers[] = {"Accept: application/json", c->query_auth ? NULL : c->auth, NULL};
+    struct http_req req = {.method = method,
+                           .url = url.buf,
+                           .headers = headers,
+                           .body = text,
+                           .body_len = text ? strlen(text) : 0,
+                           .no_retry = no_retry};
+    struct http_resp resp;
+    http_resp_init(&resp);
+    enum cb_status st = http_request(c->http, &req, &resp, &why);
+    if (st != CB_OK)
+        strbuf_setf(err, "cannot %s: %s", what.buf, why.buf);
+    else
+        st = read_response(c, &resp, out, what.buf, err);
+    http_resp_release(&resp);
+    free(text);
+    memset(url.buf, 0, url.len); /* it may carry the token */
+    strbuf_release(&url);
+    strbuf_release(&what);
+    strbuf_release(&why);
+    return st;
+}
+
+/* --- the board: lists and labels ----------------------------------------------------------- */
+
+static void load_named(struct named_list *l, const cJSON *arr)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) if (jstr(e, "id"))
+        named_push(l, jstr(e, "id"), jstr(e, "name"),
+                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "closed")));
+}
+
+static enum cb_status load_lists(struct connector *c, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/boards/%s/lists?filter=all&fields=name,closed,pos", c->board_id);
+    cJSON *arr;
+    enum cb_status st = trello_call(c, "GET", path.buf, NULL, 0, &arr, err,
+                                    "read the lists of trello board '%s'", c->board_name);
+    strbuf_release(&path);
+    if (st == CB_OK) {
+        named_clear(&c->lists);
+        load_named(&c->lists, arr);
+    }
+    cJSON_Delete(arr);
+    return st;
+}
+
+/* Picks the list new cards go to: the side's `list`, else the first open list. */
+static enum cb_status pick_new_list(struct connector *c, struct strbuf *err)
+{
+    const struct named *l = NULL;
+    if (c->list_pref) {
+        l = named_by_name(&c->lists, c->list_pref);
+    } else {
+        for (size_t i = 0; i < c->lists.n && !l; i++)
+            if (!c->lists.v[i].closed)
+                l = &c->lists.v[i];
+    }
+    if (!l) {
+        strbuf_setf(err, "trello board '%s' has no %s%s%s (it has: ", c->board_name,
+                    c->list_pref ? "list '" : "open list", c->list_pref ? c->list_pref : "",
+                    c->list_pref ? "'" : "");
+        named_join(&c->lists, err);
+        (void)strbuf_addch(err, ')');
+        return CB_ERR_CONFIG;
+    }
+    c->new_list = xstrdup(l->id);
+    return CB_OK;
+}
+
+static enum cb_status load_board(struct connector *c, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_adds(&path, "/boards/");
+    (void)strbuf_add_urlencoded(&path, c->board_ref);
+    (void)strbuf_adds(&path, "?fields=name,url&lists=all&list_fields=name,closed,pos"
+                             "&labels=all&label_fields=name,color");
+    cJSON *b;
+    enum cb_status st = trello_call(c, "GET", path.buf, NULL, 0, &b, err,
+                                    "read trello board '%s'", c->board_ref);
+    strbuf_release(&path);
+    if (st == CB_ERR_NOTFOUND || (st == CB_ERR_FINAL && strstr(err->buf, "invalid id"))) {
+        strbuf_setf(err, "trello board '%s' does not exist or the token cannot see it",
+                    c->board_ref);
+        return CB_ERR_CONFIG;
+    }
+    if (st != CB_OK)
+        return st;
+    if (!jstr(b, "id")) {
+        cJSON_Delete(b);
+        strbuf_setf(err, "cannot read trello board '%s': no id in the answer", c->board_ref);
+        return CB_ERR_PARSE;
+    }
+    c->board_id = xstrdup(jstr(b, "id"));
+    c->board_name = xstrdup(jstr(b, "name") ? jstr(b, "name") : c->board_ref);
+    load_named(&c->lists, cJSON_GetObjectItemCaseSensitive(b, "lists"));
+    load_named(&c->labels, cJSON_GetObjectItemCaseSensitive(b, "labels"));
+    cJSON_Delete(b);
+    return pick_new_list(c, err);
+}
+
+static enum cb_status trello_ping(struct connector *c, struct strbuf *info, struct strbuf *err)
+{
+    clear_board(c);
+    enum cb_status st = load_board(c, err);
+    if (st != CB_OK) {
+        clear_board(c);
+        return st;
+    }
+    c->ready = 1;
+    if (info) {
+        strbuf_setf(info, "trello board '%s' (%s), lists: ", c->board_name, c->board_id);
+        named_join(&c->lists, info);
+        (void)strbuf_addf(info, "; new cards go to '%s'", named_by_id(&c->lists, c->new_list)->name);
+    }
+    return CB_OK;
+}
+
+static enum cb_status ensure_ready(struct connector *c, struct strbuf *err)
+{
+    c->lists_reloaded = 0;
+    return c->ready ? CB_OK : trello_ping(c, NULL, err);
+}
+
+/* --- decoding cards ------------------------------------------------------------------------ */
+
+/* Splits a description into what a person wrote and the marker on its last marker line. */
+static char *desc_split(const char *desc, char **marker)
+{
+    const char *m = NULL;
+    *marker = NULL;
+    for (const char *p = desc; (p = strstr(p, MARKER_OPEN)) != NULL; p++)
+        if (p == desc || p[-1] == '\n')
+            m = p;
+    if (m) {
+        const char *v = m + strlen(MARKER_OPEN);
+        size_t n = strcspn(v, ")\n");
+        const char *rest = v + n + 1;
+        if (v[n] == ')' && n > 0 && !rest[strspn(rest, " \t\r\n")]) {
+            *marker = xstrndup(v, n);
+            size_t keep = (size_t)(m - desc);
+            while (keep > 0 && strchr(" \t\r\n", desc[keep - 1]))
+                keep--;
+            return xstrndup(desc, keep);
+        }
+    }
+    return xstrdup(desc);
+}
+
+/* Appends the marker line to a description (which may be empty). */
+static char *desc_join(const char *text, const char *marker)
+{
+    struct strbuf b = STRBUF_INIT;
+    (void)strbuf_adds(&b, text ? text : "");
+    if (marker)
+        (void)strbuf_addf(&b, "%s%s%s)", b.len ? "\n\n" : "", MARKER_OPEN, marker);
+    return strbuf_detach(&b);
+}
+
+static cJSON *text_or_null(const char *s)
+{
+    return s && s[0] ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static cJSON *decode_due(const cJSON *v)
+{
+    int64_t ms;
+    char buf[CBTIME_BUFSZ];
+    if (!cJSON_IsString(v) || cbtime_parse(v->valuestring, &ms) != CB_OK)
+        return cJSON_CreateNull();
+    return cJSON_CreateString(cbtime_format_date(ms, 0, buf));
+}
+
+static cJSON *decode_labels(const cJSON *labels)
+{
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *l;
+    cJSON_ArrayForEach(l, labels) if (jstr(l, "name") && jstr(l, "name")[0])
+        cJSON_AddItemToArray(arr, cJSON_CreateString(jstr(l, "name")));
+    return arr;
+}
+
+/* The name of a list id; reloads the lists once per call for a list made after the ping. */
+static const char *list_name(struct connector *c, const char *id)
+{
+    const struct named *l = named_by_id(&c->lists, id);
+    struct strbuf ignore = STRBUF_INIT;
+    if (!l && id && !c->lists_reloaded) {
+        c->lists_reloaded = 1;
+        if (load_lists(c, &ignore) != CB_OK)
+            log_warn("%s", ignore.buf);
+        l = named_by_id(&c->lists, id);
+    }
+    strbuf_release(&ignore);
+    return l ? l->name : NULL;
+}
+
+static cJSON *decode_desc(const char *text)
+{
+    char *md = richtext_md_normalize(text);
+    cJSON *v = text_or_null(md);
+    free(md);
+    return v;
+}
+
+static void decode_fields(struct connector *c, const cJSON *card, const char *text, cJSON *out)
+{
+    const cJSON *closed = cJSON_GetObjectItemCaseSensitive(card, "closed");
+    if (c->need & F_NAME)
+        cJSON_AddItemToObject(out, "name", text_or_null(jstr(card, "name")));
+    if (c->need & F_DESC)
+        cJSON_AddItemToObject(out, "desc", decode_desc(text));
+    if (c->need & F_LIST)
+        cJSON_AddItemToObject(out, "list", text_or_null(list_name(c, jstr(card, "idList"))));
+    if (c->need & F_DUE)
+        cJSON_AddItemToObject(out, "due",
+                              decode_due(cJSON_GetObjectItemCaseSensitive(card, "due")));
+    if (c->need & F_LABELS)
+        cJSON_AddItemToObject(out, "labels",
+                              decode_labels(cJSON_GetObjectItemCaseSensitive(card, "labels")));
+    if (c->need & F_CLOSED)
+        cJSON_AddBoolToObject(out, "closed", cJSON_IsTrue(closed));
+}
+
+/* Fills r from one card JSON; remembers its marker for later description writes. */
+static enum cb_status card_to_record(struct connector *c, const cJSON *card, struct record *r,
+                                     struct strbuf *err)
+{
+    const char *id = jstr(card, "id"), *sl = jstr(card, "shortLink");
+    const char *act = jstr(card, "dateLastActivity");
+    int64_t ms = 0;
+    if (!id || !sl || (act && cbtime_parse(act, &ms) != CB_OK)) {
+        strbuf_setf(err, "cannot read trello card '%s': missing id, shortLink or a valid "
+                    "dateLastActivity", id ? id : "?");
+        return CB_ERR_PARSE;
+    }
+    memset(r, 0, sizeof(*r));
+    r->id = xstrdup(id);
+    r->key = xstrdup(sl);
+    r->url = xstrdup(jstr(card, "shortUrl") ? jstr(card, "shortUrl") : "");
+    r->modified_ms = act ? ms : id_time_ms(id);
+    char *text = desc_split(jstr(card, "desc") ? jstr(card, "desc") : "", &r->marker);
+    if (r->marker)
+        named_set(&c->markers, id, r->marker);
+    r->fields = cJSON_CreateObject();
+    decode_fields(c, card, text, r->fields);
+    free(text);
+    return CB_OK;
+}
+
+/* --- reading cards ------------------------------------------------------------------------- */
+
+struct strset {
+    char **v;
+    size_t n;
+};
+
+static int strset_has(const struct strset *s, const char *x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i], x))
+            return 1;
+    return 0;
+}
+
+static void strset_add(struct strset *s, const char *x)
+{
+    if (strset_has(s, x))
+        return;
+    s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+    s->v[s->n++] = xstrdup(x);
+}
+
+static void strset_clear(struct strset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+/* Decodes the cards of arr (only those in only, when not NULL) into out. */
+static enum cb_status cards_to_records(struct connector *c, const cJSON *arr,
+                                       const struct strset *only, struct record_list *out,
+                                       struct strbuf *err)
+{
+    const cJSON *card;
+    cJSON_ArrayForEach(card, arr)
+    {
+        if (only && (!jstr(card, "id") || !strset_has(only, jstr(card, "id"))))
+            continue;
+        struct record r;
+        enum cb_status st = card_to_record(c, card, &r, err);
+        if (st != CB_OK)
+            return st;
+        record_list_push(out, &r);
+    }
+    return CB_OK;
+}
+
+/* Every card of the board, archived ones included (one request). */
+static enum cb_status snapshot(struct connector *c, const char *fields, const struct strset *only,
+                               struct record_list *out, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/boards/%s/cards/all?fields=%s", c->board_id, fields);
+    cJSON *arr;
+    enum cb_status st = trello_call(c, "GET", path.buf, NULL, 0, &arr, err,
+                                    "read the cards of trello board '%s'", c->board_name);
+    strbuf_release(&path);
+    if (st == CB_OK && !cJSON_IsArray(arr)) {
+        strbuf_setf(err, "cannot read the cards of trello board '%s': the answer is not a list",
+                    c->board_name);
+        st = CB_ERR_PARSE;
+    }
+    if (st == CB_OK)
+        st = cards_to_records(c, arr, only, out, err);
+    cJSON_Delete(arr);
+    return st;
+}
+
+/* One card by id; a card that is gone is simply not added. */
+static enum cb_status get_card(struct connector *c, const char *id, struct record_list *out,
+                               struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_adds(&path, "/cards/");
+    (void)strbuf_add_urlencoded(&path, id);
+    (void)strbuf_addf(&path, "?fields=%s", c->fields_param);
+    cJSON *card;
+    enum cb_status st =
+        trello_call(c, "GET", path.buf, NULL, 0, &card, err, "read trello card '%s'", id);
+    strbuf_release(&path);
+    if (st == CB_ERR_NOTFOUND)
+        return CB_OK;
+    if (st == CB_OK) {
+        struct record r;
+        st = card_to_record(c, card, &r, err);
+        if (st == CB_OK)
+            record_list_push(out, &r);
+    }
+    cJSON_Delete(card);
+    return st;
+}
+
+/* The current state of the cards in ids: one by one when few, else from one snapshot. */
+static enum cb_status fetch_cards(struct connector *c, const struct strset *ids,
+                                  struct record_list *out, struct strbuf *err)
+{
+    if (ids->n > PER_CARD_MAX)
+        return snapshot(c, c->fields_param, ids, out, err);
+    enum cb_status st = CB_OK;
+    for (size_t i = 0; i < ids->n && st == CB_OK; i++)
+        st = get_card(c, ids->v[i], out, err);
+    return st;
+}
+
+static int cmp_modified(const void *a, const void *b)
+{
+    const struct record *x = a, *y = b;
+    return (x->modified_ms > y->modified_ms) - (x->modified_ms < y->modified_ms);
+}
+
+/* Hands recs to fn oldest first, PAGE_RECORDS at a time. */
+static enum cb_status deliver(struct record_list *recs, record_page_fn fn, void *arg)
+{
+    if (recs->n > 1)
+        qsort(recs->v, recs->n, sizeof(*recs->v), cmp_modified);
+    enum cb_status st = CB_OK;
+    for (size_t i = 0; i < recs->n && st == CB_OK; i += PAGE_RECORDS)
+        st = fn(arg, recs->v + i, recs->n - i < PAGE_RECORDS ? recs->n - i : PAGE_RECORDS);
+    return st;
+}
+
+/* --- the actions feed ---------------------------------------------------------------------- */
+
+static void feed_path(const struct connector *c, const char *since, const char *before,
+                      struct strbuf *path)
+{
+    strbuf_reset(path);
+    (void)strbuf_addf(path,
+                      "/boards/%s/actions?filter=" FEED_TYPES
+                      "&fields=date,data&memberCreator=false&limit=%d&since=%s",
+                      c->board_id, FEED_LIMIT, since);
+    if (before)
+        (void)strbuf_addf(path, "&before=%s", before);
+}
+
+/* Adds the card ids of one feed page to ids; *oldest gets the last (oldest) action id. */
+static int feed_page_ids(const cJSON *page, struct strset *ids, char **oldest)
+{
+    const cJSON *a;
+    int n = 0;
+    cJSON_ArrayForEach(a, page)
+    {
+        const cJSON *card = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(a, "data"), "card");
+        if (jstr(card, "id"))
+            strset_add(ids, jstr(card, "id"));
+        if (jstr(a, "id")) {
+            free(*oldest);
+            *oldest = xstrdup(jstr(a, "id"));
+        }
+        n++;
+    }
+    return n;
+}
+
+/* Collects the ids of cards with activity at or after since_ms, walking the feed back page by
+ * page; *gap is set when the walk would take more than FEED_MAX_PAGES pages. */
+static enum cb_status feed_card_ids(struct connector *c, int64_t since_ms, struct strset *ids,
+                                    int *gap, struct strbuf *err)
+{
+    char since[CBTIME_BUFSZ], *oldest = NULL;
+    cbtime_format_iso_ms(since_ms, 0, since);
+    /* "2026-01-02T10:11:12.345+0000" -> Trello's "...12.345Z" */
+    char *plus = strchr(since + 19, '+');
+    if (plus)
+        strcpy(plus, "Z");
+    struct strbuf path = STRBUF_INIT;
+    enum cb_status st = CB_OK;
+    *gap = 1;
+    for (int page = 0; page < FEED_MAX_PAGES && st == CB_OK; page++) {
+        feed_path(c, since, oldest, &path);
+        cJSON *arr;
+        st = trello_call(c, "GET", path.buf, NULL, 0, &arr, err,
+                         "read the activity of trello board '%s'", c->board_name);
+        int n = st == CB_OK ? feed_page_ids(arr, ids, &oldest) : 0;
+        cJSON_Delete(arr);
+        if (st == CB_OK && n < FEED_LIMIT) {
+            *gap = 0;
+            break;
+        }
+    }
+    free(oldest);
+    strbuf_release(&path);
+    return st;
+}
+
+static enum cb_status trello_list_changed(struct connector *c, int64_t since_ms,
+                                          record_page_fn fn, void *arg, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    if (st != CB_OK)
+        return st;
+    struct strset ids = {0};
+    struct record_list recs = {0};
+    int gap = 1;
+    if (since_ms > 0)
+        st = feed_card_ids(c, since_ms, &ids, &gap, err);
+    if (st == CB_OK && gap) {
+        if (since_ms > 0)
+            log_info("trello board '%s': more activity since the cursor than %d feed pages, "
+                     "reading every card",
+                     c->board_name, FEED_MAX_PAGES);
+        st = snapshot(c, c->fields_param, NULL, &recs, err);
+    } else if (st == CB_OK) {
+        st = fetch_cards(c, &ids, &recs, err);
+    }
+    if (st == CB_OK)
+        st = deliver(&recs, fn, arg);
+    record_list_release(&recs);
+    strset_clear(&ids);
+    return st;
+}
+
+static enum cb_status trello_get_many(struct connector *c, const char *const *ids, size_t n,
+                                      struct record_list *out, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    struct strset set = {0};
+    for (size_t i = 0; i < n; i++)
+        strset_add(&set, ids[i]);
+    if (st == CB_OK)
+        st = fetch_cards(c, &set, out, err);
+    strset_clear(&set);
+    return st;
+}
+
+static enum cb_status trello_find_marker(struct connector *c, const char *marker,
+                                         int64_t since_ms, struct record *out,
+                                         struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    struct record_list all = {0};
+    if (st == CB_OK)
+        st = snapshot(c, c->fields_param, NULL, &all, err);
+    int found = 0;
+    for (size_t i = 0; st == CB_OK && i < all.n && !found; i++) {
+        struct record *r = &all.v[i];
+        if (!str_eq(r->marker, marker) || id_time_ms(r->id) + MARKER_SLACK_MS < since_ms)
+            continue;
+        *out = *r;
+        memset(r, 0, sizeof(*r));
+        found = 1;
+    }
+    record_list_release(&all);
+    if (st == CB_OK && !found) {
+        strbuf_setf(err, "no trello card on board '%s' carries marker '%s'", c->board_name,
+                    marker);
+        st = CB_ERR_NOTFOUND;
+    }
+    return st;
+}
+
+/* --- encoding writes ----------------------------------------------------------------------- */
+
+static enum cb_status add_label(struct connector *c, const char *name, const char **id,
+                                struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/boards/%s/labels", c->board_id);
+    cJSON *body = cJSON_CreateObject(), *lab;
+    cJSON_AddStringToObject(body, "name", name);
+    cJSON_AddNullToObject(body, "color");
+    enum cb_status st = trello_call(c, "POST", path.buf, body, 1, &lab, err,
+                                    "add label '%s' to trello board '%s'", name, c->board_name);
+    if (st == CB_OK && jstr(lab, "id")) {
+        named_push(&c->labels, jstr(lab, "id"), name, 0);
+        *id = c->labels.v[c->labels.n - 1].id;
+    } else if (st == CB_OK) {
+        strbuf_setf(err, "cannot add label '%s' to trello board '%s': no id in the answer",
+                    name, c->board_name);
+        st = CB_ERR_PARSE;
+    }
+    cJSON_Delete(lab);
+    cJSON_Delete(body);
+    strbuf_release(&path);
+    return st;
+}
+
+/* Label names -> "id1,id2"; names the board lacks are added to it as colourless labels. */
+static enum cb_status encode_labels(struct connector *c, const cJSON *v, cJSON *body,
+                                    struct strbuf *err)
+{
+    struct strbuf ids = STRBUF_INIT;
+    const cJSON *n;
+    enum cb_status st = CB_OK;
+    cJSON_ArrayForEach(n, v)
+    {
+        if (!cJSON_IsString(n) || !n->valuestring[0])
+            continue;
+        const struct named *l = named_by_name(&c->labels, n->valuestring);
+        const char *id = l ? l->id : NULL;
+        if (!id && (st = add_label(c, n->valuestring, &id, err)) != CB_OK)
+            break;
+        (void)strbuf_addf(&ids, "%s%s", ids.len ? "," : "", id);
+    }
+    if (st == CB_OK)
+        cJSON_AddStringToObject(body, "idLabels", ids.buf);
+    strbuf_release(&ids);
+    return st;
+}
+
+static enum cb_status encode_list(struct connector *c, const cJSON *v, cJSON *body,
+                                  struct strbuf *err)
+{
+    const struct named *l = cJSON_IsString(v) ? named_by_name(&c->lists, v->valuestring) : NULL;
+    if (!l) {
+        strbuf_setf(err, "trello board '%s' has no list '%s' (it has: ", c->board_name,
+                    cJSON_IsString(v) ? v->valuestring : "");
+        named_join(&c->lists, err);
+        (void)strbuf_addch(err, ')');
+        return CB_ERR_FINAL;
+    }
+    cJSON_AddStringToObject(body, "idList", l->id);
+    return CB_OK;
+}
+
+/* "YYYY-MM-DD" is due at noon UTC, which is the same calendar day in every zone from
+ * UTC-11 to UTC+11; a full date-time is passed on. */
+static enum cb_status encode_due(const cJSON *v, cJSON *body, struct strbuf *err)
+{
+    int64_t ms;
+    char buf[CBTIME_BUFSZ + 16];
+    if (cJSON_IsNull(v)) {
+        cJSON_AddNullToObject(body, "due");
+        return CB_OK;
+    }
+    if (!cJSON_IsString(v) || cbtime_parse(v->valuestring, &ms) != CB_OK) {
+        strbuf_setf(err, "field 'due' must be a date (YYYY-MM-DD)");
+        return CB_ERR_FINAL;
+    }
+    if (strlen(v->valuestring) == 10)
+        snprintf(buf, sizeof(buf), "%sT12:00:00.000Z", v->valuestring);
+    else
+        cbtime_format_iso(ms, 0, buf);
+    cJSON_AddStringToObject(body, "due", buf);
+    return CB_OK;
+}
+
+static enum cb_status encode_text(const char *name, const cJSON *v, int may_be_empty,
+                                  cJSON *body, struct strbuf *err)
+{
+    int empty = cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[0]);
+    if ((!empty && !cJSON_IsString(v)) || (empty && !may_be_empty)) {
+        strbuf_setf(err, "field '%s' must be %stext", name, may_be_empty ? "" : "non-empty ");
+        return CB_ERR_FINAL;
+    }
+    cJSON_AddStringToObject(body, name, empty ? "" : v->valuestring);
+    return CB_OK;
+}
+
+static enum cb_status encode_one(struct connector *c, const char *name, const cJSON *v,
+                                 cJSON *body, struct strbuf *err)
+{
+    if (!strcmp(name, "name"))
+        return encode_text("name", v, 0, body, err);
+    if (!strcmp(name, "desc"))
+        return encode_text("desc", v, 1, body, err);
+    if (!strcmp(name, "list"))
+        return encode_list(c, v, body, err);
+    if (!strcmp(name, "due"))
+        return encode_due(v, body, err);
+    if (!strcmp(name, "labels") && (cJSON_IsArray(v) || cJSON_IsNull(v)))
+        return encode_labels(c, v, body, err);
+    if (!strcmp(name, "closed") && cJSON_IsBool(v)) {
+        cJSON_AddBoolToObject(body, "closed", cJSON_IsTrue(v));
+        return CB_OK;
+    }
+    strbuf_setf(err, "%s '%s' on trello cards", strcmp(name, "labels") && strcmp(name, "closed")
+                                                     ? "there is no field"
+                                                     : "wrong type of value for field",
+                name);
+    return CB_ERR_FINAL;
+}
+
+static enum cb_status encode_fields(struct connector *c, const cJSON *fields, cJSON *body,
+                                    struct strbuf *err)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, fields)
+    {
+        if (v->string[0] == '$')
+            continue;
+        enum cb_status st = encode_one(c, v->string, v, body, err);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+/* Puts the marker (if any) at the end of the description in body, checking Trello's limit. */
+static enum cb_status seal_desc(cJSON *body, const char *marker, int always, struct strbuf *err)
+{
+    const char *text = jstr(body, "desc");
+    if (!text && !always)
+        return CB_OK;
+    char *desc = desc_join(text, marker);
+    size_t len = strlen(desc);
+    cJSON_DeleteItemFromObjectCaseSensitive(body, "desc");
+    cJSON_AddStringToObject(body, "desc", desc);
+    free(desc);
+    if (len > DESC_MAX) {
+        strbuf_setf(err, "the description is %zu characters, over trello's %d", len, DESC_MAX);
+        return CB_ERR_FINAL;
+    }
+    return CB_OK;
+}
+
+/* --- writing ------------------------------------------------------------------------------- */
+
+static enum cb_status fill_written(struct connector *c, struct write_op *op, const cJSON *card)
+{
+    struct record r;
+    enum cb_status st = card_to_record(c, card, &r, &op->err);
+    if (st != CB_OK)
+        return st;
+    record_release(&op->rec);
+    op->rec = r;
+    return CB_OK;
+}
+
+static enum cb_status put_card(struct connector *c, const char *id, const cJSON *body,
+                               cJSON **card, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_adds(&path, "/cards/");
+    (void)strbuf_add_urlencoded(&path, id);
+    (void)strbuf_addf(&path, "?fields=%s", c->fields_param);
+    enum cb_status st =
+        trello_call(c, "PUT", path.buf, body, 0, card, err, "update trello card '%s'", id);
+    strbuf_release(&path);
+    return st;
+}
+
+static enum cb_status create_one(struct connector *c, struct write_op *op)
+{
+    cJSON *body = cJSON_CreateObject(), *card = NULL;
+    enum cb_status st = encode_fields(c, op->fields, body, &op->err);
+    if (!cJSON_GetObjectItemCaseSensitive(body, "idList"))
+        cJSON_AddStringToObject(body, "idList", c->new_list);
+    cJSON_AddStringToObject(body, "pos", "bottom");
+    if (op->link_url && !strncmp(op->link_url, "http", 4))
+        cJSON_AddStringToObject(body, "urlSource", op->link_url);
+    /* archiving is not part of a create: it follows in a second request */
+    cJSON *closed = cJSON_DetachItemFromObjectCaseSensitive(body, "closed");
+    if (st == CB_OK)
+        st = seal_desc(body, op->marker, 1, &op->err);
+    if (st == CB_OK)
+        st = trello_call(c, "POST", "/cards", body, 1, &card, &op->err,
+                         "create a card on trello board '%s'", c->board_name);
+    if (st == CB_OK)
+        st = fill_written(c, op, card);
+    if (st == CB_OK && cJSON_IsTrue(closed)) {
+        cJSON *arch = cJSON_CreateObject(), *after = NULL;
+        cJSON_AddBoolToObject(arch, "closed", 1);
+        st = put_card(c, op->rec.id, arch, &after, &op->err);
+        if (st == CB_OK)
+            st = fill_written(c, op, after);
+        cJSON_Delete(after);
+        cJSON_Delete(arch);
+    }
+    cJSON_Delete(closed);
+    cJSON_Delete(card);
+    cJSON_Delete(body);
+    return st;
+}
+
+/* The marker of a card, from the cards read so far or else from the card itself. */
+static enum cb_status marker_of(struct connector *c, const char *id, char **marker,
+                                struct strbuf *err)
+{
+    const struct named *m = named_by_id(&c->markers, id);
+    *marker = NULL;
+    if (m) {
+        *marker = xstrdup(m->name);
+        return CB_OK;
+    }
+    struct record_list got = {0};
+    enum cb_status st = get_card(c, id, &got, err);
+    if (st == CB_OK && got.n && got.v[0].marker)
+        *marker = xstrdup(got.v[0].marker);
+    record_list_release(&got);
+    return st;
+}
+
+static enum cb_status update_one(struct connector *c, struct write_op *op)
+{
+    cJSON *body = cJSON_CreateObject(), *card = NULL;
+    char *marker = NULL;
+    enum cb_status st = encode_fields(c, op->fields, body, &op->err);
+    /* a new description keeps the card's marker, so find_marker still knows the card */
+    if (st == CB_OK && cJSON_GetObjectItemCaseSensitive(body, "desc"))
+        st = marker_of(c, op->id, &marker, &op->err);
+    if (st == CB_OK)
+        st = seal_desc(body, marker, 0, &op->err);
+    if (st == CB_OK)
+        st = put_card(c, op->id, body, &card, &op->err);
+    if (st == CB_OK)
+        st = fill_written(c, op, card);
+    free(marker);
+    cJSON_Delete(card);
+    cJSON_Delete(body);
+    return st;
+}
+
+static enum cb_status trello_write(struct connector *c, struct write_op *ops, size_t n,
+                                   struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    for (size_t i = 0; i < n; i++) {
+        struct write_op *op = &ops[i];
+        strbuf_reset(&op->err);
+        if (st != CB_OK) {
+            op->st = st;
+            strbuf_setf(&op->err, "%s", err->buf);
+            continue;
+        }
+        op->st = op->id ? update_one(c, op) : create_one(c, op);
+    }
+    return st;
+}
+
+const struct connector_ops trello_ops = {
+    .name = "trello",
+    .check_config = trello_check_config,
+    .open = trello_open,
+    .close = trello_close,
+    .ping = trello_ping,
+    .list_changed = trello_list_changed,
+    .get_many = trello_get_many,
+    .write = trello_write,
+    .find_marker = trello_find_marker,
+    .max_batch_read = 100,
+    .max_batch_write = 1,
+    .search_lag_ms = 0, /* find_marker reads the board, not a search index */
+};
