@@ -70,10 +70,27 @@ def step(text):
     print(f"\n== {text}")
 
 
-def write_config(state, zoho, jira):
+FX_PAIR = """
+  {{ name = "fx_cases";
+    crm = {{ endpoint = "fx_sim"; object = "CasesObj"; }};
+    tracker = {{ endpoint = "jira_team2"; project = "SUP"; issue_type = "Task"; }};
+    interval = 60;
+  }}"""
+
+
+def write_config(state, zoho, jira, fx=None, jira2=None):
+    fx_eps = fx_pair = ""
+    if fx:
+        fx_eps = f"""
+  fx_sim = {{ type = "fxiaoke"; api_url = "{fx.base}"; app_id = "FSAID_SIMAPP01";
+    app_secret = "sim-app-secret"; permanent_code = "sim-permanent-code";
+    user_id = "FSUID_00000000000000000000000000000001"; }};
+  jira_team2 = {{ type = "jira"; api_url = "{jira2.base}";
+    email = "bot@acme.test"; api_token = "sim-jira-token"; search_lag = 0; }};"""
+        fx_pair = "," + FX_PAIR.format()
     conf = os.path.join(state, "crmbridge.conf")
     with open(conf, "w") as f:
-        f.write(f"""# written by scripts/demo.py: the simulators stand in for Zoho CRM and Jira Cloud
+        f.write(f"""# written by scripts/demo.py: the simulators stand in for Zoho CRM, Jira Cloud, Fxiaoke
 state_dir = "{state}/cache";
 endpoints = {{
   zoho_sim = {{ type = "zoho";
@@ -82,13 +99,13 @@ endpoints = {{
     client_id = "1000.SIMCLIENT"; client_secret = "sim-client-secret";
     refresh_token = "1000.sim-refresh-token"; }};
   jira_sim = {{ type = "jira"; api_url = "{jira.base}";
-    email = "bot@acme.test"; api_token = "sim-jira-token"; search_lag = 0; }};
+    email = "bot@acme.test"; api_token = "sim-jira-token"; search_lag = 0; }};{fx_eps}
 }};
 pairs = ( {{ name = "feedback";
     crm = {{ endpoint = "zoho_sim"; module = "Cases"; }};
     tracker = {{ endpoint = "jira_sim"; project = "SUP"; issue_type = "Task"; }};
     interval = 60;
-}} );
+}}{fx_pair} );
 """)
     return conf
 
@@ -105,6 +122,45 @@ def jira_issue(jira, key):
         if i["key"] == key:
             return i
     raise SystemExit(f"demo: no Jira issue '{key}'")
+
+
+def fx_record(fx, name):
+    for r in fx.call("GET", "/_sim/records?object=CasesObj")["data"]:
+        if r.get("name") == name:
+            return r
+    raise SystemExit(f"demo: no Fxiaoke record '{name}'")
+
+
+def fxiaoke_part(args, state, zoho, jira, problems):
+    """Fxiaoke (纷享销客) CasesObj <-> a second Jira site: the same guarantees, in Chinese."""
+    fx, jira2 = Sim("fxiaoke"), Sim("jira")
+    try:
+        step("Fxiaoke (纷享销客): seeding two 工单 (CasesObj) records")
+        fx.call("POST", "/_sim/seed", {"object": "CasesObj", "records": [
+            {"name": "报表导出超时", "description": "客户反馈：导出一万行需要五分钟。",
+             "status": "新建", "priority": "高"},
+            {"name": "希望支持钉钉通知", "description": "* 审批通过时通知\n* 工单关闭时通知",
+             "status": "新建", "priority": "中"},
+        ]})
+        conf = write_config(state, zoho, jira, fx, jira2)
+        step("crmbridge sync --once --pair fx_cases")
+        crmbridge(args, conf, "sync", "--once", "--pair", "fx_cases")
+        rec = fx_record(fx, "报表导出超时")
+        key = rec.get("tracker_ref__c")
+        print(f"    jira (team 2) has {len(jira2.call('GET', '/_sim/issues'))} issue(s); "
+              f"'报表导出超时' is {key}")
+        step(f"Jira: Mia moves {key} to Done; crmbridge syncs")
+        jira2.call("POST", "/_sim/transition", {"key": key, "to": "Done", "user": "Mia Krystof"})
+        crmbridge(args, conf, "sync", "--once", "--pair", "fx_cases")
+        rec = fx_record(fx, "报表导出超时")
+        ok = rec.get("status__label") == "已解决" and len(jira2.call("GET", "/_sim/issues")) == 2
+        print(f"    {'updated':8} Fxiaoke status after Jira Done: {rec.get('status__label')}"
+              f"{'' if ok else '   <-- NOT AS EXPECTED'}")
+        if not ok:
+            problems.append(f"fxiaoke status after Done: {rec.get('status__label')}")
+    finally:
+        fx.stop()
+        jira2.stop()
 
 
 def main():
@@ -205,6 +261,7 @@ def main():
             print(f"    {kind:8} {text}{'' if ok else '   <-- NOT AS EXPECTED'}")
             if not ok:
                 problems.append(text)
+        fxiaoke_part(args, state, zoho, jira, problems)
     finally:
         zoho.stop()
         jira.stop()

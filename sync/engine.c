@@ -551,15 +551,15 @@ static enum cb_status classify(struct cycle *c, struct strbuf *err)
                 c->rep->unchanged++; /* a person cut this link: leave the record alone */
                 continue;
             }
+            if (!p->create_from[s]) {
+                c->rep->unchanged++; /* not created from this side: out of this pair's scope */
+                continue;
+            }
             if (r->marker) {
                 /* made by crmbridge and not linked: never copy it back (that would loop) */
                 c->rep->skipped++;
                 problem(c, "skipped %s record '%s': it carries a crmbridge marker but no link",
                         side_name(s), rec_label(r));
-                continue;
-            }
-            if (!p->create_from[s]) {
-                c->rep->unchanged++;
                 continue;
             }
             if (is_blocked(c, s, r->id)) {

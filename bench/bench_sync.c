@@ -1,0 +1,533 @@
+/*
+ * Calls per change and propagation latency, against the Zoho CRM and Jira simulators. One pair
+ * is opened in this process and kept open across cycles, as the daemon keeps it. N cases are
+ * linked by a real initial sync; then each measured cycle's requests per side (from the
+ * simulators' logs, checked against http_total_requests()) are divided by the fewest the APIs
+ * allow. Latency runs the real `crmbridge daemon` binary with interval = 1 s. Writes JSON.
+ * It changes no product code and judges no target: bench/report.py does that.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "bench/benchutil.h"
+#include "core/log.h"
+#include "core/strbuf.h"
+
+#define ZOHO_PAGE 200       /* records per Zoho list page */
+#define ZOHO_BATCH 100      /* records per Zoho write */
+#define JIRA_PAGE 100       /* issues per Jira search page */
+#define FIXED 260           /* cases seeded with known values, used by the phases */
+#define PACER 0             /* fixed case edited between phases to move both cursors */
+#define CRM_SET 1           /* fixed cases 1..100 are edited on the CRM side */
+#define TRACKER_SET 101     /* fixed cases 101..200 are edited on the tracker side */
+#define STATUS_SET 201      /* fixed cases 201..210 change status on the CRM side */
+#define LATENCY_SET 211     /* fixed cases 211.. take the latency edits */
+#define MAX_EDITS (FIXED - LATENCY_SET)
+#define INTERVAL_S 1        /* the daemon's interval in the latency run */
+
+struct fixed {
+    char *zoho_id, *jira_id, *jira_key;
+};
+
+struct bench {
+    struct bench_env env;
+    struct fixed fx[FIXED];
+    int n;
+    int edits;
+    int phase;
+    cJSON *out;
+};
+
+/* ---------------------------------------------------------------- seeding and initial sync */
+
+static void seed(struct bench *b)
+{
+    struct strbuf body = STRBUF_INIT;
+    (void)strbuf_adds(&body, "{\"module\":\"Cases\",\"records\":[");
+    for (int i = 0; i < FIXED; i++)
+        (void)strbuf_addf(&body,
+                          "%s{\"Subject\":\"Bench case %d\",\"Status\":\"New\",\"Priority\":"
+                          "\"Medium\",\"Description\":\"Customer asks for this since the last "
+                          "update.\\n\\n* keep the audit trail\\n* before the quarter closes\"}",
+                          i ? "," : "", i);
+    (void)strbuf_adds(&body, "]}");
+    cJSON *r = bench_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/seed", "%s", body.buf);
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(r, "ids");
+    for (int i = 0; i < FIXED; i++)
+        b->fx[i].zoho_id = xstrdup(cJSON_GetStringValue(cJSON_GetArrayItem(ids, i)));
+    cJSON_Delete(r);
+    strbuf_release(&body);
+    for (int left = b->n - FIXED; left > 0; left -= 2000)
+        cJSON_Delete(bench_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/seed",
+                               "{\"module\":\"Cases\",\"count\":%d}", left < 2000 ? left : 2000));
+}
+
+static cJSON *side_counts(struct bench *b)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "crm", bench_count_requests(&b->env.sim[SIDE_CRM], SIDE_CRM));
+    cJSON_AddItemToObject(o, "tracker",
+                          bench_count_requests(&b->env.sim[SIDE_TRACKER], SIDE_TRACKER));
+    return o;
+}
+
+static int initial_sync(struct bench *b)
+{
+    bench_clear_logs(&b->env);
+    double t0 = bench_mono_ms();
+    int created = 0, cycles = 0;
+    unsigned long http = 0;
+    for (int again = 1; again && cycles < 5; cycles++) {
+        struct sync_report rep;
+        int rc = bench_cycle(&b->env, &rep);
+        created += rep.created[SIDE_TRACKER];
+        http += rep.requests;
+        again = rep.created[SIDE_TRACKER] || rep.postponed;
+        sync_report_release(&rep);
+        if (rc != 0)
+            return -1;
+    }
+    cJSON *o = cJSON_AddObjectToObject(b->out, "initial_sync");
+    cJSON_AddNumberToObject(o, "records", b->n);
+    cJSON_AddNumberToObject(o, "created", created);
+    cJSON_AddNumberToObject(o, "cycles", cycles);
+    cJSON_AddNumberToObject(o, "seconds", (bench_mono_ms() - t0) / 1000.0);
+    cJSON_AddNumberToObject(o, "http_total", (double)http);
+    cJSON_AddItemToObject(o, "requests", side_counts(b));
+    cJSON_AddNumberToObject(o, "peak_rss_kib", (double)bench_peak_rss_kib());
+    if (created != b->n) {
+        fprintf(stderr, "bench: initial sync created %d of %d issues\n", created, b->n);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_links(struct bench *b)
+{
+    struct cache_txn *t;
+    struct strbuf err = STRBUF_INIT;
+    if (cache_txn_begin(b->env.cache, 1, &t, &err) != CB_OK) {
+        fprintf(stderr, "bench: cannot read the cache: %s\n", err.buf);
+        strbuf_release(&err);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < FIXED && rc == 0; i++) {
+        struct link l = {0};
+        if (cache_link_find(t, BENCH_PAIR, SIDE_CRM, b->fx[i].zoho_id, &l) != CB_OK ||
+            !l.remote[SIDE_TRACKER] || !l.key[SIDE_TRACKER]) {
+            fprintf(stderr, "bench: case '%s' is not linked\n", b->fx[i].zoho_id);
+            rc = -1;
+        } else {
+            b->fx[i].jira_id = xstrdup(l.remote[SIDE_TRACKER]);
+            b->fx[i].jira_key = xstrdup(l.key[SIDE_TRACKER]);
+        }
+        link_release(&l);
+    }
+    cache_txn_abort(t);
+    strbuf_release(&err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- edits as a person makes them */
+
+static void edit_crm(struct bench *b, int i, const char *field, const char *value)
+{
+    cJSON_Delete(bench_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/edit",
+                           "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"%s\":\"%s\"},"
+                           "\"user\":\"Li Wei\"}",
+                           b->fx[i].zoho_id, field, value));
+}
+
+static void edit_tracker(struct bench *b, int i, const char *value)
+{
+    cJSON_Delete(bench_ctl(&b->env.sim[SIDE_TRACKER], "POST", "/_sim/edit",
+                           "{\"key\":\"%s\",\"fields\":{\"summary\":\"%s\"},"
+                           "\"user\":\"Mia Krystof\"}",
+                           b->fx[i].jira_key, value));
+}
+
+static void title(char *buf, size_t n, int phase, int i, const char *side)
+{
+    snprintf(buf, n, "Bench case %d, %s edit in phase %d", i, side, phase);
+}
+
+/* ---------------------------------------------------------------- calls per change */
+
+/* One measured situation: kz cases edited on the CRM side, kt issues on the tracker side;
+ * status: the CRM edits change Status (one Jira transition each) instead of the title. */
+struct phase {
+    const char *name;
+    int kz, kt, status;
+};
+
+static int pages(int n, int per)
+{
+    return n <= 0 ? 1 : (n + per - 1) / per;
+}
+
+static int batches(int n, int per)
+{
+    return (n + per - 1) / per;
+}
+
+/* The fewest requests the two APIs allow for ph: list pages for what changed on each side,
+ * plus the writes (Zoho: 100 records per request; Jira: one PUT per issue, or the transition
+ * POSTs a status change needs: 1 here, To Do -> In Progress). */
+static cJSON *minimum(const struct phase *ph)
+{
+    int crm = pages(ph->kz, ZOHO_PAGE) + batches(ph->kt, ZOHO_BATCH);
+    int trk = pages(ph->kt, JIRA_PAGE) + ph->kz;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "crm", crm);
+    cJSON_AddNumberToObject(o, "tracker", trk);
+    cJSON_AddNumberToObject(o, "total", crm + trk);
+    return o;
+}
+
+/* Moves both cursors past everything earlier phases touched: time passes beyond the overlap
+ * window, then one CRM edit and its echo on the tracker become the newest records. */
+static int separate(struct bench *b)
+{
+    char t[128];
+    bench_advance_clocks(&b->env, ((int64_t)b->env.cfg->pairs[0].overlap_s + 5) * 1000);
+    title(t, sizeof(t), b->phase, PACER, "pacer");
+    edit_crm(b, PACER, "Subject", t);
+    for (int i = 0; i < 2; i++) {
+        struct sync_report rep;
+        int rc = bench_cycle(&b->env, &rep);
+        sync_report_release(&rep);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void make_edits(struct bench *b, const struct phase *ph)
+{
+    char t[128];
+    for (int i = 0; i < ph->kz; i++) {
+        if (ph->status) {
+            edit_crm(b, STATUS_SET + i, "Status", "Escalated");
+            continue;
+        }
+        title(t, sizeof(t), b->phase, CRM_SET + i, "crm");
+        edit_crm(b, CRM_SET + i, "Subject", t);
+    }
+    for (int i = 0; i < ph->kt; i++) {
+        title(t, sizeof(t), b->phase, TRACKER_SET + i, "tracker");
+        edit_tracker(b, TRACKER_SET + i, t);
+    }
+}
+
+static cJSON *measured(const cJSON *counts, unsigned long http)
+{
+    cJSON *o = cJSON_CreateObject();
+    int crm = bench_num(cJSON_GetObjectItemCaseSensitive(counts, "crm"), "total");
+    int trk = bench_num(cJSON_GetObjectItemCaseSensitive(counts, "tracker"), "total");
+    cJSON_AddNumberToObject(o, "crm", crm);
+    cJSON_AddNumberToObject(o, "tracker", trk);
+    cJSON_AddNumberToObject(o, "total", crm + trk);
+    cJSON_AddNumberToObject(o, "http_total", (double)http);
+    return o;
+}
+
+/* Runs one cycle with clean logs and returns {"measured","breakdown","cycle_ms"}; *rep keeps
+ * the report (caller releases). */
+static cJSON *measured_cycle(struct bench *b, struct sync_report *rep, int *rc)
+{
+    double t0 = bench_mono_ms();
+    *rc = bench_cycle(&b->env, rep);
+    double ms = bench_mono_ms() - t0;
+    cJSON *counts = side_counts(b);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "measured", measured(counts, rep->requests));
+    cJSON_AddItemToObject(o, "breakdown", counts);
+    cJSON_AddNumberToObject(o, "cycle_ms", ms);
+    bench_clear_logs(&b->env);
+    return o;
+}
+
+static int check_outcome(const struct phase *ph, const struct sync_report *rep, cJSON *row)
+{
+    int ok = rep->updated[SIDE_TRACKER] == ph->kz && rep->updated[SIDE_CRM] == ph->kt &&
+             !rep->failed && !rep->conflicts && !rep->created[0] && !rep->created[1];
+    cJSON_AddBoolToObject(row, "ok", ok);
+    if (!ok)
+        fprintf(stderr, "bench: phase '%s' updated %d crm / %d tracker, expected %d / %d\n",
+                ph->name, rep->updated[SIDE_CRM], rep->updated[SIDE_TRACKER], ph->kt, ph->kz);
+    return ok ? 0 : -1;
+}
+
+static int run_phase(struct bench *b, const struct phase *ph, cJSON *rows)
+{
+    b->phase++;
+    if (separate(b) != 0)
+        return -1;
+    bench_clear_logs(&b->env);
+    make_edits(b, ph);
+    struct sync_report rep;
+    int rc;
+    cJSON *row = measured_cycle(b, &rep, &rc);
+    cJSON_AddItemToArray(rows, row);
+    cJSON_AddStringToObject(row, "name", ph->name);
+    cJSON_AddNumberToObject(row, "k_crm", ph->kz);
+    cJSON_AddNumberToObject(row, "k_tracker", ph->kt);
+    cJSON_AddItemToObject(row, "minimum", minimum(ph));
+    if (rc == 0)
+        rc = check_outcome(ph, &rep, row);
+    sync_report_release(&rep);
+    /* the cycle after a change reads our own writes back once (echo): shown, not in the ratio */
+    cJSON *next = measured_cycle(b, &rep, &rc);
+    sync_report_release(&rep);
+    cJSON_AddItemToObject(row, "next_cycle", cJSON_DetachItemFromObject(next, "measured"));
+    cJSON_Delete(next);
+    return rc;
+}
+
+/* No change at all: `cycles` cycles, each measured on its own. */
+static int run_quiet(struct bench *b, const char *name, int cycles, cJSON *rows)
+{
+    static const struct phase none = {NULL, 0, 0, 0};
+    bench_clear_logs(&b->env);
+    int rc = 0;
+    for (int i = 0; i < cycles && rc == 0; i++) {
+        struct sync_report rep;
+        cJSON *row = measured_cycle(b, &rep, &rc);
+        cJSON_AddStringToObject(row, "name", name);
+        cJSON_AddNumberToObject(row, "k_crm", 0);
+        cJSON_AddNumberToObject(row, "k_tracker", 0);
+        cJSON_AddNumberToObject(row, "listed", rep.read[0] + rep.read[1]);
+        cJSON_AddItemToObject(row, "minimum", minimum(&none));
+        cJSON_AddBoolToObject(row, "ok", rc == 0 && !rep.updated[0] && !rep.updated[1]);
+        cJSON_AddItemToArray(rows, row);
+        sync_report_release(&rep);
+    }
+    return rc;
+}
+
+static int run_calls(struct bench *b)
+{
+    static const struct phase phases[] = {
+        {"k=1 crm", 1, 0, 0},         {"k=1 tracker", 0, 1, 0},    {"k=1 both", 1, 1, 0},
+        {"k=10 crm", 10, 0, 0},       {"k=10 tracker", 0, 10, 0},  {"k=10 both", 10, 10, 0},
+        {"k=100 crm", 100, 0, 0},     {"k=100 tracker", 0, 100, 0}, {"k=100 both", 100, 100, 0},
+        {"k=10 crm status", 10, 0, 1},
+    };
+    cJSON *rows = cJSON_AddArrayToObject(b->out, "calls");
+    /* right after the initial load: the overlap window still holds the whole load */
+    if (run_quiet(b, "no change, after initial load", 1, rows) != 0)
+        return -1;
+    b->phase++;
+    if (separate(b) != 0 || run_quiet(b, "no change, steady", 3, rows) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+        fprintf(stderr, "bench: calls per change, %s\n", phases[i].name);
+        if (run_phase(b, &phases[i], rows) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- latency with polling */
+
+static pid_t start_daemon(struct bench *b)
+{
+    char log[700];
+    snprintf(log, sizeof(log), "%s/daemon.log", b->env.dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "w", stderr))
+            _exit(127);
+        dup2(2, 1);
+        const char *bin = tu_crmbridge_bin();
+        execl(bin, bin, "-c", b->env.conf_path, "daemon", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_daemon(pid_t pid)
+{
+    int ws;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(pid, &ws, WNOHANG) == pid)
+            return;
+        usleep(100 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &ws, 0);
+}
+
+/* How far the simulator's clock is ahead of ours (the phases moved it), in ms. */
+static int64_t clock_offset(const struct sim *s)
+{
+    int64_t before = bench_now_ms();
+    cJSON *c = bench_ctl(s, "GET", "/_sim/clock", NULL);
+    int64_t after = bench_now_ms();
+    int64_t now = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "now_ms"));
+    cJSON_Delete(c);
+    return now - (before + after) / 2;
+}
+
+/* Simulator time of the first write to the edited record in s's log, or -1. */
+static int64_t write_seen(const struct sim *s, enum side target, const char *jira_id)
+{
+    char path[128];
+    if (target == SIDE_TRACKER)
+        snprintf(path, sizeof(path), "/rest/api/3/issue/%s", jira_id);
+    else
+        snprintf(path, sizeof(path), "/crm/v8/Cases");
+    cJSON *log = bench_ctl(s, "GET", "/_sim/log", NULL);
+    int64_t at = -1;
+    const cJSON *en;
+    cJSON_ArrayForEach(en, log)
+    {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(en, "method"));
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(en, "path"));
+        if (m && p && !strcmp(m, "PUT") && !strcmp(p, path)) {
+            at = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(en, "ms"));
+            break;
+        }
+    }
+    cJSON_Delete(log);
+    return at;
+}
+
+/* Edit number i on one side; returns the ms until the daemon wrote it on the other, or -1. */
+static double one_edit(struct bench *b, int i, const int64_t offset[2])
+{
+    int idx = LATENCY_SET + i;
+    enum side src = i % 2 ? SIDE_TRACKER : SIDE_CRM, dst = SIDE_OTHER(src);
+    char t[128];
+    title(t, sizeof(t), 1000 + i, idx, side_name(src));
+    sim_clear_log(&b->env.sim[dst]);
+    int64_t t0 = bench_now_ms();
+    if (src == SIDE_CRM)
+        edit_crm(b, idx, "Subject", t);
+    else
+        edit_tracker(b, idx, t);
+    for (int waited = 0; waited < 15000; waited += 20) {
+        usleep(20 * 1000);
+        int64_t at = write_seen(&b->env.sim[dst], dst, b->fx[idx].jira_id);
+        if (at >= 0)
+            return (double)(at - offset[dst] - t0);
+    }
+    return -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted v[0..n). */
+static double percentile(const double *v, int n, double p)
+{
+    int r = (int)ceil(p * n);
+    return v[r < 1 ? 0 : r - 1];
+}
+
+static int run_latency(struct bench *b)
+{
+    bench_env_close(&b->env); /* the daemon owns the cache from here */
+    int64_t offset[2] = {clock_offset(&b->env.sim[0]), clock_offset(&b->env.sim[1])};
+    pid_t pid = start_daemon(b);
+    if (pid < 0)
+        return -1;
+    usleep(2500 * 1000); /* its first cycles: pings, token from the cache, the pacer's tail */
+    double *lat = xcalloc((size_t)b->edits, sizeof(double));
+    unsigned seed = 12345;
+    int missed = 0;
+    cJSON *o = cJSON_AddObjectToObject(b->out, "latency");
+    cJSON *samples = cJSON_AddArrayToObject(o, "samples_ms");
+    for (int i = 0; i < b->edits; i++) {
+        seed = seed * 1103515245u + 12345u;
+        usleep((useconds_t)((seed >> 8) % 1200) * 1000); /* land at any point of the loop */
+        lat[i] = one_edit(b, i, offset);
+        missed += lat[i] < 0;
+        cJSON_AddItemToArray(samples, cJSON_CreateNumber(lat[i]));
+    }
+    stop_daemon(pid);
+    qsort(lat, (size_t)b->edits, sizeof(double), cmp_double);
+    cJSON_AddNumberToObject(o, "interval_s", INTERVAL_S);
+    cJSON_AddNumberToObject(o, "edits", b->edits);
+    cJSON_AddNumberToObject(o, "missed", missed);
+    cJSON_AddNumberToObject(o, "p50_ms", percentile(lat, b->edits, 0.50));
+    cJSON_AddNumberToObject(o, "p99_ms", percentile(lat, b->edits, 0.99));
+    cJSON_AddNumberToObject(o, "max_ms", lat[b->edits - 1]);
+    free(lat);
+    return missed ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_sync [--quick] [--records N] [--edits E] --out FILE\n");
+    exit(2);
+}
+
+static int run(struct bench *b)
+{
+    if (bench_env_start(&b->env, INTERVAL_S) != 0 || bench_env_open(&b->env) != 0)
+        return -1;
+    cJSON_AddNumberToObject(b->out, "records", b->n);
+    cJSON_AddNumberToObject(b->out, "overlap_s", b->env.cfg->pairs[0].overlap_s);
+    fprintf(stderr, "bench: seeding %d cases and running the initial sync\n", b->n);
+    seed(b);
+    if (initial_sync(b) != 0 || load_links(b) != 0 || run_calls(b) != 0)
+        return -1;
+    fprintf(stderr, "bench: propagation latency, %d edits, daemon interval 1 s\n", b->edits);
+    return run_latency(b);
+}
+
+int main(int argc, char **argv)
+{
+    struct bench b;
+    memset(&b, 0, sizeof(b));
+    b.n = 10000;
+    b.edits = 20;
+    const char *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            b.n = 1000;
+        else if (!strcmp(argv[i], "--records") && i + 1 < argc)
+            b.n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--edits") && i + 1 < argc)
+            b.edits = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
+        else
+            usage();
+    }
+    if (!out || b.n < FIXED || b.edits < 1 || b.edits > MAX_EDITS)
+        usage();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    log_set_level(LOG_WARN);
+    signal(SIGPIPE, SIG_IGN);
+    b.out = cJSON_CreateObject();
+    int rc = run(&b);
+    cJSON_AddBoolToObject(b.out, "complete", rc == 0);
+    if (bench_write_json(out, b.out) != 0)
+        rc = -1;
+    cJSON_Delete(b.out);
+    bench_env_stop(&b.env);
+    for (int i = 0; i < FIXED; i++) {
+        free(b.fx[i].zoho_id);
+        free(b.fx[i].jira_id);
+        free(b.fx[i].jira_key);
+    }
+    curl_global_cleanup();
+    return rc == 0 ? 0 : 1;
+}
