@@ -1019,10 +1019,18 @@ static enum cb_status encode_labels(struct connector *c, const cJSON *v, cJSON *
     return st;
 }
 
-static enum cb_status encode_list(struct connector *c, const cJSON *v, cJSON *body,
+/* A status is a list name. A new card whose status names no list of the board goes to the
+ * side's `list` (so a board with "Inbox" takes new cases mapped to "To Do"); a move to a list
+ * the board lacks fails. */
+static enum cb_status encode_list(struct connector *c, const cJSON *v, int creating, cJSON *body,
                                   struct strbuf *err)
 {
     const struct named *l = cJSON_IsString(v) ? named_by_name(&c->lists, v->valuestring) : NULL;
+    if (!l && creating && cJSON_IsString(v)) {
+        l = named_by_id(&c->lists, c->new_list);
+        log_info("trello board '%s' has no list '%s': the new card goes to '%s'", c->board_name,
+                 v->valuestring, l->name);
+    }
     if (!l) {
         strbuf_setf(err, "trello board '%s' has no list '%s' (it has: ", c->board_name,
                     cJSON_IsString(v) ? v->valuestring : "");
@@ -1069,14 +1077,14 @@ static enum cb_status encode_text(const char *name, const cJSON *v, int may_be_e
 }
 
 static enum cb_status encode_one(struct connector *c, const char *name, const cJSON *v,
-                                 cJSON *body, struct strbuf *err)
+                                 int creating, cJSON *body, struct strbuf *err)
 {
     if (!strcmp(name, "name"))
         return encode_text("name", v, 0, body, err);
     if (!strcmp(name, "desc"))
         return encode_text("desc", v, 1, body, err);
     if (!strcmp(name, "list"))
-        return encode_list(c, v, body, err);
+        return encode_list(c, v, creating, body, err);
     if (!strcmp(name, "due"))
         return encode_due(v, body, err);
     if (!strcmp(name, "labels") && (cJSON_IsArray(v) || cJSON_IsNull(v)))
@@ -1092,15 +1100,15 @@ static enum cb_status encode_one(struct connector *c, const char *name, const cJ
     return CB_ERR_FINAL;
 }
 
-static enum cb_status encode_fields(struct connector *c, const cJSON *fields, cJSON *body,
-                                    struct strbuf *err)
+static enum cb_status encode_fields(struct connector *c, const cJSON *fields, int creating,
+                                    cJSON *body, struct strbuf *err)
 {
     const cJSON *v;
     cJSON_ArrayForEach(v, fields)
     {
         if (v->string[0] == '$')
             continue;
-        enum cb_status st = encode_one(c, v->string, v, body, err);
+        enum cb_status st = encode_one(c, v->string, v, creating, body, err);
         if (st != CB_OK)
             return st;
     }
@@ -1154,7 +1162,7 @@ static enum cb_status put_card(struct connector *c, const char *id, const cJSON 
 static enum cb_status create_one(struct connector *c, struct write_op *op)
 {
     cJSON *body = cJSON_CreateObject(), *card = NULL;
-    enum cb_status st = encode_fields(c, op->fields, body, &op->err);
+    enum cb_status st = encode_fields(c, op->fields, 1, body, &op->err);
     if (!cJSON_GetObjectItemCaseSensitive(body, "idList"))
         cJSON_AddStringToObject(body, "idList", c->new_list);
     cJSON_AddStringToObject(body, "pos", "bottom");
@@ -1206,7 +1214,7 @@ static enum cb_status update_one(struct connector *c, struct write_op *op)
 {
     cJSON *body = cJSON_CreateObject(), *card = NULL;
     char *marker = NULL;
-    enum cb_status st = encode_fields(c, op->fields, body, &op->err);
+    enum cb_status st = encode_fields(c, op->fields, 0, body, &op->err);
     /* a new description keeps the card's marker, so find_marker still knows the card */
     if (st == CB_OK && cJSON_GetObjectItemCaseSensitive(body, "desc"))
         st = marker_of(c, op->id, &marker, &op->err);

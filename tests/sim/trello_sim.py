@@ -37,7 +37,8 @@ Control (besides simbase's):
   POST /_sim/edit   {"card": id or shortLink, "fields": {"name","desc","due","dueComplete",
                      "closed","labels":[names]}, "list": name, "comment": text, "delete": true,
                      "user": "Mia Krystof"}  (as a person in the web UI)
-  GET  /_sim/cards?board=id|name  every card (closed included) with "listName" and "labelNames"
+  GET  /_sim/cards?board=id|name  every card of that board (default: of every board), closed
+                    ones included, with "listName", "labelNames" and "attachments" (URLs)
   GET  /_sim/boards  boards with their lists and labels
   GET|POST /_sim/config  limits (token_limit, key_limit, window_ms, lockout_429s,
                      members_limit, members_window_ms, too_many_cards); GET also shows the
@@ -973,10 +974,11 @@ class TrelloSim(Sim):
         return Reply(200, self.render_card(c))
 
     def c_cards(self, req):
-        b = self.control_board(req.query.get("board"))
+        ref = req.query.get("board")
+        b = self.control_board(ref) if ref else None
         out = []
         for c in self.cards.values():
-            if c["idBoard"] != b["id"] or c.get("_deleted"):
+            if (b and c["idBoard"] != b["id"]) or c.get("_deleted"):
                 continue
             r = self.render_card(c, None, True)
             r["listName"] = self.lists[c["idList"]]["name"]

