@@ -5,7 +5,6 @@
  * then open the pair and run no-change cycles against the simulators, or walk every link; the
  * cache's size on disk is divided by the links. Writes JSON. It judges no target.
  */
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,25 +136,12 @@ static long file_size(const char *dir, const char *name)
 
 /* ---------------------------------------------------------------- measuring children */
 
-static long status_kib(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, field, n) && line[n] == ':')
-            kib = atol(line + n + 1);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static void print_rss(const char *what, long links)
 {
     printf("{\"what\":\"%s\",\"links\":%ld,\"peak_rss_kib\":%ld,\"rss_anon_kib\":%ld,"
            "\"rss_file_kib\":%ld}\n",
-           what, links, bench_peak_rss_kib(), status_kib("RssAnon"), status_kib("RssFile"));
+           what, links, bench_status_kib("VmHWM"), bench_status_kib("RssAnon"),
+           bench_status_kib("RssFile"));
 }
 
 static int count_link(void *arg, const struct link *l)
@@ -261,8 +247,8 @@ static int measured_child(int argc, char **argv)
 
 static int real_sync(struct bench_env *e)
 {
-    cJSON_Delete(bench_ctl(&e->sim[SIDE_CRM], "POST", "/_sim/seed",
-                           "{\"module\":\"Cases\",\"count\":%d}", REAL));
+    cJSON_Delete(sim_ctl(&e->sim[SIDE_CRM], "POST", "/_sim/seed",
+                         "{\"module\":\"Cases\",\"count\":%d}", REAL));
     struct sync_report rep;
     int rc = bench_cycle(e, &rep);
     if (rep.created[SIDE_TRACKER] != REAL)

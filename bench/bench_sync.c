@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -21,17 +20,17 @@
 #include "core/log.h"
 #include "core/strbuf.h"
 
-#define ZOHO_PAGE 200       /* records per Zoho list page */
-#define ZOHO_BATCH 100      /* records per Zoho write */
-#define JIRA_PAGE 100       /* issues per Jira search page */
-#define FIXED 260           /* cases seeded with known values, used by the phases */
-#define PACER 0             /* fixed case edited between phases to move both cursors */
-#define CRM_SET 1           /* fixed cases 1..100 are edited on the CRM side */
-#define TRACKER_SET 101     /* fixed cases 101..200 are edited on the tracker side */
-#define STATUS_SET 201      /* fixed cases 201..210 change status on the CRM side */
-#define LATENCY_SET 211     /* fixed cases 211.. take the latency edits */
+#define ZOHO_PAGE 200   /* records per Zoho list page */
+#define ZOHO_BATCH 100  /* records per Zoho write */
+#define JIRA_PAGE 100   /* issues per Jira search page */
+#define FIXED 260       /* cases seeded with known values, used by the phases */
+#define PACER 0         /* fixed case edited between phases to move both cursors */
+#define CRM_SET 1       /* fixed cases 1..100 are edited on the CRM side */
+#define TRACKER_SET 101 /* fixed cases 101..200 are edited on the tracker side */
+#define STATUS_SET 201  /* fixed cases 201..210 change status on the CRM side */
+#define LATENCY_SET 211 /* fixed cases 211.. take the latency edits */
 #define MAX_EDITS (FIXED - LATENCY_SET)
-#define INTERVAL_S 1        /* the daemon's interval in the latency run */
+#define INTERVAL_S 1 /* the daemon's interval in the latency run */
 
 struct fixed {
     char *zoho_id, *jira_id, *jira_key;
@@ -59,15 +58,15 @@ static void seed(struct bench *b)
                           "update.\\n\\n* keep the audit trail\\n* before the quarter closes\"}",
                           i ? "," : "", i);
     (void)strbuf_adds(&body, "]}");
-    cJSON *r = bench_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/seed", "%s", body.buf);
+    cJSON *r = sim_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/seed", "%s", body.buf);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(r, "ids");
     for (int i = 0; i < FIXED; i++)
         b->fx[i].zoho_id = xstrdup(cJSON_GetStringValue(cJSON_GetArrayItem(ids, i)));
     cJSON_Delete(r);
     strbuf_release(&body);
     for (int left = b->n - FIXED; left > 0; left -= 2000)
-        cJSON_Delete(bench_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/seed",
-                               "{\"module\":\"Cases\",\"count\":%d}", left < 2000 ? left : 2000));
+        cJSON_Delete(sim_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/seed",
+                             "{\"module\":\"Cases\",\"count\":%d}", left < 2000 ? left : 2000));
 }
 
 static cJSON *side_counts(struct bench *b)
@@ -103,9 +102,10 @@ static int initial_sync(struct bench *b)
     cJSON_AddNumberToObject(o, "seconds", (bench_mono_ms() - t0) / 1000.0);
     cJSON_AddNumberToObject(o, "http_total", (double)http);
     cJSON_AddItemToObject(o, "requests", side_counts(b));
-    cJSON_AddNumberToObject(o, "peak_rss_kib", (double)bench_peak_rss_kib());
+    cJSON_AddNumberToObject(o, "peak_rss_kib", (double)bench_status_kib("VmHWM"));
     if (created != b->n) {
-        fprintf(stderr, "bench: initial sync created %d of %d issues\n", created, b->n);
+        fprintf(stderr, "bench: cannot link every case: the initial sync created %d of %d issues\n",
+                created, b->n);
         return -1;
     }
     return 0;
@@ -125,7 +125,7 @@ static int load_links(struct bench *b)
         struct link l = {0};
         if (cache_link_find(t, BENCH_PAIR, SIDE_CRM, b->fx[i].zoho_id, &l) != CB_OK ||
             !l.remote[SIDE_TRACKER] || !l.key[SIDE_TRACKER]) {
-            fprintf(stderr, "bench: case '%s' is not linked\n", b->fx[i].zoho_id);
+            fprintf(stderr, "bench: cannot find the link of case '%s'\n", b->fx[i].zoho_id);
             rc = -1;
         } else {
             b->fx[i].jira_id = xstrdup(l.remote[SIDE_TRACKER]);
@@ -142,18 +142,18 @@ static int load_links(struct bench *b)
 
 static void edit_crm(struct bench *b, int i, const char *field, const char *value)
 {
-    cJSON_Delete(bench_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/edit",
-                           "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"%s\":\"%s\"},"
-                           "\"user\":\"Li Wei\"}",
-                           b->fx[i].zoho_id, field, value));
+    cJSON_Delete(sim_ctl(&b->env.sim[SIDE_CRM], "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"%s\":\"%s\"},"
+                         "\"user\":\"Li Wei\"}",
+                         b->fx[i].zoho_id, field, value));
 }
 
 static void edit_tracker(struct bench *b, int i, const char *value)
 {
-    cJSON_Delete(bench_ctl(&b->env.sim[SIDE_TRACKER], "POST", "/_sim/edit",
-                           "{\"key\":\"%s\",\"fields\":{\"summary\":\"%s\"},"
-                           "\"user\":\"Mia Krystof\"}",
-                           b->fx[i].jira_key, value));
+    cJSON_Delete(sim_ctl(&b->env.sim[SIDE_TRACKER], "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"fields\":{\"summary\":\"%s\"},"
+                         "\"user\":\"Mia Krystof\"}",
+                         b->fx[i].jira_key, value));
 }
 
 static void title(char *buf, size_t n, int phase, int i, const char *side)
@@ -263,7 +263,7 @@ static int check_outcome(const struct phase *ph, const struct sync_report *rep, 
              !rep->failed && !rep->conflicts && !rep->created[0] && !rep->created[1];
     cJSON_AddBoolToObject(row, "ok", ok);
     if (!ok)
-        fprintf(stderr, "bench: phase '%s' updated %d crm / %d tracker, expected %d / %d\n",
+        fprintf(stderr, "bench: wrong outcome in '%s': updated %d crm / %d tracker, not %d / %d\n",
                 ph->name, rep->updated[SIDE_CRM], rep->updated[SIDE_TRACKER], ph->kt, ph->kz);
     return ok ? 0 : -1;
 }
@@ -287,11 +287,12 @@ static int run_phase(struct bench *b, const struct phase *ph, cJSON *rows)
         rc = check_outcome(ph, &rep, row);
     sync_report_release(&rep);
     /* the cycle after a change reads our own writes back once (echo): shown, not in the ratio */
-    cJSON *next = measured_cycle(b, &rep, &rc);
+    int next_rc;
+    cJSON *next = measured_cycle(b, &rep, &next_rc);
     sync_report_release(&rep);
     cJSON_AddItemToObject(row, "next_cycle", cJSON_DetachItemFromObject(next, "measured"));
     cJSON_Delete(next);
-    return rc;
+    return rc != 0 ? rc : next_rc;
 }
 
 /* No change at all: `cycles` cycles, each measured on its own. */
@@ -318,9 +319,9 @@ static int run_quiet(struct bench *b, const char *name, int cycles, cJSON *rows)
 static int run_calls(struct bench *b)
 {
     static const struct phase phases[] = {
-        {"k=1 crm", 1, 0, 0},         {"k=1 tracker", 0, 1, 0},    {"k=1 both", 1, 1, 0},
-        {"k=10 crm", 10, 0, 0},       {"k=10 tracker", 0, 10, 0},  {"k=10 both", 10, 10, 0},
-        {"k=100 crm", 100, 0, 0},     {"k=100 tracker", 0, 100, 0}, {"k=100 both", 100, 100, 0},
+        {"k=1 crm", 1, 0, 0},          {"k=1 tracker", 0, 1, 0},     {"k=1 both", 1, 1, 0},
+        {"k=10 crm", 10, 0, 0},        {"k=10 tracker", 0, 10, 0},   {"k=10 both", 10, 10, 0},
+        {"k=100 crm", 100, 0, 0},      {"k=100 tracker", 0, 100, 0}, {"k=100 both", 100, 100, 0},
         {"k=10 crm status", 10, 0, 1},
     };
     cJSON *rows = cJSON_AddArrayToObject(b->out, "calls");
@@ -373,7 +374,7 @@ static void stop_daemon(pid_t pid)
 static int64_t clock_offset(const struct sim *s)
 {
     int64_t before = bench_now_ms();
-    cJSON *c = bench_ctl(s, "GET", "/_sim/clock", NULL);
+    cJSON *c = sim_ctl(s, "GET", "/_sim/clock", NULL);
     int64_t after = bench_now_ms();
     int64_t now = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "now_ms"));
     cJSON_Delete(c);
@@ -388,7 +389,7 @@ static int64_t write_seen(const struct sim *s, enum side target, const char *jir
         snprintf(path, sizeof(path), "/rest/api/3/issue/%s", jira_id);
     else
         snprintf(path, sizeof(path), "/crm/v8/Cases");
-    cJSON *log = bench_ctl(s, "GET", "/_sim/log", NULL);
+    cJSON *log = sim_ctl(s, "GET", "/_sim/log", NULL);
     int64_t at = -1;
     const cJSON *en;
     cJSON_ArrayForEach(en, log)

@@ -5,13 +5,11 @@
  */
 #include "bench/benchutil.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
 #include "core/strbuf.h"
 
 static const char conf_fmt[] =
@@ -57,8 +55,8 @@ int bench_env_start(struct bench_env *e, int interval_s)
         bench_env_stop(e);
         return -1;
     }
-    cJSON_Delete(bench_ctl(&e->sim[1], "POST", "/_sim/config",
-                           "{\"rate\":{\"GET\":100000,\"POST\":100000,\"PUT\":100000}}"));
+    cJSON_Delete(sim_ctl(&e->sim[1], "POST", "/_sim/config",
+                         "{\"rate\":{\"GET\":100000,\"POST\":100000,\"PUT\":100000}}"));
     return 0;
 }
 
@@ -108,38 +106,18 @@ int bench_cycle(struct bench_env *e, struct sync_report *rep)
     sync_report_init(rep);
     enum cb_status st = sync_pair_cycle(e->pair, rep, &err);
     if (st != CB_OK)
-        fprintf(stderr, "bench: cycle failed: %s\n", err.len ? err.buf : cb_status_str(st));
+        fprintf(stderr, "bench: cannot run a cycle: %s\n", err.len ? err.buf : cb_status_str(st));
     if (rep->failed || rep->postponed)
-        fprintf(stderr, "bench: cycle left records behind:\n%s", rep->problems.buf);
+        fprintf(stderr, "bench: records left for a later cycle:\n%s", rep->problems.buf);
     strbuf_release(&err);
     return st == CB_OK ? 0 : -1;
-}
-
-cJSON *bench_ctl(const struct sim *s, const char *method, const char *path, const char *fmt, ...)
-{
-    struct strbuf body = STRBUF_INIT;
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void)strbuf_vaddf(&body, fmt, ap);
-        va_end(ap);
-    }
-    long st = 0;
-    cJSON *j = sim_call(s, method, path, fmt ? body.buf : NULL, &st);
-    strbuf_release(&body);
-    if (st < 200 || st > 299) {
-        fprintf(stderr, "bench: control call %s %s to the %s simulator failed: http %ld\n",
-                method, path, s->name, st);
-        exit(3);
-    }
-    return j;
 }
 
 void bench_advance_clocks(struct bench_env *e, int64_t ms)
 {
     for (int s = 0; s < 2; s++)
-        cJSON_Delete(bench_ctl(&e->sim[s], "POST", "/_sim/clock", "{\"advance_ms\":%lld}",
-                               (long long)ms));
+        cJSON_Delete(
+            sim_ctl(&e->sim[s], "POST", "/_sim/clock", "{\"advance_ms\":%lld}", (long long)ms));
 }
 
 void bench_clear_logs(struct bench_env *e)
@@ -201,7 +179,7 @@ static void bump(cJSON *o, const char *name)
 
 cJSON *bench_count_requests(const struct sim *s, enum side side)
 {
-    cJSON *log = bench_ctl(s, "GET", "/_sim/log", NULL);
+    cJSON *log = sim_ctl(s, "GET", "/_sim/log", NULL);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "total", 0);
     const cJSON *en;
@@ -225,17 +203,17 @@ int bench_num(const cJSON *o, const char *name)
     return cJSON_IsNumber(n) ? (int)n->valuedouble : 0;
 }
 
-long bench_peak_rss_kib(void)
+long bench_status_kib(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
     char line[256];
     long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, field, n) && line[n] == ':')
+            kib = atol(line + n + 1);
+    if (f)
+        fclose(f);
     return kib;
 }
 

@@ -2,8 +2,9 @@
  * Shared pieces of the benchmarks: a Zoho CRM and a Jira Cloud simulator started on free ports,
  * a config in a scratch directory pointing one pair at them, the pair opened in this process
  * and kept open across cycles (as the daemon does), per-side request counts read from the
- * simulators' logs, peak RSS, and small JSON output helpers. Benchmarks only; never linked into
- * crmbridge.
+ * simulators' logs, peak RSS, and small JSON output helpers. Control calls go through
+ * tests/unit/testutil.h (sim_ctl ends the program when one fails). Benchmarks only; never linked
+ * into crmbridge.
  */
 #ifndef CB_BENCHUTIL_H
 #define CB_BENCHUTIL_H
@@ -43,10 +44,6 @@ void bench_env_stop(struct bench_env *e);
  * initialised here (caller releases). */
 int bench_cycle(struct bench_env *e, struct sync_report *rep);
 
-/* Control calls that must succeed: returns the answer (caller deletes) or exits with a message
- * naming the call. */
-cJSON *bench_ctl(const struct sim *s, const char *method, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 /* Moves both simulators' clocks forward by ms (time passing for records, not for us). */
 void bench_advance_clocks(struct bench_env *e, int64_t ms);
 /* Clears both simulators' request logs. */
@@ -59,8 +56,8 @@ cJSON *bench_count_requests(const struct sim *s, enum side side);
 /* Number stored under name in o (0 when absent). */
 int bench_num(const cJSON *o, const char *name);
 
-/* Peak resident set size of this process in KiB (VmHWM), or -1. */
-long bench_peak_rss_kib(void);
+/* A "kB" line of /proc/self/status ("VmHWM" is the peak resident set size), or -1. */
+long bench_status_kib(const char *field);
 /* Wall clock in ms (CLOCK_REALTIME) and monotonic ms. */
 int64_t bench_now_ms(void);
 double bench_mono_ms(void);

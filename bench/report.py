@@ -104,7 +104,7 @@ def cpu_rows(parts):
         w = t["changed_user_ns"] + t["changed_sys_ns"]
         rows.append(row("cpu per record", "changed record, CPU time user + sys (info)",
                         "%.1f us" % (w / 1000), "%.1f us cJSON" % (b / 1000), w / b, "-", None,
-                        "user %.1f us, sys %.1f us: the per-record commit's fdatasync" %
+                        "user %.1f + sys %.1f us (split tick-sampled); the commit's fdatasync" %
                         (t["changed_user_ns"] / 1000, t["changed_sys_ns"] / 1000)))
     return rows
 

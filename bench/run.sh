@@ -45,7 +45,7 @@ step "memory and disk with 100,000 links"
 step "cpu per record"
 if "$bin/bench_cpu" --prepare "$parts/cpu-prep.json" >"$parts/cpu.log" 2>&1; then
     if command -v valgrind >/dev/null 2>&1; then
-        for mode in baseline changed unchanged; do
+        for mode in baseline changed unchanged; do # 200 loops = CALLGRIND_ITERATIONS in report.py
             valgrind --tool=callgrind --collect-atstart=no --toggle-collect=bench_loop \
                 --callgrind-out-file="$parts/callgrind.$mode.out" \
                 "$bin/bench_cpu" --loop $mode "$parts/cpu-prep.json" 200 >>"$parts/cpu.log" 2>&1 ||
@@ -54,8 +54,8 @@ if "$bin/bench_cpu" --prepare "$parts/cpu-prep.json" >"$parts/cpu.log" 2>&1; the
     else
         step "valgrind not found: instruction counts skipped (CPU time only)"
     fi
-    "$bin/bench_cpu" --time "$parts/cpu-prep.json" 2000 >"$parts/cpu-time.json" 2>>"$parts/cpu.log" ||
-        failed=1
+    "$bin/bench_cpu" --time "$parts/cpu-prep.json" 2000 >"$parts/cpu-time.json" \
+        2>>"$parts/cpu.log" || failed=1
 else
     failed=1
 fi

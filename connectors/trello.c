@@ -1257,7 +1257,7 @@ const struct connector_ops trello_ops = {
     .get_many = trello_get_many,
     .write = trello_write,
     .find_marker = trello_find_marker,
-    .max_batch_read = 100,
+    .max_batch_read = 1000, /* more than PER_CARD_MAX ids cost one snapshot anyway */
     .max_batch_write = 1,
     .search_lag_ms = 0, /* find_marker reads the board, not a search index */
 };

@@ -375,6 +375,12 @@ static void fill_link_side(struct link *l, enum side s, const struct record *r)
     l->url[s] = r->url ? xstrdup(r->url) : NULL;
 }
 
+/* How long a write to side s may stay invisible to its listing. */
+static int64_t lag_of(const struct sync_pair *p, enum side s)
+{
+    return p->ops[s]->search_lag ? p->ops[s]->search_lag(p->conn[s]) : p->ops[s]->search_lag_ms;
+}
+
 /* A create whose outcome is unknown (crash or lost response): link it if the target shows the
  * marker; otherwise wait out the target's search lag before creating it again. */
 static enum cb_status recover_one(struct cycle *c, const struct intent *in, struct strbuf *err)
@@ -401,7 +407,7 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
     }
     record_release(&found);
     int64_t age = cbtime_now_ms() - in->created_ms;
-    if (st == CB_ERR_NOTFOUND && age >= p->ops[t]->search_lag_ms) {
+    if (st == CB_ERR_NOTFOUND && age >= lag_of(p, t)) {
         strbuf_release(&e);
         return CB_OK; /* not there: the create step makes it again, with the same marker */
     }

@@ -391,9 +391,7 @@ class TrelloSim(Sim):
         full = {k: v for k, v in c.items() if not k.startswith("_")}
         full["dateLastActivity"] = iso(c["dateLastActivity"])
         full["labels"] = [dict(self.labels[i]) for i in c["idLabels"]]
-        comments = sum(1 for a in self.actions if a["_card"] == c["id"] and
-                       a["type"] == "commentCard")
-        full["badges"] = {"comments": comments, "attachments": len(c.get("_attachments", [])),
+        full["badges"] = {"comments": c.get("_comments", 0), "attachments": len(c.get("_attachments", [])),
                           "description": bool(c["desc"]), "due": c["due"],
                           "dueComplete": c["dueComplete"]}
         out = self.pick(full, names)
@@ -799,6 +797,7 @@ class TrelloSim(Sim):
         return Reply(200, self.render_action(a))
 
     def comment(self, c, text, who):
+        c["_comments"] = c.get("_comments", 0) + 1
         return self.add_action(self.boards[c["idBoard"]], "commentCard",
                                self.card_data(c, {"text": text}), who, c)
 
@@ -827,6 +826,7 @@ class TrelloSim(Sim):
     def r_comment_delete(self, req):
         a, c = self.comment_of(req)
         a["_deleted"] = True
+        c["_comments"] -= 1
         self.actions.remove(a)
         self.add_action(self.boards[c["idBoard"]], "deleteComment", self.card_data(
             c, {"action": {"id": a["id"]}}), req.member, c)
