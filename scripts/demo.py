@@ -78,16 +78,30 @@ FX_PAIR = """
   }}"""
 
 
-def write_config(state, zoho, jira, fx=None, jira2=None):
+TRELLO_KEY = "d1f7b2c9e4a8f3b6c0d5e9a2f4b7c1e8"
+TRELLO_TOKEN = "ATTA9c4e1b7d2f8a3c6e0b5d9f1a4c7e2b8d3f6a0c5e9b1d4f7a2c8e3b6d0f5a9c1e4b7"
+
+
+def write_config(state, zoho, jira, fx=None, jira2=None, trello=None, board=None):
     fx_eps = fx_pair = ""
+    if trello:
+        fx_eps += f"""
+  team_board = {{ type = "trello"; api_url = "{trello.base}";
+    key = "{TRELLO_KEY}"; token = "{TRELLO_TOKEN}"; }};"""
+        fx_pair += f""",
+  {{ name = "delivery";
+    crm = {{ endpoint = "zoho_sim"; module = "Cases"; }};
+    tracker = {{ endpoint = "team_board"; board = "{board}"; list = "To Do"; }};
+    interval = 60;
+  }}"""
     if fx:
-        fx_eps = f"""
+        fx_eps += f"""
   fx_sim = {{ type = "fxiaoke"; api_url = "{fx.base}"; app_id = "FSAID_SIMAPP01";
     app_secret = "sim-app-secret"; permanent_code = "sim-permanent-code";
     user_id = "FSUID_00000000000000000000000000000001"; }};
   jira_team2 = {{ type = "jira"; api_url = "{jira2.base}";
     email = "bot@acme.test"; api_token = "sim-jira-token"; search_lag = 0; }};"""
-        fx_pair = "," + FX_PAIR.format()
+        fx_pair += "," + FX_PAIR.format()
     conf = os.path.join(state, "crmbridge.conf")
     with open(conf, "w") as f:
         f.write(f"""# written by scripts/demo.py: the simulators stand in for Zoho CRM, Jira Cloud, Fxiaoke
@@ -161,6 +175,32 @@ def fxiaoke_part(args, state, zoho, jira, problems):
     finally:
         fx.stop()
         jira2.stop()
+
+
+def trello_part(args, state, zoho, jira, problems):
+    """Zoho CRM Cases <-> a Trello board: cards in lists, the list is the status."""
+    trello = Sim("trello")
+    try:
+        board = trello.call("GET", "/_sim/boards")[0]
+        lists = ", ".join(l["name"] for l in board["lists"])
+        step(f"Trello: board '{board['name']}' with lists {lists}; a 'delivery' pair sends the "
+             "same Zoho cases there")
+        conf = write_config(state, zoho, jira, trello=trello, board=board["id"])
+        crmbridge(args, conf, "sync", "--once", "--pair", "delivery")
+        cards = trello.call("GET", f"/_sim/cards?board={board['id']}")
+        card = next(c for c in cards if c["name"] == "Support WeCom (企业微信) QR login")
+        step(f"Trello: the team drags '{card['name']}' to Done; crmbridge syncs")
+        trello.call("POST", "/_sim/edit", {"card": card["id"], "list": "Done"})
+        crmbridge(args, conf, "sync", "--once", "--pair", "delivery")
+        case = zoho_case(zoho, card["name"])
+        ok = len(cards) == 3 and case.get("Status") == "Closed"
+        print(f"    {'created':8} {len(cards)} Trello cards from 3 Zoho cases")
+        print(f"    {'updated':8} Zoho case status after the card reached Done: "
+              f"{case.get('Status')}{'' if ok else '   <-- NOT AS EXPECTED'}")
+        if not ok:
+            problems.append(f"trello: {len(cards)} cards, case status {case.get('Status')}")
+    finally:
+        trello.stop()
 
 
 def main():
@@ -261,6 +301,7 @@ def main():
             print(f"    {kind:8} {text}{'' if ok else '   <-- NOT AS EXPECTED'}")
             if not ok:
                 problems.append(text)
+        trello_part(args, state, zoho, jira, problems)
         fxiaoke_part(args, state, zoho, jira, problems)
     finally:
         zoho.stop()
