@@ -21,8 +21,10 @@
 #include "core/log.h"
 
 #define FEED_LIMIT 1000 /* actions per feed page: the API's maximum */
-#define FEED_MAX_PAGES 5 /* a longer walk back costs more than one cards snapshot: treat as a gap */
-#define PER_CARD_MAX 8  /* up to this many cards are read one by one, more through a snapshot */
+#define FEED_MAX_PAGES                                                                             \
+    5                  /* a longer walk back costs more than one cards snapshot: treat as a gap    \
+                        */
+#define PER_CARD_MAX 8 /* up to this many cards are read one by one, more through a snapshot */
 #define PAGE_RECORDS 200
 #define DESC_MAX 16384
 #define WINDOW_MS 10000 /* Trello's limits are per 10 s */
@@ -30,8 +32,8 @@
 #define KEY_LIMIT 300
 #define MARKER_OPEN "[//]: # (crmbridge:"
 #define MARKER_SLACK_MS 60000 /* find_marker accepts cards this much older than since_ms */
-#define FEED_TYPES                                                                                \
-    "createCard,updateCard,commentCard,addLabelToCard,removeLabelFromCard,copyCard,"              \
+#define FEED_TYPES                                                                                 \
+    "createCard,updateCard,commentCard,addLabelToCard,removeLabelFromCard,copyCard,"               \
     "moveCardToBoard,convertToCardFromCheckItem,emailCard,updateCustomFieldItem"
 #define BASE_FIELDS "id,idShort,shortLink,shortUrl,dateLastActivity,desc,closed"
 
@@ -41,10 +43,10 @@ static const struct {
     const char *name;
     int bit;
     const char *wire; /* the card field read for it */
-} card_fields[] = {{"name", F_NAME, "name"}, {"desc", F_DESC, "desc"},
-                   {"list", F_LIST, "idList"}, {"due", F_DUE, "due"},
-                   {"labels", F_LABELS, "labels"}, {"closed", F_CLOSED, "closed"},
-                   {NULL, 0, NULL}};
+} card_fields[] = {
+    {"name", F_NAME, "name"}, {"desc", F_DESC, "desc"},       {"list", F_LIST, "idList"},
+    {"due", F_DUE, "due"},    {"labels", F_LABELS, "labels"}, {"closed", F_CLOSED, "closed"},
+    {NULL, 0, NULL}};
 
 struct named {
     char *id, *name;
@@ -64,7 +66,7 @@ struct connector {
     char *board_ref, *board_id, *board_name, *list_pref;
     char *new_list; /* id of the list new cards go to */
     struct named_list lists, labels;
-    struct named_list markers; /* card id -> marker (name), learnt from the cards read */
+    struct named_list markers; /* card id -> marker ("" = none), learnt from the cards read */
     int need;                  /* F_* bits the mapping asked for */
     char *fields_param;        /* fields= for card reads */
     struct pace per_token, per_key;
@@ -159,8 +161,8 @@ static int64_t id_time_ms(const char *id)
 
 /* --- configuration ------------------------------------------------------------------------- */
 
-static const char *const ep_keys[] = {"api_url", "key", "token", "auth", "token_rate",
-                                      "key_rate", NULL};
+static const char *const ep_keys[] = {"api_url",    "key",      "token", "auth",
+                                      "token_rate", "key_rate", NULL};
 static const char *const side_keys[] = {"board", "list", NULL};
 
 static int unknown_keys(const struct conf_group *g, const char *const *known, const char *what,
@@ -196,8 +198,7 @@ static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
               unknown_keys(g, ep_keys, "trello endpoint", err);
     const char *url = conf_get(g, "api_url");
     if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-        conf_error(g, "api_url", err, "trello 'api_url' must start with https:// (got '%s')",
-                   url);
+        conf_error(g, "api_url", err, "trello 'api_url' must start with https:// (got '%s')", url);
         bad++;
     }
     const char *auth = conf_get(g, "auth");
@@ -442,11 +443,11 @@ static void add_auth_query(const struct connector *c, struct strbuf *url)
 /* Sends method path (relative to /1) with an optional JSON body. On success *out holds the
  * parsed answer (owned by the caller). what_fmt names the action for messages. */
 static enum cb_status trello_call(struct connector *c, const char *method, const char *path,
-                                  const cJSON *body, int no_retry, cJSON **out,
-                                  struct strbuf *err, const char *what_fmt, ...) CB_PRINTF(8, 9);
+                                  const cJSON *body, int no_retry, cJSON **out, struct strbuf *err,
+                                  const char *what_fmt, ...) CB_PRINTF(8, 9);
 static enum cb_status trello_call(struct connector *c, const char *method, const char *path,
-                                  const cJSON *body, int no_retry, cJSON **out,
-                                  struct strbuf *err, const char *what_fmt, ...)
+                                  const cJSON *body, int no_retry, cJSON **out, struct strbuf *err,
+                                  const char *what_fmt, ...)
 {
     *out = NULL;
     if (pace_wait(&c->per_token) != CB_OK || pace_wait(&c->per_key) != CB_OK) {
@@ -542,8 +543,8 @@ static enum cb_status load_board(struct connector *c, struct strbuf *err)
     (void)strbuf_adds(&path, "?fields=name,url&lists=all&list_fields=name,closed,pos"
                              "&labels=all&label_fields=name,color");
     cJSON *b;
-    enum cb_status st = trello_call(c, "GET", path.buf, NULL, 0, &b, err,
-                                    "read trello board '%s'", c->board_ref);
+    enum cb_status st =
+        trello_call(c, "GET", path.buf, NULL, 0, &b, err, "read trello board '%s'", c->board_ref);
     strbuf_release(&path);
     if (st == CB_ERR_NOTFOUND || (st == CB_ERR_FINAL && strstr(err->buf, "invalid id"))) {
         strbuf_setf(err, "trello board '%s' does not exist or the token cannot see it",
@@ -577,7 +578,8 @@ static enum cb_status trello_ping(struct connector *c, struct strbuf *info, stru
     if (info) {
         strbuf_setf(info, "trello board '%s' (%s), lists: ", c->board_name, c->board_id);
         named_join(&c->lists, info);
-        (void)strbuf_addf(info, "; new cards go to '%s'", named_by_id(&c->lists, c->new_list)->name);
+        (void)strbuf_addf(info, "; new cards go to '%s'",
+                          named_by_id(&c->lists, c->new_list)->name);
     }
     return CB_OK;
 }
@@ -696,18 +698,19 @@ static enum cb_status card_to_record(struct connector *c, const cJSON *card, str
     const char *act = jstr(card, "dateLastActivity");
     int64_t ms = 0;
     if (!id || !sl || (act && cbtime_parse(act, &ms) != CB_OK)) {
-        strbuf_setf(err, "cannot read trello card '%s': missing id, shortLink or a valid "
-                    "dateLastActivity", id ? id : "?");
+        strbuf_setf(err,
+                    "cannot read trello card '%s': missing id, shortLink or a valid "
+                    "dateLastActivity",
+                    id ? id : "?");
         return CB_ERR_PARSE;
     }
     memset(r, 0, sizeof(*r));
     r->id = xstrdup(id);
     r->key = xstrdup(sl);
-    r->url = xstrdup(jstr(card, "shortUrl") ? jstr(card, "shortUrl") : "");
+    r->url = jstr(card, "shortUrl") ? xstrdup(jstr(card, "shortUrl")) : NULL;
     r->modified_ms = act ? ms : id_time_ms(id);
     char *text = desc_split(jstr(card, "desc") ? jstr(card, "desc") : "", &r->marker);
-    if (r->marker)
-        named_set(&c->markers, id, r->marker);
+    named_set(&c->markers, id, r->marker ? r->marker : ""); /* "": known to have none */
     r->fields = cJSON_CreateObject();
     decode_fields(c, card, text, r->fields);
     free(text);
@@ -860,8 +863,8 @@ static int feed_page_ids(const cJSON *page, struct strset *ids, char **oldest)
     int n = 0;
     cJSON_ArrayForEach(a, page)
     {
-        const cJSON *card = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(a, "data"), "card");
+        const cJSON *card =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, "data"), "card");
         if (jstr(card, "id"))
             strset_add(ids, jstr(card, "id"));
         if (jstr(a, "id")) {
@@ -904,8 +907,8 @@ static enum cb_status feed_card_ids(struct connector *c, int64_t since_ms, struc
     return st;
 }
 
-static enum cb_status trello_list_changed(struct connector *c, int64_t since_ms,
-                                          record_page_fn fn, void *arg, struct strbuf *err)
+static enum cb_status trello_list_changed(struct connector *c, int64_t since_ms, record_page_fn fn,
+                                          void *arg, struct strbuf *err)
 {
     enum cb_status st = ensure_ready(c, err);
     if (st != CB_OK)
@@ -944,9 +947,8 @@ static enum cb_status trello_get_many(struct connector *c, const char *const *id
     return st;
 }
 
-static enum cb_status trello_find_marker(struct connector *c, const char *marker,
-                                         int64_t since_ms, struct record *out,
-                                         struct strbuf *err)
+static enum cb_status trello_find_marker(struct connector *c, const char *marker, int64_t since_ms,
+                                         struct record *out, struct strbuf *err)
 {
     enum cb_status st = ensure_ready(c, err);
     struct record_list all = {0};
@@ -963,8 +965,7 @@ static enum cb_status trello_find_marker(struct connector *c, const char *marker
     }
     record_list_release(&all);
     if (st == CB_OK && !found) {
-        strbuf_setf(err, "no trello card on board '%s' carries marker '%s'", c->board_name,
-                    marker);
+        strbuf_setf(err, "no trello card on board '%s' carries marker '%s'", c->board_name, marker);
         st = CB_ERR_NOTFOUND;
     }
     return st;
@@ -986,8 +987,8 @@ static enum cb_status add_label(struct connector *c, const char *name, const cha
         named_push(&c->labels, jstr(lab, "id"), name, 0);
         *id = c->labels.v[c->labels.n - 1].id;
     } else if (st == CB_OK) {
-        strbuf_setf(err, "cannot add label '%s' to trello board '%s': no id in the answer",
-                    name, c->board_name);
+        strbuf_setf(err, "cannot add label '%s' to trello board '%s': no id in the answer", name,
+                    c->board_name);
         st = CB_ERR_PARSE;
     }
     cJSON_Delete(lab);
@@ -1064,8 +1065,8 @@ static enum cb_status encode_due(const cJSON *v, cJSON *body, struct strbuf *err
     return CB_OK;
 }
 
-static enum cb_status encode_text(const char *name, const cJSON *v, int may_be_empty,
-                                  cJSON *body, struct strbuf *err)
+static enum cb_status encode_text(const char *name, const cJSON *v, int may_be_empty, cJSON *body,
+                                  struct strbuf *err)
 {
     int empty = cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[0]);
     if ((!empty && !cJSON_IsString(v)) || (empty && !may_be_empty)) {
@@ -1093,9 +1094,9 @@ static enum cb_status encode_one(struct connector *c, const char *name, const cJ
         cJSON_AddBoolToObject(body, "closed", cJSON_IsTrue(v));
         return CB_OK;
     }
-    strbuf_setf(err, "%s '%s' on trello cards", strcmp(name, "labels") && strcmp(name, "closed")
-                                                     ? "there is no field"
-                                                     : "wrong type of value for field",
+    strbuf_setf(err, "%s '%s' on trello cards",
+                strcmp(name, "labels") && strcmp(name, "closed") ? "there is no field"
+                                                                 : "wrong type of value for field",
                 name);
     return CB_ERR_FINAL;
 }
@@ -1146,8 +1147,8 @@ static enum cb_status fill_written(struct connector *c, struct write_op *op, con
     return CB_OK;
 }
 
-static enum cb_status put_card(struct connector *c, const char *id, const cJSON *body,
-                               cJSON **card, struct strbuf *err)
+static enum cb_status put_card(struct connector *c, const char *id, const cJSON *body, cJSON **card,
+                               struct strbuf *err)
 {
     struct strbuf path = STRBUF_INIT;
     (void)strbuf_adds(&path, "/cards/");
@@ -1199,7 +1200,7 @@ static enum cb_status marker_of(struct connector *c, const char *id, char **mark
     const struct named *m = named_by_id(&c->markers, id);
     *marker = NULL;
     if (m) {
-        *marker = xstrdup(m->name);
+        *marker = m->name[0] ? xstrdup(m->name) : NULL;
         return CB_OK;
     }
     struct record_list got = {0};

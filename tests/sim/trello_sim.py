@@ -954,7 +954,7 @@ class TrelloSim(Sim):
         lst = self.list_named(b, body.get("list"))
         for k in range(int(body.get("count", 0))):
             made.append(self.new_card(b, lst, {"name": f"Seeded card {k + 1}",
-                                               "desc": f"Card number **{k + 1}**."},
+                                               "desc": f"Card number {k + 1}, seeded."},
                                       body.get("user")))
         return Reply(200, {"board": b["id"], "cards": [{"id": c["id"], "shortLink":
                                                         c["shortLink"]} for c in made]})

@@ -25,7 +25,7 @@
 
 static struct sim S;
 
-static const char *const want_fields[] = {"name", "desc", "list",   "due",
+static const char *const want_fields[] = {"name",   "desc",   "list", "due",
                                           "labels", "closed", "$url", NULL};
 
 struct fx {
@@ -105,7 +105,8 @@ static void fx_reopen(struct fx *f, const char *text)
 static int setup(void **state)
 {
     cJSON_Delete(sim_ctl(&S, "POST", "/_sim/reset", NULL));
-    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"token_limit\":10000,\"key_limit\":30000}"));
+    cJSON_Delete(
+        sim_ctl(&S, "POST", "/_sim/config", "{\"token_limit\":10000,\"key_limit\":30000}"));
     struct fx *f = calloc(1, sizeof(*f));
     load_boards(f);
     fx_open_with(f, config_text(TOKEN, FAST, f->board, NULL));
@@ -270,8 +271,8 @@ static int log_status_count(int status)
     cJSON *log = sim_ctl(&S, "GET", "/_sim/log", NULL);
     int n = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, log) n += (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "status")) ==
-                                    status;
+    cJSON_ArrayForEach(e, log) n +=
+        (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "status")) == status;
     cJSON_Delete(log);
     return n;
 }
@@ -503,8 +504,9 @@ static void test_create_with_marker_and_lost_response(void **state)
     assert_string_equal(cstr(card, "desc"), "Please add it.\n\n[//]: # (crmbridge:m-123)");
     assert_string_equal(cstr(card, "due"), "2026-03-01T12:00:00.000Z");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(card, "labelNames")), 2);
-    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(card, "attachments"), 0)->valuestring,
-                        "https://crm.example/cases/42");
+    assert_string_equal(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(card, "attachments"), 0)->valuestring,
+        "https://crm.example/cases/42");
     cJSON_Delete(card);
     /* the marker never shows in the description field the mapping sees */
     struct record r;
@@ -540,7 +542,8 @@ static void test_update_move_archive(void **state)
 {
     struct fx *f = *state;
     char id[32];
-    snprintf(id, sizeof(id), "%s", create_card(f, "{\"name\":\"first\",\"desc\":\"keep\"}", "m-up"));
+    snprintf(id, sizeof(id), "%s",
+             create_card(f, "{\"name\":\"first\",\"desc\":\"keep\"}", "m-up"));
     /* a new description keeps the marker; only the given fields change */
     sim_clear_log(&S);
     struct write_op op;
@@ -610,8 +613,7 @@ static void test_shared_token_429_is_retried(void **state)
 {
     struct fx *f = *state;
     assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
-    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config",
-                         "{\"token_limit\":5,\"window_ms\":100}"));
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"token_limit\":5,\"window_ms\":100}"));
     char path[160];
     snprintf(path, sizeof(path), "/1/members/me?key=" KEY "&token=" TOKEN);
     for (int i = 0; i < 5; i++)
@@ -641,8 +643,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lists_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_run_reads_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_pages_past_one_page, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_create_with_marker_and_lost_response, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_create_with_marker_and_lost_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_move_archive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_token_429_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pacing_keeps_a_burst_clear_of_429, setup, teardown),

@@ -155,7 +155,7 @@ static void test_create_defaults(void **state)
 {
     struct mapping *m = builtin();
     const cJSON *d = mapping_create_defaults(m, SIDE_CRM);
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(d, "Case_Origin")), "Jira");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(d, "Case_Origin")), "Web");
     mapping_free(m);
 }
 
