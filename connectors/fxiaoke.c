@@ -160,18 +160,6 @@ static int64_t json_ms(const cJSON *v)
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
-static int check_known(const struct conf_group *g, const char *const *a, const char *const *b,
-                       const char *what, struct strbuf *err)
-{
-    int bad = 0;
-    for (size_t i = 0; i < g->n_kv; i++)
-        if (!listed(a, g->kv[i].key) && !(b && listed(b, g->kv[i].key))) {
-            conf_error(g, g->kv[i].key, err, "unknown %s setting '%s'", what, g->kv[i].key);
-            bad++;
-        }
-    return bad;
-}
-
 static int check_url(const struct conf_group *g, const char *key, struct strbuf *err)
 {
     const char *v = conf_get(g, key);
@@ -218,7 +206,7 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
 {
     const struct conf_group *g = &side->g;
     int bad = conf_require(g, side_keys, "the fxiaoke side of the pair", err);
-    bad += check_known(g, side_keys, NULL, "fxiaoke side", err);
+    bad += conf_unknown_keys(g, side_keys, NULL, "fxiaoke side", err);
     const char *o = conf_get(g, "object");
     if (o && (!is_api_name(o) || !(ends_with(o, "Obj") || ends_with(o, "__c")))) {
         conf_error(g, "object", err,
@@ -236,7 +224,7 @@ static enum cb_status fx_check_config(const struct endpoint_conf *ep, const stru
     struct strbuf what = STRBUF_INIT;
     (void)strbuf_addf(&what, "fxiaoke endpoint '%s'", ep->name ? ep->name : "?");
     int bad = conf_require(&ep->g, ep_keys, what.buf, err);
-    bad += check_known(&ep->g, ep_keys, ep_extra, "fxiaoke endpoint", err);
+    bad += conf_unknown_keys(&ep->g, ep_keys, ep_extra, "fxiaoke endpoint", err);
     bad += check_endpoint_values(&ep->g, err);
     if (side)
         bad += check_side(side, err);

@@ -146,28 +146,12 @@ static void jql_quote(struct strbuf *q, const char *s)
 static const char *const ep_keys[] = {"api_url", "email", "api_token", "search_lag", NULL};
 static const char *const side_keys[] = {"project", "issue_type", NULL};
 
-static int unknown_keys(const struct conf_group *g, const char *const *known, const char *what,
-                        struct strbuf *err)
-{
-    int bad = 0;
-    for (size_t i = 0; i < g->n_kv; i++) {
-        int ok = 0;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(*k, g->kv[i].key) == 0;
-        if (!ok) {
-            conf_error(g, g->kv[i].key, err, "unknown %s setting '%s'", what, g->kv[i].key);
-            bad++;
-        }
-    }
-    return bad;
-}
-
 static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
 {
     static const char *const required[] = {"api_url", "email", "api_token", NULL};
     const struct conf_group *g = &ep->g;
     int bad = conf_require(g, required, "jira endpoint", err) +
-              unknown_keys(g, ep_keys, "jira endpoint", err);
+              conf_unknown_keys(g, ep_keys, NULL, "jira endpoint", err);
     const char *url = conf_get(g, "api_url");
     if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         conf_error(g, "api_url", err, "jira 'api_url' must start with https:// (got '%s')", url);
@@ -192,8 +176,8 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
 {
     static const char *const required[] = {"project", NULL};
     const struct conf_group *g = &side->g;
-    int bad =
-        conf_require(g, required, "jira side", err) + unknown_keys(g, side_keys, "jira side", err);
+    int bad = conf_require(g, required, "jira side", err) +
+              conf_unknown_keys(g, side_keys, NULL, "jira side", err);
     const char *p = conf_get(g, "project");
     if (p && (strlen(p) < 2 || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(p) ||
               p[0] < 'A' || p[0] > 'Z')) {

@@ -165,22 +165,6 @@ static const char *const ep_keys[] = {"api_url",    "key",      "token", "auth",
                                       "token_rate", "key_rate", NULL};
 static const char *const side_keys[] = {"board", "list", NULL};
 
-static int unknown_keys(const struct conf_group *g, const char *const *known, const char *what,
-                        struct strbuf *err)
-{
-    int bad = 0;
-    for (size_t i = 0; i < g->n_kv; i++) {
-        int ok = 0;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(*k, g->kv[i].key) == 0;
-        if (!ok) {
-            conf_error(g, g->kv[i].key, err, "unknown %s setting '%s'", what, g->kv[i].key);
-            bad++;
-        }
-    }
-    return bad;
-}
-
 /* A rate setting (requests per 10 s), or def when absent; -1 when invalid. */
 static long rate_setting(const struct conf_group *g, const char *key, long def)
 {
@@ -195,7 +179,7 @@ static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
     static const char *const required[] = {"api_url", "key", "token", NULL};
     const struct conf_group *g = &ep->g;
     int bad = conf_require(g, required, "trello endpoint", err) +
-              unknown_keys(g, ep_keys, "trello endpoint", err);
+              conf_unknown_keys(g, ep_keys, NULL, "trello endpoint", err);
     const char *url = conf_get(g, "api_url");
     if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         conf_error(g, "api_url", err, "trello 'api_url' must start with https:// (got '%s')", url);
@@ -222,7 +206,7 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
     static const char *const required[] = {"board", NULL};
     const struct conf_group *g = &side->g;
     int bad = conf_require(g, required, "trello side", err) +
-              unknown_keys(g, side_keys, "trello side", err);
+              conf_unknown_keys(g, side_keys, NULL, "trello side", err);
     const char *b = conf_get(g, "board");
     if (b && !is_hex_id(b) && !is_short_link(b)) {
         conf_error(g, "board", err,

@@ -85,14 +85,6 @@ static void release_secret(struct strbuf *sb)
     strbuf_release(sb);
 }
 
-static int in_list(const char *const *l, const char *s)
-{
-    for (; *l; l++)
-        if (strcmp(*l, s) == 0)
-            return 1;
-    return 0;
-}
-
 static int url_ok(const char *u)
 {
     const char *rest = strncmp(u, "https://", 8) == 0  ? u + 8
@@ -133,19 +125,6 @@ static const char *api_base(const struct connector *c)
 }
 
 /* ---- configuration ---------------------------------------------------------------------- */
-
-static int report_unknown(const struct conf_group *g, const char *const *a, const char *const *b,
-                          const char *what, struct strbuf *err)
-{
-    int bad = 0;
-    for (size_t i = 0; i < g->n_kv; i++) {
-        if (!in_list(a, g->kv[i].key) && !(b && in_list(b, g->kv[i].key))) {
-            conf_error(g, g->kv[i].key, err, "unknown %s setting '%s'", what, g->kv[i].key);
-            bad++;
-        }
-    }
-    return bad;
-}
 
 static int check_values(const struct conf_group *g, struct strbuf *err)
 {
@@ -196,7 +175,7 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
 {
     const struct conf_group *g = &side->g;
     int bad = conf_require(g, side_required, "the zoho side of the pair", err);
-    bad += report_unknown(g, side_required, NULL, "zoho side", err);
+    bad += conf_unknown_keys(g, side_required, NULL, "zoho side", err);
     const char *m = conf_get(g, "module");
     if (m && !name_ok(m)) {
         conf_error(g, "module", err, "'module' must be a module api name (Cases), got '%s'", m);
@@ -212,7 +191,7 @@ static enum cb_status zoho_check_config(const struct endpoint_conf *ep,
     struct strbuf what = STRBUF_INIT;
     (void)strbuf_addf(&what, "zoho endpoint '%s'", ep->name ? ep->name : "?");
     int bad = conf_require(g, ep_required, what.buf, err);
-    bad += report_unknown(g, ep_required, ep_optional, "zoho endpoint", err);
+    bad += conf_unknown_keys(g, ep_required, ep_optional, "zoho endpoint", err);
     bad += check_values(g, err);
     bad += check_secrets(g, err);
     if (side)

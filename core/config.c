@@ -398,6 +398,27 @@ int conf_require(const struct conf_group *g, const char *const *required, const 
     return missing;
 }
 
+static int listed(const char *const *list, const char *key)
+{
+    for (; list && *list; list++)
+        if (strcmp(*list, key) == 0)
+            return 1;
+    return 0;
+}
+
+int conf_unknown_keys(const struct conf_group *g, const char *const *known,
+                      const char *const *extra, const char *what, struct strbuf *err)
+{
+    int bad = 0;
+    for (size_t i = 0; i < g->n_kv; i++) {
+        if (!listed(known, g->kv[i].key) && !listed(extra, g->kv[i].key)) {
+            conf_error(g, g->kv[i].key, err, "unknown %s setting '%s'", what, g->kv[i].key);
+            bad++;
+        }
+    }
+    return bad;
+}
+
 enum cb_status conf_secret(const struct conf_group *g, const char *key, char **out,
                            struct strbuf *err)
 {

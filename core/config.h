@@ -85,6 +85,10 @@ void conf_error(const struct conf_group *g, const char *key, struct strbuf *err,
  * Returns the number missing. */
 int conf_require(const struct conf_group *g, const char *const *required, const char *what,
                  struct strbuf *err);
+/* Reports every key of g that is in neither known nor extra (NULL-terminated lists; extra may
+ * be NULL) as "FILE:LINE: unknown <what> setting 'k'". Returns how many there were. */
+int conf_unknown_keys(const struct conf_group *g, const char *const *known,
+                      const char *const *extra, const char *what, struct strbuf *err);
 /* Resolves a secret-valued key ("literal", "env:NAME", "file:PATH") into *out (caller frees).
  * The value is registered with the logger for redaction. Missing key or unreadable source:
  * CB_ERR_CONFIG with a message naming file and line. */
