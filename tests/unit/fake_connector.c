@@ -13,6 +13,7 @@
 #include "connectors/connector.h"
 #include "core/strbuf.h"
 #include "core/timeutil.h"
+#include "tests/unit/testutil.h"
 
 struct connector {
     char *path;
@@ -20,17 +21,9 @@ struct connector {
 
 static cJSON *load(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct strbuf sb = STRBUF_INIT;
-    char buf[8192];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        (void)strbuf_add(&sb, buf, n);
-    fclose(f);
-    cJSON *j = cJSON_Parse(sb.buf);
-    strbuf_release(&sb);
+    char *text = tu_read_file(path);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
     return j;
 }
 

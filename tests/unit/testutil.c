@@ -201,6 +201,11 @@ char *tu_read_source(const char *rel)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", CB_SOURCE_DIR, rel);
+    return tu_read_file(path);
+}
+
+char *tu_read_file(const char *path)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;

@@ -45,6 +45,8 @@ char *tu_tmpdir(void);
 void tu_rmrf(const char *dir);
 /* Writes text to path; returns 0 on success. */
 int tu_write_file(const char *path, const char *text);
+/* Reads a whole file into a malloc'ed string, or NULL. */
+char *tu_read_file(const char *path);
 /* Reads a file under the source tree (relative path) into a malloc'ed string, or NULL. */
 char *tu_read_source(const char *rel);
 /* Path of the crmbridge binary under test (CB_CRMBRIDGE_BIN, else the build tree's). */
