@@ -349,9 +349,14 @@ static void test_now_fake_and_real(void **state)
     setenv("CRMBRIDGE_FAKE_NOW_MS", "0", 1);
     assert_int_equal(cbtime_now_ms(), 0);
     unsetenv("CRMBRIDGE_FAKE_NOW_MS");
-    int64_t before = (int64_t)time(NULL) * 1000;
+    /* bracket with the same clock: time() reads the coarse clock, which can lag a
+     * full tick behind CLOCK_REALTIME and made this check flaky */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     int64_t now = cbtime_now_ms();
-    int64_t after = (int64_t)time(NULL) * 1000 + 1000;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t after = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     assert_true(now >= before && now <= after);
 }
 
