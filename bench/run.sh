@@ -30,7 +30,7 @@ mkdir -p "$build" || exit 3
 log=$build/bench-build.log
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCRMBRIDGE_TESTS=ON \
     -DCRMBRIDGE_BENCH=ON >"$log" 2>&1 &&
-    cmake --build "$build" --target crmbridge bench_sync bench_mem bench_cpu -j2 >>"$log" 2>&1 ||
+    cmake --build "$build" --target crmbridge bench_sync bench_mem bench_cpu bench_migrate -j2 >>"$log" 2>&1 ||
     { cat "$log" >&2; exit 3; }
 rm -rf "$parts" && mkdir -p "$parts"
 bin=$build/bench
@@ -38,6 +38,12 @@ failed=0
 
 step "calls per change and latency (about 3 minutes; 30 s with --quick)"
 "$bin/bench_sync" $quick --out "$parts/sync.json" >"$parts/sync.log" 2>&1 || failed=1
+
+step "migration: 10,000 cases into Jira, 100 ms latency, 20 connections (1,000 with --quick)"
+records=10000
+[ -n "$quick" ] && records=1000
+"$bin/bench_migrate" --records $records --latency-ms 100 --workers 20 \
+    --out "$parts/migrate.json" >"$parts/migrate.log" 2>&1 || failed=1
 
 step "memory and disk with 100,000 links"
 "$bin/bench_mem" --links 100000 --out "$parts/mem.json" >"$parts/mem.log" 2>&1 || failed=1

@@ -1175,3 +1175,51 @@ enum cb_status cache_meta_put(struct cache_txn *t, const char *key, const cJSON 
     struct key k = key_name(key);
     return db_put_json(t, DB_META, &k, val);
 }
+
+enum cb_status cache_meta_del(struct cache_txn *t, const char *key)
+{
+    if (!txn_writable(t))
+        return t->st;
+    if (strcmp(key, "schema_version") == 0 || strcmp(key, "seq") == 0)
+        return txn_fail(t, CB_ERR_INTERNAL, "cannot delete meta key '%s': reserved by the cache",
+                        key);
+    struct key k = key_name(key);
+    enum cb_status st = db_del(t, DB_META, &k);
+    return st == CB_ERR_NOTFOUND ? CB_OK : st;
+}
+
+static void unlinked_key(struct strbuf *key, const char *pair, int side, const char *id)
+{
+    (void)strbuf_addf(key, "unlinked:%s:%d:%s", pair, side, id);
+}
+
+enum cb_status cache_link_unlink(struct cache_txn *t, const char *pair, uint64_t id)
+{
+    struct link l = {0};
+    enum cb_status st = cache_link_get(t, pair, id, &l);
+    if (st == CB_OK)
+        st = cache_link_del(t, pair, id);
+    cJSON *yes = cJSON_CreateTrue();
+    for (int s = 0; s < 2 && st == CB_OK; s++) {
+        if (!l.remote[s])
+            continue;
+        struct strbuf key = STRBUF_INIT;
+        unlinked_key(&key, pair, s, l.remote[s]);
+        st = cache_meta_put(t, key.buf, yes);
+        strbuf_release(&key);
+    }
+    cJSON_Delete(yes);
+    link_release(&l);
+    return st;
+}
+
+int cache_was_unlinked(struct cache_txn *t, const char *pair, int side, const char *id)
+{
+    struct strbuf key = STRBUF_INIT;
+    unlinked_key(&key, pair, side, id);
+    cJSON *v = NULL;
+    int yes = cache_meta_get(t, key.buf, &v) == CB_OK && v;
+    cJSON_Delete(v);
+    strbuf_release(&key);
+    return yes;
+}

@@ -124,6 +124,14 @@ enum cb_status cache_token_del(struct cache_txn *t, const char *endpoint);
  * "schema_version" and "seq". */
 enum cb_status cache_meta_get(struct cache_txn *t, const char *key, cJSON **out);
 enum cb_status cache_meta_put(struct cache_txn *t, const char *key, const cJSON *val);
+/* Removes key; an absent key is not an error. Refuses the cache's own keys like put. */
+enum cb_status cache_meta_del(struct cache_txn *t, const char *key);
+
+/* Cuts link id of pair and remembers both its records as unlinked, so that neither is synced
+ * or created again (`links unlink`, delete policies). CB_ERR_NOTFOUND when there is no such link. */
+enum cb_status cache_link_unlink(struct cache_txn *t, const char *pair, uint64_t id);
+/* True when record id of side was part of a link of pair that was cut. */
+int cache_was_unlinked(struct cache_txn *t, const char *pair, int side, const char *id);
 
 /* Test seam: after n more successful write commits, the next commit kills the process with
  * SIGKILL before committing (n < 0 disables). Read from CRMBRIDGE_CRASH_AFTER_COMMITS too. */

@@ -9,6 +9,7 @@
 
 #include "cache/cache.h"
 #include "core/config.h"
+#include "sync/engine.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_RECORDS = 1, EXIT_USAGE = 2, EXIT_FATAL = 3 };
 
@@ -40,11 +41,25 @@ int cmd_daemon(struct app *a, int argc, char **argv);
 int cmd_conflicts(struct app *a, int argc, char **argv);
 int cmd_status(struct app *a, int argc, char **argv);
 int cmd_links(struct app *a, int argc, char **argv);
+int cmd_migrate(struct app *a, int argc, char **argv);
+int cmd_webhooks(struct app *a, int argc, char **argv);
 /* Prints a JSON value (pretty) on stdout. */
 void cli_print_json(const cJSON *j);
 /* "3s", "12m", "5h", "2d" for the time since ms (epoch ms). */
 void cli_age(int64_t ms, char *buf, size_t n);
+/* app_load, then "--pair NAME" into *only (NULL when absent); an unknown pair is a usage error
+ * (printed). Returns an exit code. */
+int cli_load_pair_opt(struct app *a, int argc, char **argv, int need_cache, const char **only);
 /* Runs one cycle of pair NAME now (conflicts --apply); returns an exit code. */
 int cli_sync_pair(struct app *a, const char *name);
+/* Appends the one-line summary of a cycle ("pair 'x': read 3 crm / 1 tracker; ...") to out. */
+void cli_format_report(const char *pair, const struct sync_report *r, struct strbuf *out);
+/* SIGTERM/SIGINT ask running cycles to stop after in-flight writes; SIGHUP asks for a reload,
+ * which cli_reload_requested() reports once (and clears). SIGPIPE is ignored. */
+void cli_install_signals(void);
+int cli_reload_requested(void);
+/* The webhook callback URL of endpoint: webhooks.public_url (default http://LISTEN) +
+ * "/hooks/" + endpoint; replaces out's contents. */
+void cli_webhook_url(const struct config *cfg, const char *endpoint, struct strbuf *out);
 
 #endif

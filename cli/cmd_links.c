@@ -114,26 +114,6 @@ static int show(struct cache_txn *t, const char *pair, uint64_t id, int json)
     return EXIT_OK;
 }
 
-static enum cb_status unlink_in(struct cache_txn *t, const char *pair, uint64_t id)
-{
-    struct link l = {0};
-    enum cb_status st = cache_link_get(t, pair, id, &l);
-    if (st == CB_OK)
-        st = cache_link_del(t, pair, id);
-    cJSON *yes = cJSON_CreateTrue();
-    for (int s = 0; s < 2 && st == CB_OK; s++) {
-        if (!l.remote[s])
-            continue;
-        struct strbuf key = STRBUF_INIT;
-        (void)strbuf_addf(&key, "unlinked:%s:%d:%s", pair, s, l.remote[s]);
-        st = cache_meta_put(t, key.buf, yes);
-        strbuf_release(&key);
-    }
-    cJSON_Delete(yes);
-    link_release(&l);
-    return st;
-}
-
 int cmd_links(struct app *a, int argc, char **argv)
 {
     const char *sub = cli_positional(argc, argv, 0);
@@ -170,7 +150,7 @@ int cmd_links(struct app *a, int argc, char **argv)
         rc = !strcmp(sub, "list") ? list(a, t, pair, json) : show(t, pair, id, json);
         cache_txn_abort(t);
     } else {
-        enum cb_status st = unlink_in(t, pair, id);
+        enum cb_status st = cache_link_unlink(t, pair, id);
         if (st == CB_OK)
             st = cache_txn_commit(t, &err);
         else

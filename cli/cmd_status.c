@@ -74,6 +74,24 @@ static double num(const cJSON *o, const char *a, const char *b)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* "rate limit crm  4980 of 5000 left; 2 throttled, waited 3.1 s, paced 0 times" */
+static void print_budget(const char *side, const cJSON *b)
+{
+    if (!b)
+        return;
+    printf("  rate limit %-7s", side);
+    const cJSON *left = cJSON_GetObjectItem(b, "remaining"), *lim = cJSON_GetObjectItem(b, "limit");
+    if (cJSON_IsNumber(left) && cJSON_IsNumber(lim))
+        printf("%.0f of %.0f left", left->valuedouble, lim->valuedouble);
+    else if (cJSON_IsNumber(left))
+        printf("%.0f left", left->valuedouble);
+    else
+        printf("allowance not published");
+    printf("; %.0f request(s), %.0f throttled, waited %.1f s, paced %.0f time(s)\n",
+           num(b, "requests", NULL), num(b, "throttled", NULL), num(b, "waited_ms", NULL) / 1000.0,
+           num(b, "paced_waits", NULL));
+}
+
 static void print_pair(const cJSON *o, int color)
 {
     const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(o, "state"));
@@ -104,6 +122,8 @@ static void print_pair(const cJSON *o, int color)
            num(r, "tracker", "created"), num(r, "crm", "updated"), num(r, "tracker", "updated"),
            num(r, "conflicts", NULL), num(r, "skipped", NULL), num(r, "failed", NULL),
            num(r, "postponed", NULL));
+    for (int s = 0; s < 2; s++)
+        print_budget(names[s], cJSON_GetObjectItem(cJSON_GetObjectItem(r, names[s]), "budget"));
     const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(r, "error"));
     if (e)
         printf("  error            %s\n", e);

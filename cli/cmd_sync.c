@@ -1,20 +1,16 @@
 /*
- * `crmbridge sync --once` and `crmbridge daemon`: run pairs' cycles and report what they did.
- * The daemon runs each pair on its own interval, backs a failing pair off without stalling the
- * others, finishes in-flight writes on SIGTERM/SIGINT and exits 0, and reloads its config on
- * SIGHUP.
+ * `crmbridge sync --once`: run one cycle of every pair (or of one) and print what it did;
+ * SIGTERM/SIGINT stop it after in-flight writes. The long-running daemon is in cmd_daemon.c.
  */
-#define LOG_MODULE "daemon"
+#define LOG_MODULE "sync"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "connectors/http.h"
 #include "core/log.h"
-#include "core/timeutil.h"
 #include "sync/engine.h"
 
 static volatile sig_atomic_t reload_flag;
@@ -32,7 +28,14 @@ static void on_hup(int sig)
     reload_flag = 1;
 }
 
-static void install_signals(void)
+int cli_reload_requested(void)
+{
+    int r = reload_flag != 0;
+    reload_flag = 0;
+    return r;
+}
+
+void cli_install_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -65,14 +68,28 @@ static void print_lines(FILE *f, const char *prefix, const struct strbuf *lines,
         fprintf(f, "%s... and %d more (run with -v to see all)\n", prefix, hidden);
 }
 
+void cli_format_report(const char *pair, const struct sync_report *r, struct strbuf *out)
+{
+    (void)strbuf_addf(out,
+                      "pair '%s': read %d crm / %d tracker; created %d in crm, %d in tracker; "
+                      "updated %d in crm, %d in tracker; %d linked after recovery; %d conflict(s) "
+                      "held; %d skipped; %d failed; %d postponed; %lu requests",
+                      pair, r->read[0], r->read[1], r->created[0], r->created[1], r->updated[0],
+                      r->updated[1], r->linked, r->conflicts, r->skipped, r->failed, r->postponed,
+                      r->requests);
+    for (int s = 0; s < 2; s++) {
+        if (r->archived[s] || r->deleted[s])
+            (void)strbuf_addf(out, "; %d archived and %d deleted in %s", r->archived[s],
+                              r->deleted[s], s ? "tracker" : "crm");
+    }
+}
+
 static void print_report(const char *pair, const struct sync_report *r, int details, int all)
 {
-    printf("pair '%s': read %d crm / %d tracker; created %d in crm, %d in tracker; "
-           "updated %d in crm, %d in tracker; %d linked after recovery; %d conflict(s) held; "
-           "%d skipped; %d failed; %d postponed; %lu requests\n",
-           pair, r->read[0], r->read[1], r->created[0], r->created[1], r->updated[0],
-           r->updated[1], r->linked, r->conflicts, r->skipped, r->failed, r->postponed,
-           r->requests);
+    struct strbuf line = STRBUF_INIT;
+    cli_format_report(pair, r, &line);
+    puts(line.buf);
+    strbuf_release(&line);
     if (details)
         print_lines(stdout, "  ", &r->notes, all ? -1 : 20);
     if (r->problems.len)
@@ -126,21 +143,30 @@ static int worse(int a, int b)
     return a > b ? a : b;
 }
 
+int cli_load_pair_opt(struct app *a, int argc, char **argv, int need_cache, const char **only)
+{
+    int rc = app_load(a, need_cache);
+    if (rc != EXIT_OK)
+        return rc;
+    *only = cli_opt(argc, argv, "--pair");
+    if (*only && !config_pair(a->cfg, *only)) {
+        cli_error("no pair named '%s' in '%s'", *only, a->config_path);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
 int cmd_sync(struct app *a, int argc, char **argv)
 {
     if (!cli_flag(argc, argv, "--once")) {
         cli_error("'sync' needs --once (use 'crmbridge daemon' to keep syncing)");
         return EXIT_USAGE;
     }
-    int rc = app_load(a, 1);
+    const char *only = NULL;
+    int rc = cli_load_pair_opt(a, argc, argv, 1, &only);
     if (rc != EXIT_OK)
         return rc;
-    const char *only = cli_opt(argc, argv, "--pair");
-    if (only && !config_pair(a->cfg, only)) {
-        cli_error("no pair named '%s' in '%s'", only, a->config_path);
-        return EXIT_USAGE;
-    }
-    install_signals();
+    cli_install_signals();
     for (size_t i = 0; i < a->cfg->n_pairs && !sync_stop_requested(); i++) {
         const struct pair_conf *pc = &a->cfg->pairs[i];
         if (only && !str_eq(only, pc->name))
@@ -150,95 +176,4 @@ int cmd_sync(struct app *a, int argc, char **argv)
         sync_pair_close(p);
     }
     return rc;
-}
-
-/* ---------------------------------------------------------------- daemon */
-
-struct schedule {
-    struct sync_pair *p; /* kept open across cycles: tokens and metadata are reused */
-    int64_t next_ms;
-    int failures;
-};
-
-static void close_all(struct schedule *sched, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        sync_pair_close(sched[i].p);
-    free(sched);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int reload(struct app *a)
-{
-    struct config *fresh = NULL;
-    struct strbuf err = STRBUF_INIT;
-    if (config_load(a->config_path, &fresh, &err) != CB_OK) {
-        log_error("cannot reload '%s', keeping the running config: %s", a->config_path, err.buf);
-        strbuf_release(&err);
-        return 0;
-    }
-    strbuf_release(&err);
-    if (!str_eq(fresh->state_dir, a->cfg->state_dir))
-        log_warn("state_dir changes take effect after a restart");
-    config_free(a->cfg);
-    a->cfg = fresh;
-    log_info("reloaded '%s': %zu pair(s)", a->config_path, fresh->n_pairs);
-    return 1;
-}
-
-int cmd_daemon(struct app *a, int argc, char **argv)
-{
-    int rc = app_load(a, 1);
-    if (rc != EXIT_OK)
-        return rc;
-    if (a->verbose == 0)
-        log_set_level(LOG_INFO);
-    install_signals();
-    const char *only = cli_opt(argc, argv, "--pair");
-    struct schedule *sched = xcalloc(a->cfg->n_pairs + 1, sizeof(*sched));
-    size_t n_sched = a->cfg->n_pairs;
-    log_info("started with %zu pair(s), state in '%s'", a->cfg->n_pairs, a->cfg->state_dir);
-    while (!sync_stop_requested()) {
-        if (reload_flag) {
-            reload_flag = 0;
-            if (reload(a)) {
-                close_all(sched, n_sched);
-                sched = xcalloc(a->cfg->n_pairs + 1, sizeof(*sched));
-                n_sched = a->cfg->n_pairs;
-            }
-        }
-        int64_t now = cbtime_now_ms();
-        for (size_t i = 0; i < n_sched && !sync_stop_requested(); i++) {
-            const struct pair_conf *pc = &a->cfg->pairs[i];
-            if ((only && !str_eq(only, pc->name)) || now < sched[i].next_ms)
-                continue;
-            if (!sched[i].p)
-                sched[i].p = open_pair(a, pc);
-            int prc = sched[i].p ? run_cycle(pc, sched[i].p, a->verbose) : EXIT_USAGE;
-            fflush(stdout);
-            int64_t wait = (int64_t)pc->interval_s * 1000;
-            if (prc == EXIT_FATAL || prc == EXIT_USAGE) {
-                /* back off a failing pair (up to an hour) so it cannot hammer its endpoints */
-                sched[i].failures++;
-                for (int k = 1; k < sched[i].failures && wait < 3600000; k++)
-                    wait *= 2;
-                if (wait > 3600000)
-                    wait = 3600000;
-                log_warn("pair '%s' failed; next attempt in %lld s", pc->name,
-                         (long long)(wait / 1000));
-            } else {
-                sched[i].failures = 0;
-            }
-            sched[i].next_ms = cbtime_now_ms() + wait;
-        }
-        sleep_ms(200);
-    }
-    close_all(sched, n_sched);
-    log_info("stopped");
-    return EXIT_OK;
 }

@@ -18,13 +18,18 @@ static const char usage[] =
     "commands:\n"
     "  check                          validate the config, reach and authenticate every endpoint\n"
     "  sync --once [--pair NAME]      run one sync cycle of every pair (or of one)\n"
-    "  daemon [--pair NAME]           run every pair on its interval until SIGTERM (SIGHUP reloads)\n"
+    "  daemon [--pair NAME] [--shard I/N] [--log-json]\n"
+    "                                 run every pair on its interval until SIGTERM (SIGHUP reloads)\n"
+    "  webhooks list|register [--pair NAME]\n"
+    "                                 callback URLs; register the webhooks where the API allows\n"
     "  conflicts list [--pair NAME] [--json]\n"
     "                                 the field conflicts waiting for a person\n"
     "  conflicts show ID              base, CRM and tracker value side by side\n"
     "  conflicts resolve ID --take crm|tracker|base | --value TEXT [--apply]\n"
     "  status [--pair NAME] [--json]  links, cursors, last cycle, open conflicts per pair\n"
     "  links list|show|unlink         the record pairs kept in step\n"
+    "  migrate --pair NAME --from crm|tracker [--filter EXPR] [--dry-run] [--limit N] [--json]\n"
+    "                                 copy every matching record to the other side (resumable)\n"
     "\n"
     "  crmbridge <command> --help     details of one command\n"
     "\n"
@@ -56,9 +61,22 @@ static const struct cmd cmds[] = {
      "held as a conflict, skipped or failed. Exit 0 ok, 1 when a record failed or was skipped,\n"
      "3 when a pair could not run.\n"},
     {"daemon", cmd_daemon,
-     "usage: crmbridge [-c FILE] daemon [--pair NAME]\n\n"
-     "Runs every pair on its own interval until SIGTERM or SIGINT (in-flight writes finish,\n"
-     "exit 0). SIGHUP reloads the configuration. A failing pair backs off, up to an hour.\n"},
+     "usage: crmbridge [-c FILE] daemon [--pair NAME] [--shard I/N] [--log-json]\n\n"
+     "Runs every pair on its own interval, each in its own thread, until SIGTERM or SIGINT\n"
+     "(in-flight writes finish, exit 0). SIGHUP reloads the configuration (a broken one is\n"
+     "logged and the running one kept). A failing pair backs off, up to an hour. With a\n"
+     "'webhooks' group it listens for webhooks on /hooks/ENDPOINT (a valid one runs the pair's\n"
+     "cycle at once) and serves /metrics (Prometheus) and /healthz. --shard I/N runs only the\n"
+     "pairs whose name hashes to I of N. One daemon per state_dir (daemon.lock): a second one\n"
+     "exits 3. See docs/operations.md.\n"},
+    {"webhooks", cmd_webhooks,
+     "usage: crmbridge [-c FILE] webhooks list\n"
+     "       crmbridge [-c FILE] webhooks register [--pair NAME]\n\n"
+     "list prints, per endpoint whose service sends webhooks, the callback URL the daemon\n"
+     "listens on (webhooks.public_url + /hooks/ENDPOINT). register creates the Jira admin\n"
+     "webhook (signed with webhooks.secret, filtered on the pairs' projects) and one Trello\n"
+     "webhook per board (the daemon must run: Trello checks the URL); again is a no-op. For\n"
+     "Zoho and Fxiaoke it prints what to set up by hand. Exit 3 when a registration fails.\n"},
     {"status", cmd_status,
      "usage: crmbridge [-c FILE] status [--pair NAME] [--json]\n\n"
      "Per pair: links, cursors and their age, the last cycle's outcome (with the reason for each\n"
@@ -78,6 +96,22 @@ static const struct cmd cmds[] = {
      "       crmbridge [-c FILE] links unlink ID [--pair NAME]\n\n"
      "Inspects the pairs of records crmbridge keeps in step. unlink cuts a link and keeps both\n"
      "records; neither is synced or re-created afterwards.\n"},
+    {"migrate", cmd_migrate,
+     "usage: crmbridge [-c FILE] migrate --pair NAME --from crm|tracker [--filter EXPR]\n"
+     "                 [--dry-run] [--limit N] [--workers N] [--json]\n\n"
+     "Copies every record of one side that matches EXPR (\"field=value,field!=value\" on the\n"
+     "mapping's item fields, e.g. \"status!=done\") to the other side, in the largest batches the\n"
+     "target allows, and links each copy as the daemon would, so the daemon carries on from there.\n"
+     "Progress is checkpointed in the cache: after Ctrl-C, a crash or a kill the same command\n"
+     "continues where it stopped and creates no duplicate; a finished migration writes nothing.\n"
+     "--dry-run reads and prints the plan (creates, skips, requests, time) and writes nothing;\n"
+     "--limit copies at most N records in this run; --workers N writes over N connections at\n"
+     "once (default 1; Trello and Fxiaoke pace each connection on its own, so keep 1 there).\n"
+     "A progress line is shown on a terminal, one JSON line per second with --json. The report\n"
+     "(stdout and state_dir/reports/) lists what was read, created, linked, skipped and failed,\n"
+     "with reasons, and a verification of the copies on the target. Exit 0 when every record\n"
+     "was copied and verified, 1 when one was skipped, failed or is still missing (stopped),\n"
+     "2 usage, 3 when an endpoint failed.\n"},
     {NULL, NULL, NULL},
 };
 

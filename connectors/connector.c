@@ -39,6 +39,14 @@ const char *connector_types(void)
     return "zoho, jira, fxiaoke, trello";
 }
 
+struct http *connector_http_new(const struct connector_params *p)
+{
+    struct http_opts o = p->http;
+    if (!o.ca_file && p->ep)
+        o.ca_file = p->ep->ca_file;
+    return http_new(&o);
+}
+
 void write_op_init(struct write_op *op)
 {
     memset(op, 0, sizeof(*op));

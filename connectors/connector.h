@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "connectors/comment.h"
 #include "connectors/http.h"
 #include "connectors/record.h"
 #include "core/config.h"
@@ -102,6 +103,37 @@ struct connector_ops {
     /* Optional: the search lag of this connector's own configuration, which overrides
      * search_lag_ms when the slot is set (NULL = use search_lag_ms). Never fails. */
     int64_t (*search_lag)(const struct connector *c);
+    /* Optional: what the connector knows of its rate-limit budget (its HTTP clients' figures
+     * summed, the tightest remaining allowance, its own pacing waits in paced). NULL = unknown. */
+    void (*budget)(const struct connector *c, struct http_budget *out, unsigned long *paced);
+    /* Optional: what a read of remote field `field` will give after `written` (a canonical
+     * value) was written, when the service keeps it in a poorer format (Markdown written to a
+     * plain-text field reads back without its markup). Returns an owned value, or NULL when a
+     * read gives back what was written. Pure: no network. The engine fingerprints the echo, so
+     * the poorer read-back is never taken for a person's edit and written back. */
+    cJSON *(*echo)(const struct connector *c, const char *field, const cJSON *written);
+    /* Optional: archives record id the service's own way (Trello closes the card, Fxiaoke
+     * invalidates the record). NULL: the engine archives by writing the pair's archive_status.
+     * CB_ERR_NOTFOUND when the record is already gone. */
+    enum cb_status (*archive)(struct connector *c, const char *id, struct strbuf *err);
+    /* Optional: deletes record id (CB_ERR_NOTFOUND when it is already gone). NULL: the service
+     * is never asked to delete; a pair with deletes = "delete" reports it and keeps the record. */
+    enum cb_status (*remove)(struct connector *c, const char *id, struct strbuf *err);
+
+    /* Optional comments (NULL = the connector has none; sync/comments.c then leaves the pair's
+     * comments alone). list_comments appends every comment of record_id, oldest first, to out
+     * (owned by the caller: comment_list_release); CB_ERR_NOTFOUND when the record is gone. */
+    enum cb_status (*list_comments)(struct connector *c, const char *record_id,
+                                    struct comment_list *out, struct strbuf *err);
+    /* Creates (op->id NULL: hides op->marker in it and fills op->new_id) or updates one comment
+     * of record_id. A create is sent once: after a lost answer the engine looks for the marker. */
+    enum cb_status (*write_comment)(struct connector *c, const char *record_id,
+                                    struct comment_op *op, struct strbuf *err);
+    /* Optional: for services where a new or edited comment leaves its record's modified time
+     * alone (Zoho Notes, Fxiaoke follow-ups), appends to *ids (caller frees each id and the
+     * array) the records in scope whose comments changed at or after since_ms. */
+    enum cb_status (*comments_changed)(struct connector *c, int64_t since_ms, char ***ids,
+                                       size_t *n, struct strbuf *err);
 };
 
 const struct connector_ops *connector_find(const char *type);
@@ -110,5 +142,9 @@ const struct connector_ops *connector_find(const char *type);
 void connector_register(const struct connector_ops *ops);
 /* Comma-separated list of known types, for error messages. */
 const char *connector_types(void);
+
+/* The HTTP client a connector opens: p->http, plus the endpoint's "ca_file" (config.h) as the
+ * CA bundle when p->http names none. Never fails except on allocation (aborts). */
+struct http *connector_http_new(const struct connector_params *p);
 
 #endif

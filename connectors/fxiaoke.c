@@ -337,7 +337,7 @@ static enum cb_status fx_open(const struct connector_params *p, struct connector
         return st;
     }
     strbuf_release(&why);
-    c->http = http_new(&p->http);
+    c->http = connector_http_new(p);
     c->cache = p->cache;
     for (const char *const *f = p->fields; f && *f; f++)
         want_add(c, *f);
@@ -1480,6 +1480,225 @@ static enum cb_status fx_find_marker(struct connector *c, const char *marker, in
     return st;
 }
 
+/* ---- follow-up records (comments) ------------------------------------------------------- */
+
+/* Comments are follow-up records (销售记录, ActiveRecordObj): Fxiaoke's own place for what was
+ * said about a record, shown on the record's page, linked through related_object_data
+ * [{describe_api_name, id}], with the text in the long-text active_record_content. That text is
+ * plain, so the copies crmbridge writes end with a short "[cb:...]" trailer. */
+#define FOLLOW_OBJ "ActiveRecordObj"
+#define FOLLOW_TEXT "active_record_content"
+#define FOLLOW_REL "related_object_data"
+#define FOLLOW_PATH "/cgi/crm/v2/data/"
+
+typedef void (*follow_fn)(const struct connector *c, const cJSON *row, void *arg);
+
+/* Runs a query of follow-up records (filters owned) page by page, calling fn for each live one. */
+static enum cb_status follow_query(struct connector *c, cJSON *filters, follow_fn fn, void *arg,
+                                   struct strbuf *err)
+{
+    enum cb_status st = CB_OK;
+    for (int offset = 0, more = 1; st == CB_OK && more; offset += FX_LIMIT) {
+        cJSON *data = cJSON_CreateObject(), *answer = NULL;
+        cJSON_AddStringToObject(data, "dataObjectApiName", FOLLOW_OBJ);
+        cJSON_AddFalseToObject(data, "find_explicit_total_num");
+        cJSON *sqi = cJSON_AddObjectToObject(data, "search_query_info");
+        cJSON_AddNumberToObject(sqi, "limit", FX_LIMIT);
+        cJSON_AddNumberToObject(sqi, "offset", offset);
+        cJSON_AddItemToObject(sqi, "filters", cJSON_Duplicate(filters, 1));
+        cJSON *orders = cJSON_AddArrayToObject(sqi, "orders");
+        add_order(orders, "create_time");
+        add_order(orders, "_id");
+        const char *proj[] = {"_id", FOLLOW_TEXT, FOLLOW_REL, "created_by", "create_time",
+                              "last_modified_time", "life_status"};
+        cJSON_AddItemToObject(sqi, "fieldProjection", cJSON_CreateStringArray(proj, 7));
+        struct fx_call fc = {.path = FOLLOW_PATH "query", .data = data};
+        st = fx_call(c, &fc, "query fxiaoke follow-up records", &answer, err);
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(answer, "data"), "dataList");
+        const cJSON *row;
+        cJSON_ArrayForEach(row, list) if (!is_invalid(row)) fn(c, row, arg);
+        more = cJSON_GetArraySize(list) == FX_LIMIT;
+        cJSON_Delete(answer);
+        cJSON_Delete(data);
+    }
+    cJSON_Delete(filters);
+    return st;
+}
+
+/* Does the follow-up row belong to record id (NULL: to any record of this object)? Returns the
+ * id of the related record of this object, or NULL. */
+static const char *follow_parent(const struct connector *c, const cJSON *row, const char *id)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(row, FOLLOW_REL))
+    {
+        if (str_eq(jstr(e, "describe_api_name"), c->object) && jstr(e, "id") &&
+            (!id || str_eq(jstr(e, "id"), id)))
+            return jstr(e, "id");
+    }
+    return NULL;
+}
+
+struct follow_list {
+    const char *id;
+    struct comment_list *out;
+};
+
+static void follow_to_comment(const struct connector *c, const cJSON *row, void *arg)
+{
+    struct follow_list *fl = arg;
+    const char *id = jstr(row, "_id");
+    if (!id || !follow_parent(c, row, fl->id))
+        return;
+    struct comment x = {0};
+    x.id = xstrdup(id);
+    cJSON *who = canon_ref(row, "created_by");
+    x.author = dup_or_null(cJSON_GetStringValue(who));
+    cJSON_Delete(who);
+    x.created_ms = json_ms(cJSON_GetObjectItemCaseSensitive(row, "create_time"));
+    x.updated_ms = json_ms(cJSON_GetObjectItemCaseSensitive(row, "last_modified_time"));
+    char *text = xstrdup(jstr(row, FOLLOW_TEXT) ? jstr(row, FOLLOW_TEXT) : "");
+    x.marker = comment_trailer_split(text);
+    x.by_us = x.marker != NULL;
+    x.body = richtext_plain_to_md(text);
+    free(text);
+    comment_list_push(fl->out, &x);
+}
+
+static enum cb_status fx_list_comments(struct connector *c, const char *record_id,
+                                       struct comment_list *out, struct strbuf *err)
+{
+    cJSON *filters = cJSON_CreateArray();
+    add_filter(filters, FOLLOW_REL, "HASANYOF", cJSON_CreateStringArray(&record_id, 1));
+    struct follow_list fl = {record_id, out};
+    return follow_query(c, filters, follow_to_comment, &fl, err);
+}
+
+static enum cb_status fx_write_comment(struct connector *c, const char *record_id,
+                                       struct comment_op *op, struct strbuf *err)
+{
+    struct strbuf text = STRBUF_INIT;
+    char *plain = richtext_md_to_plain(op->body);
+    if (op->marker)
+        comment_trailer_add(&text, plain, op->marker);
+    else
+        (void)strbuf_adds(&text, plain);
+    free(plain);
+    cJSON *data = cJSON_CreateObject(), *answer = NULL;
+    cJSON *od = cJSON_AddObjectToObject(data, "object_data");
+    cJSON_AddStringToObject(od, "dataObjectApiName", FOLLOW_OBJ);
+    if (op->id) {
+        cJSON_AddStringToObject(od, "_id", op->id);
+    } else {
+        cJSON *rel = cJSON_CreateObject();
+        cJSON_AddStringToObject(rel, "describe_api_name", c->object);
+        cJSON_AddStringToObject(rel, "id", record_id);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(od, FOLLOW_REL), rel);
+    }
+    cJSON_AddStringToObject(od, FOLLOW_TEXT, text.buf);
+    struct fx_call fc = {.path = op->id ? FOLLOW_PATH "update" : FOLLOW_PATH "create",
+                         .data = data, .create = !op->id, .flows = 1};
+    enum cb_status st = fx_call(c, &fc, op->id ? "update a fxiaoke follow-up record"
+                                               : "add a fxiaoke follow-up record", &answer, err);
+    if (st == CB_OK && !op->id)
+        op->new_id = dup_or_null(jstr(answer, "dataId"));
+    cJSON_Delete(answer);
+    cJSON_Delete(data);
+    strbuf_release(&text);
+    return st;
+}
+
+struct follow_ids {
+    char ***ids;
+    size_t *n;
+};
+
+static void follow_parent_id(const struct connector *c, const cJSON *row, void *arg)
+{
+    struct follow_ids *fi = arg;
+    const char *id = follow_parent(c, row, NULL);
+    for (size_t i = 0; id && i < *fi->n; i++)
+        if (str_eq((*fi->ids)[i], id))
+            return;
+    if (!id)
+        return;
+    *fi->ids = xrealloc(*fi->ids, (*fi->n + 1) * sizeof(char *));
+    (*fi->ids)[(*fi->n)++] = xstrdup(id);
+}
+
+/* A new or edited follow-up record leaves its parent's last_modified_time alone. */
+static enum cb_status fx_comments_changed(struct connector *c, int64_t since_ms, char ***ids,
+                                          size_t *n, struct strbuf *err)
+{
+    cJSON *filters = cJSON_CreateArray(), *since = cJSON_CreateArray();
+    cJSON_AddItemToArray(since, cJSON_CreateNumber((double)since_ms));
+    add_filter(filters, "last_modified_time", "GTE", since);
+    struct follow_ids fi = {ids, n};
+    return follow_query(c, filters, follow_parent_id, &fi, err);
+}
+
+static void fx_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
+{
+    http_budget_get(c->http, out);
+    *paced = 0;
+    for (size_t i = 0; i < c->n_paces; i++)
+        *paced += c->paces[i].pace.waits;
+}
+
+/* A long text field keeps plain text: Markdown written there reads back without its markup. */
+static cJSON *fx_echo(const struct connector *c, const char *field, const cJSON *written)
+{
+    const struct ffield *f = meta_find(c, field);
+    if (!f || f->kind != FK_LONG || !cJSON_IsString(written))
+        return NULL;
+    char *plain = richtext_md_to_plain(written->valuestring);
+    char *md = richtext_plain_to_md(plain);
+    cJSON *back = md[0] ? cJSON_CreateString(md) : cJSON_CreateNull();
+    free(plain);
+    free(md);
+    return back;
+}
+
+/* One life-cycle verb (invalid, delete) on record id. An unknown id (320002004) is NOTFOUND. */
+static enum cb_status life_call(struct connector *c, const char *verb, const char *id,
+                                struct strbuf *err)
+{
+    cJSON *data = cJSON_CreateObject(), *j = NULL;
+    cJSON_AddStringToObject(data, "dataObjectApiName", c->object);
+    if (!strcmp(verb, "delete"))
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(data, "idList"), cJSON_CreateString(id));
+    else
+        cJSON_AddStringToObject(data, "object_data_id", id);
+    struct strbuf path = STRBUF_INIT, what = STRBUF_INIT;
+    (void)strbuf_addf(&what, "%s fxiaoke %s record '%s'", strcmp(verb, "delete") ? "invalidate" : verb,
+                      c->object, id);
+    struct fx_call fc = {.path = data_path(c, verb, &path), .data = data};
+    enum cb_status st = fx_call(c, &fc, what.buf, &j, err);
+    if (st != CB_OK && strstr(err->buf, "error 320002004"))
+        st = CB_ERR_NOTFOUND;
+    cJSON_Delete(j);
+    cJSON_Delete(data);
+    strbuf_release(&path);
+    strbuf_release(&what);
+    return st;
+}
+
+/* Archiving is invalidating (作废), as the web UI's "invalid" button does; it can be recovered. */
+static enum cb_status fx_archive(struct connector *c, const char *id, struct strbuf *err)
+{
+    return life_call(c, "invalid", id, err);
+}
+
+/* Fxiaoke deletes only invalidated records: invalidate first, then delete. */
+static enum cb_status fx_remove(struct connector *c, const char *id, struct strbuf *err)
+{
+    enum cb_status st = life_call(c, "invalid", id, err);
+    if (st == CB_OK || strstr(err->buf, "error 320001403"))
+        st = life_call(c, "delete", id, err);
+    return st;
+}
+
 const struct connector_ops fxiaoke_ops = {
     .name = "fxiaoke",
     .check_config = fx_check_config,
@@ -1490,7 +1709,14 @@ const struct connector_ops fxiaoke_ops = {
     .get_many = fx_get_many,
     .write = fx_write,
     .find_marker = fx_find_marker,
+    .list_comments = fx_list_comments,
+    .write_comment = fx_write_comment,
+    .comments_changed = fx_comments_changed,
     .max_batch_read = FX_BATCH,
     .max_batch_write = 20,
+    .budget = fx_budget,
+    .echo = fx_echo,
+    .archive = fx_archive,
+    .remove = fx_remove,
     .search_lag_ms = 0,
 };

@@ -34,6 +34,7 @@ struct http {
     char *ca_file;
     char *user_agent;
     uint64_t rng;
+    struct http_budget budget;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -43,6 +44,8 @@ enum outcome {
     OUT_NETWORK,  /* no complete response: connect, timeout, reset, truncated body */
     OUT_TOOBIG,   /* headers or body over the cap */
     OUT_BADREQ,   /* retrying cannot help: malformed URL, bad scheme, redirect loop */
+    OUT_TLS,      /* the certificate does not verify: no retry now, but temporary (a
+                   * certificate can be fixed before the next cycle; no record is skipped) */
 };
 
 struct sink {
@@ -50,7 +53,8 @@ struct sink {
     int toobig;
 };
 
-static volatile sig_atomic_t stop_flag;
+/* atomic: set by signal handlers, read by every pair's thread (lock-free, so signal-safe) */
+static atomic_int stop_flag;
 static atomic_ulong total_requests;
 
 static int pick(int v, int dflt)
@@ -78,12 +82,54 @@ struct http *http_new(const struct http_opts *opts)
     h->user_agent = xstrdup(o->user_agent ? o->user_agent : "crmbridge/" CRMBRIDGE_VERSION);
     h->opts.ca_file = h->ca_file;
     h->opts.user_agent = h->user_agent;
+    h->budget.remaining = h->budget.limit = -1;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     h->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)h;
     if (!h->rng)
         h->rng = 0x9e3779b97f4a7c15ULL;
     return h;
+}
+
+/* Rate-limit headers as each service names them: remaining, then its limit (NULL: none). */
+static const char *const budget_headers[][2] = {
+    {"X-RateLimit-Remaining", "X-RateLimit-Limit"},
+    {"x-rate-limit-api-token-remaining", "x-rate-limit-api-token-max"},
+    {"X-API-CREDITS-REMAINING", NULL},
+};
+
+static long header_long(const struct http_resp *r, const char *name)
+{
+    struct strbuf v = STRBUF_INIT;
+    long n = -1;
+    if (name && http_resp_header(r, name, &v)) {
+        char *end;
+        long x = strtol(v.buf, &end, 10);
+        if (end != v.buf && x >= 0)
+            n = x;
+    }
+    strbuf_release(&v);
+    return n;
+}
+
+static void budget_note(struct http *h, const struct http_resp *r, long ra)
+{
+    h->budget.requests++;
+    if (r->status == 429 || (r->status == 503 && ra >= 0))
+        h->budget.throttled++;
+    for (size_t i = 0; i < sizeof(budget_headers) / sizeof(budget_headers[0]); i++) {
+        long left = header_long(r, budget_headers[i][0]);
+        if (left < 0)
+            continue;
+        h->budget.remaining = left;
+        h->budget.limit = header_long(r, budget_headers[i][1]);
+        return;
+    }
+}
+
+void http_budget_get(const struct http *h, struct http_budget *out)
+{
+    *out = h->budget;
 }
 
 void http_free(struct http *h)
@@ -345,6 +391,9 @@ static enum outcome outcome_of(CURLcode cc, const struct sink *sink)
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_TOO_MANY_REDIRECTS:
         return OUT_BADREQ;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        return OUT_TLS;
     default:
         /* Includes CURLE_PARTIAL_FILE: a body shorter than announced is not a response. */
         return OUT_NETWORK;
@@ -460,7 +509,7 @@ static enum cb_status sleep_ms(long ms)
 static long next_wait(struct http *h, const struct http_req *req, long st, long ra,
                       enum outcome out, int retry)
 {
-    if (out == OUT_TOOBIG || out == OUT_BADREQ || retry >= h->opts.max_retries)
+    if (out == OUT_TOOBIG || out == OUT_BADREQ || out == OUT_TLS || retry >= h->opts.max_retries)
         return -1;
     /* The server did not act on the request: safe to repeat whatever the method. */
     if (st == 429 || (st == 503 && ra >= 0))
@@ -496,6 +545,23 @@ static enum cb_status finish(struct http *h, const struct http_req *req, struct 
     return CB_ERR_TEMP;
 }
 
+/* Test seam for the crash harness (tests/crash/): CRMBRIDGE_CRASH_AFTER_WRITES=k kills the process
+ * with SIGKILL right after the k-th successful (2xx) request whose method is not GET or HEAD, as
+ * if it died between a remote write and the local commit that records it. */
+static void crash_after_write(const char *method, long status)
+{
+    static long left = -2; /* -2: not read yet; -1: disabled */
+    if (left == -2) {
+        const char *s = getenv("CRMBRIDGE_CRASH_AFTER_WRITES");
+        left = s && *s ? strtol(s, NULL, 10) : -1;
+    }
+    if (left <= 0 || status < 200 || status > 299 || !strcmp(method, "GET") ||
+        !strcmp(method, "HEAD"))
+        return;
+    if (--left == 0)
+        raise(SIGKILL);
+}
+
 enum cb_status http_request(struct http *h, const struct http_req *req, struct http_resp *resp,
                             struct strbuf *err)
 {
@@ -511,6 +577,7 @@ enum cb_status http_request(struct http *h, const struct http_req *req, struct h
         CURLcode cc;
         enum outcome out = attempt(h, req, method, where.buf, resp, &cc);
         long ra = retry_after_of(resp);
+        budget_note(h, resp, ra);
         if (ra >= 0)
             resp->retry_after_s = ra;
         if (ra > h->opts.max_wait_s) {
@@ -525,12 +592,15 @@ enum cb_status http_request(struct http *h, const struct http_req *req, struct h
             break;
         }
         log_debug("%s %s: retrying in %ld ms", method, where.buf, wait);
+        h->budget.waited_ms += wait;
         if (sleep_ms(wait) != CB_OK) {
             strbuf_setf(err, "stopped while waiting to retry '%s'", where.buf);
             st = CB_ERR_STOPPED;
             break;
         }
     }
+    if (st == CB_OK)
+        crash_after_write(method, resp->status);
     if (st != CB_OK)
         redact_err(err);
     strbuf_release(&where);

@@ -63,7 +63,7 @@ void http_resp_release(struct http_resp *r);
 /* Performs req, retrying as described above. resp must have been initialised; its previous
  * contents are replaced. Returns CB_OK when any HTTP response arrived (the caller inspects
  * resp->status, usually through http_classify); CB_ERR_TEMP for network errors and timeouts
- * after the retries; CB_ERR_WAIT when rate limited beyond max_wait_s; CB_ERR_TOOBIG when the
+ * after the retries, and at once for a server certificate that does not verify; CB_ERR_WAIT when rate limited beyond max_wait_s; CB_ERR_TOOBIG when the
  * body exceeds the cap; CB_ERR_STOPPED when http_request_stop() was called; CB_ERR_FINAL,
  * without retry, for a malformed URL, a scheme other than http(s) or more than 3 redirects.
  * err gets a message without secrets ("cannot reach 'https://host/path': timeout"). */
@@ -85,6 +85,19 @@ void http_request_stop(void);
 int http_stopped(void);
 /* Resets the stop flag (tests and daemon reloads). */
 void http_stop_reset(void);
+
+/* What one client has learnt about its rate limit, for `crmbridge status`. */
+struct http_budget {
+    long remaining;          /* requests or credits left, from the last response that said; -1 unknown */
+    long limit;              /* the size of that allowance; -1 unknown */
+    unsigned long throttled; /* answers 429 (or 503 with Retry-After) received */
+    long waited_ms;          /* time slept for Retry-After and backoff */
+    unsigned long requests;  /* attempts sent */
+};
+/* Copies the client's budget into out. The remaining/limit pair comes from the first of the
+ * headers services publish: X-RateLimit-Remaining/-Limit (Jira Cloud and Data Center),
+ * x-rate-limit-api-token-remaining/-max (Trello), X-API-CREDITS-REMAINING (Zoho CRM). */
+void http_budget_get(const struct http *h, struct http_budget *out);
 
 /* Total requests sent by all clients since start (benchmarks and tests). */
 unsigned long http_total_requests(void);

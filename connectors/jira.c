@@ -3,7 +3,9 @@
  * name (resolved through /field), incremental listing through /search/jql with epoch-ms JQL and
  * cursor paging, bulk reads, creates carrying the crmbridge marker as an issue property, edits of
  * the changed fields only, and status changes through (multi-hop) workflow transitions.
- * It does not speak Jira Data Center (v2, wiki markup), comments, deletes or webhooks.
+ * With flavor = "datacenter" it speaks Jira Data Center instead: REST v2 paths, a personal
+ * access token as Bearer, /search with startAt/total (also for reads by id), wiki-markup bodies.
+ * It does not do deletes or webhooks.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #define PAGE_BUDGET 5000 /* pages per listing: a server that never says isLast cannot spin us */
 #define MAX_HOPS 6       /* transitions tried per status change */
 #define MARKER_PROP "crmbridge"
+#define COMMENT_PAGE 100 /* comments per page: the API's maximum */
 #define MARKER_SLACK_MS 60000 /* find_marker looks this far before since_ms (clock skew) */
 
 enum fkind {
@@ -56,6 +59,7 @@ struct edge {
 struct connector {
     struct http *http;
     char *api_url, *email, *auth, *project, *issue_type;
+    int dc; /* flavor "datacenter": REST v2, Bearer token, wiki markup, users by name */
     int64_t search_lag_ms;
     struct strlist need;   /* field names as the mapping says them (no pseudo fields) */
     const char **need_ids; /* resolved ids, parallel to need (point into cat) */
@@ -143,22 +147,44 @@ static void jql_quote(struct strbuf *q, const char *s)
 
 /* --- configuration ------------------------------------------------------------------------- */
 
-static const char *const ep_keys[] = {"api_url", "email", "api_token", "search_lag", NULL};
+static const char *const ep_keys[] = {"api_url", "email", "api_token", "search_lag", "flavor",
+                                      NULL};
+
+/* 1 for flavor "datacenter", 0 for "cloud" (the default), -1 for anything else. */
+static int flavor_dc(const struct conf_group *g)
+{
+    const char *f = conf_get(g, "flavor");
+    return !f || !strcmp(f, "cloud") ? 0 : !strcmp(f, "datacenter") ? 1 : -1;
+}
 static const char *const side_keys[] = {"project", "issue_type", NULL};
 
 static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
 {
     static const char *const required[] = {"api_url", "email", "api_token", NULL};
+    /* Data Center signs in with a personal access token alone: no e-mail */
+    static const char *const required_dc[] = {"api_url", "api_token", NULL};
     const struct conf_group *g = &ep->g;
-    int bad = conf_require(g, required, "jira endpoint", err) +
+    int dc = flavor_dc(g);
+    int bad = conf_require(g, dc == 1 ? required_dc : required, "jira endpoint", err) +
               conf_unknown_keys(g, ep_keys, NULL, "jira endpoint", err);
+    if (dc < 0) {
+        conf_error(g, "flavor", err,
+                   "jira 'flavor' must be \"cloud\" or \"datacenter\" (got '%s')",
+                   conf_get(g, "flavor"));
+        bad++;
+    }
     const char *url = conf_get(g, "api_url");
     if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         conf_error(g, "api_url", err, "jira 'api_url' must start with https:// (got '%s')", url);
         bad++;
     }
     const char *email = conf_get(g, "email");
-    if (email && !strchr(email, '@')) {
+    if (email && dc == 1) {
+        conf_error(g, "email", err,
+                   "jira 'email' is not used with flavor \"datacenter\": it signs in with the "
+                   "personal access token in 'api_token' alone");
+        bad++;
+    } else if (email && !strchr(email, '@')) {
         conf_error(g, "email", err, "jira 'email' must be the account's e-mail address");
         bad++;
     }
@@ -255,6 +281,11 @@ static void jira_close(struct connector *c)
 static char *auth_header(const char *email, const char *token)
 {
     struct strbuf pair = STRBUF_INIT;
+    if (!email) { /* Data Center: the personal access token as it is */
+        log_add_secret(token);
+        (void)strbuf_addf(&pair, "Authorization: Bearer %s", token);
+        return strbuf_detach(&pair);
+    }
     (void)strbuf_addf(&pair, "%s:%s", email, token);
     char *b64 = base64(pair.buf);
     log_add_secret(b64);
@@ -282,19 +313,22 @@ static enum cb_status jira_open(const struct connector_params *p, struct connect
     size_t n = strlen(c->api_url);
     while (n > 0 && c->api_url[n - 1] == '/')
         c->api_url[--n] = '\0';
-    c->email = xstrdup(conf_get(g, "email"));
-    c->auth = auth_header(c->email, token);
+    c->dc = flavor_dc(g) == 1;
+    c->auth = auth_header(c->dc ? NULL : conf_get(g, "email"), token);
+    /* messages name the account: the e-mail, or on Data Center the token's user (load_myself) */
+    c->email = xstrdup(c->dc ? "personal access token" : conf_get(g, "email"));
     memset(token, 0, strlen(token));
     free(token);
     const char *lag = conf_get(g, "search_lag");
-    c->search_lag_ms = (lag ? strtol(lag, NULL, 10) : 30) * 1000;
+    /* Data Center's search reads its index right after a write; Cloud's lags */
+    c->search_lag_ms = (lag ? strtol(lag, NULL, 10) : c->dc ? 0 : 30) * 1000;
     c->project = xstrdup(conf_get(&p->side->g, "project"));
     const char *it = conf_get(&p->side->g, "issue_type");
     c->issue_type = xstrdup(it ? it : "Task");
     for (const char *const *f = p->fields ? p->fields : default_fields; *f; f++)
         if ((*f)[0] != '$' && !strlist_has(&c->need, *f))
             strlist_push(&c->need, *f);
-    c->http = http_new(&p->http);
+    c->http = connector_http_new(p);
     *out = c;
     return CB_OK;
 }
@@ -388,7 +422,11 @@ static enum cb_status jira_call(struct connector *c, const char *method, const c
     va_start(ap, what_fmt);
     (void)strbuf_vaddf(&what, what_fmt, ap);
     va_end(ap);
-    (void)strbuf_addf(&url, "%s%s", c->api_url, path);
+    /* Data Center has the same resources under v2 only */
+    if (c->dc && !strncmp(path, "/rest/api/3/", 12))
+        (void)strbuf_addf(&url, "%s/rest/api/2/%s", c->api_url, path + 12);
+    else
+        (void)strbuf_addf(&url, "%s%s", c->api_url, path);
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     const char *headers[] = {c->auth, "Accept: application/json", NULL};
     struct http_req req = {.method = method,
@@ -530,6 +568,10 @@ static enum cb_status load_myself(struct connector *c, struct strbuf *err)
         return st;
     const char *tz = jstr(me, "timeZone");
     c->tz = xstrdup(tz ? tz : "UTC");
+    if (c->dc && jstr(me, "name")) { /* Data Center users are names */
+        free(c->email);
+        c->email = xstrdup(jstr(me, "name"));
+    }
     cJSON_Delete(me);
     return CB_OK;
 }
@@ -581,12 +623,14 @@ static enum cb_status load_statuses(struct connector *c, struct strbuf *err)
 static enum cb_status load_priorities(struct connector *c, struct strbuf *err)
 {
     cJSON *page;
-    enum cb_status st = jira_call(c, "GET", "/rest/api/3/priority/search?maxResults=100", NULL, 0,
-                                  &page, err, "read jira priorities");
+    /* Data Center lists all priorities at once, Cloud pages them */
+    const char *path =
+        c->dc ? "/rest/api/3/priority" : "/rest/api/3/priority/search?maxResults=100";
+    enum cb_status st = jira_call(c, "GET", path, NULL, 0, &page, err, "read jira priorities");
     if (st != CB_OK)
         return st;
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(page, "values")) if (jstr(p, "name"))
+    const cJSON *p, *list = c->dc ? page : cJSON_GetObjectItemCaseSensitive(page, "values");
+    cJSON_ArrayForEach(p, list) if (jstr(p, "name"))
         strlist_push(&c->priorities, jstr(p, "name"));
     cJSON_Delete(page);
     return CB_OK;
@@ -609,9 +653,10 @@ static enum cb_status jira_ping(struct connector *c, struct strbuf *info, struct
     c->ready = 1;
     if (info)
         strbuf_setf(info,
-                    "jira cloud '%s', project %s, issue type %s, %zu statuses, "
+                    "jira %s '%s', project %s, issue type %s, %zu statuses, "
                     "%zu fields, profile zone %s",
-                    c->api_url, c->project, c->issue_type, c->statuses.n, c->n_cat, c->tz);
+                    c->dc ? "data center" : "cloud", c->api_url, c->project, c->issue_type,
+                    c->statuses.n, c->n_cat, c->tz);
     return CB_OK;
 }
 
@@ -633,9 +678,11 @@ static cJSON *decode_value(const struct jfield *f, const cJSON *v)
             return cJSON_CreateNull();
         break;
     case FK_ADF: {
-        if (!cJSON_IsObject(v))
+        if (!cJSON_IsObject(v) && !cJSON_IsString(v))
             break;
-        char *md = richtext_adf_to_md(v);
+        /* Cloud v3 rich text is an ADF object, Data Center's a wiki-markup string */
+        char *md = cJSON_IsString(v) ? richtext_wiki_to_md(v->valuestring)
+                                     : richtext_adf_to_md(v);
         cJSON *out = md[0] ? cJSON_CreateString(md) : cJSON_CreateNull();
         free(md);
         return out;
@@ -643,9 +690,11 @@ static cJSON *decode_value(const struct jfield *f, const cJSON *v)
     case FK_NAMED:
     case FK_OPTION:
     case FK_USER: {
-        const char *key = f->kind == FK_OPTION ? "value"
-                          : f->kind == FK_USER ? "displayName"
-                                               : "name";
+        /* a Cloud user reads as its display name; a Data Center user (no accountId) as its
+         * name, which is also how crmbridge writes one there */
+        const char *key = f->kind == FK_OPTION                           ? "value"
+                          : f->kind == FK_USER && jstr(v, "accountId") ? "displayName"
+                                                                         : "name";
         const char *s = jstr(v, key);
         return s ? cJSON_CreateString(s) : cJSON_Duplicate(v, 1);
     }
@@ -723,18 +772,40 @@ static void search_path(const struct connector *c, const char *jql, const char *
                         struct strbuf *path)
 {
     strbuf_reset(path);
-    (void)strbuf_adds(path, "/rest/api/3/search/jql?jql=");
+    /* Data Center has only the old search, paged by startAt (the "token" here) */
+    (void)strbuf_adds(path, c->dc ? "/rest/api/3/search?jql=" : "/rest/api/3/search/jql?jql=");
     (void)strbuf_add_urlencoded(path, jql);
     (void)strbuf_adds(path, "&fields=");
     (void)strbuf_add_urlencoded(path, c->fields_param);
     (void)strbuf_addf(path, "&properties=%s&maxResults=%d", MARKER_PROP, PAGE_SIZE);
+    if (c->dc) /* an id deleted since we linked it must not fail the whole read */
+        (void)strbuf_adds(path, "&validateQuery=false");
     if (token) {
-        (void)strbuf_adds(path, "&nextPageToken=");
+        (void)strbuf_adds(path, c->dc ? "&startAt=" : "&nextPageToken=");
         (void)strbuf_add_urlencoded(path, token);
     }
 }
 
-/* Runs jql page by page until isLast, handing each page to fn. */
+/* The token of the page after resp (NULL after the last): Cloud's nextPageToken unless isLast,
+ * or on Data Center the next startAt while it is below total. */
+static char *next_token(const struct connector *c, const cJSON *resp, const char *token)
+{
+    const char *next = jstr(resp, "nextPageToken");
+    if (!c->dc)
+        return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "isLast")) || !next
+                   ? NULL
+                   : xstrdup(next);
+    long start = token ? strtol(token, NULL, 10) : 0;
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp, "issues"));
+    double total = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(resp, "total"));
+    if (!n || !(start + n < total))
+        return NULL;
+    struct strbuf sb = STRBUF_INIT;
+    (void)strbuf_addf(&sb, "%ld", start + n);
+    return strbuf_detach(&sb);
+}
+
+/* Runs jql page by page until the last, handing each page to fn. */
 static enum cb_status search_all(struct connector *c, const char *jql, issues_fn fn, void *arg,
                                  struct strbuf *err)
 {
@@ -758,7 +829,7 @@ static enum cb_status search_all(struct connector *c, const char *jql, issues_fn
         if (st != CB_OK)
             break;
         const cJSON *issues = cJSON_GetObjectItemCaseSensitive(resp, "issues");
-        const char *next = jstr(resp, "nextPageToken");
+        char *next = next_token(c, resp, token);
         if (!cJSON_IsArray(issues)) {
             strbuf_setf(err, "cannot search jira project '%s': no 'issues' in the answer",
                         c->project);
@@ -766,7 +837,7 @@ static enum cb_status search_all(struct connector *c, const char *jql, issues_fn
         } else {
             st = fn(c, issues, arg, &stop, err);
         }
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "isLast")) || !next)
+        if (!next)
             stop = 1;
         else if (token && !strcmp(token, next)) {
             strbuf_setf(err, "cannot search jira project '%s': the server repeated a page token",
@@ -774,8 +845,10 @@ static enum cb_status search_all(struct connector *c, const char *jql, issues_fn
             st = CB_ERR_TEMP;
         } else {
             free(token);
-            token = xstrdup(next);
+            token = next;
+            next = NULL;
         }
+        free(next);
         cJSON_Delete(resp);
     }
     free(token);
@@ -908,12 +981,37 @@ static enum cb_status bulkfetch(struct connector *c, const char *const *ids, siz
     return st;
 }
 
+static enum cb_status collect_page(struct connector *c, const cJSON *issues, void *arg, int *stop,
+                                   struct strbuf *err)
+{
+    (void)stop;
+    return issues_to_records(c, issues, arg, err);
+}
+
+/* Data Center has no bulkfetch: one search for the ids instead. */
+static enum cb_status search_ids(struct connector *c, const char *const *ids, size_t n,
+                                 struct record_list *out, struct strbuf *err)
+{
+    struct strbuf q = STRBUF_INIT;
+    (void)strbuf_adds(&q, "id in (");
+    for (size_t i = 0; i < n; i++) {
+        (void)strbuf_adds(&q, i ? ", " : "");
+        jql_quote(&q, ids[i]);
+    }
+    (void)strbuf_adds(&q, ") ORDER BY id ASC");
+    enum cb_status st = search_all(c, q.buf, collect_page, out, err);
+    strbuf_release(&q);
+    return st;
+}
+
 static enum cb_status jira_get_many(struct connector *c, const char *const *ids, size_t n,
                                     struct record_list *out, struct strbuf *err)
 {
     enum cb_status st = ensure_ready(c, err);
-    for (size_t i = 0; st == CB_OK && i < n; i += BULK_MAX)
-        st = bulkfetch(c, ids + i, n - i < BULK_MAX ? n - i : BULK_MAX, out, err);
+    for (size_t i = 0, k; st == CB_OK && i < n; i += k) {
+        k = n - i < BULK_MAX ? n - i : BULK_MAX;
+        st = c->dc ? search_ids(c, ids + i, k, out, err) : bulkfetch(c, ids + i, k, out, err);
+    }
     return st;
 }
 
@@ -939,12 +1037,25 @@ struct body_parts {
     const char *status; /* wanted status name, borrowed from the op */
 };
 
+/* Markdown as the rich text this Jira takes: ADF on Cloud, a wiki-markup string on DC. */
+static cJSON *md_to_body(const struct connector *c, const char *md)
+{
+    if (!c->dc)
+        return richtext_md_to_adf(md);
+    char *wiki = richtext_md_to_wiki(md);
+    cJSON *out = cJSON_CreateString(wiki);
+    free(wiki);
+    return out;
+}
+
 static enum cb_status encode_value(const struct connector *c, const struct jfield *f,
                                    const char *name, const cJSON *v, struct body_parts *b,
                                    struct strbuf *err)
 {
     int null = !v || cJSON_IsNull(v);
     if (!strcmp(f->id, "status")) {
+        if (null)
+            return CB_OK; /* no status: a new issue takes its workflow's first; none is cleared */
         if (!cJSON_IsString(v)) {
             strbuf_setf(err, "field '%s' must be a status name", name);
             return CB_ERR_FINAL;
@@ -955,6 +1066,12 @@ static enum cb_status encode_value(const struct connector *c, const struct jfiel
     cJSON *out = NULL;
     switch (f->kind) {
     case FK_USER:
+        if (c->dc && (null || cJSON_IsString(v))) { /* Data Center: users by name */
+            out = null ? cJSON_CreateNull() : cJSON_CreateObject();
+            if (!null)
+                cJSON_AddStringToObject(out, "name", v->valuestring);
+            break;
+        }
         strbuf_setf(err,
                     "field '%s' is a jira user field: crmbridge cannot set users by display "
                     "name",
@@ -963,7 +1080,7 @@ static enum cb_status encode_value(const struct connector *c, const struct jfiel
     case FK_ADF:
         if (!null && !cJSON_IsString(v))
             break;
-        out = null ? cJSON_CreateNull() : richtext_md_to_adf(v->valuestring);
+        out = null ? cJSON_CreateNull() : md_to_body(c, v->valuestring);
         break;
     case FK_NAMED:
     case FK_OPTION:
@@ -1417,6 +1534,136 @@ static enum cb_status jira_write(struct connector *c, struct write_op *ops, size
     return st;
 }
 
+static void jira_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
+{
+    http_budget_get(c->http, out);
+    *paced = 0;
+}
+
+/* A rich-text field holds ADF (DC: wiki): Markdown written there reads back as its markdown. */
+static cJSON *jira_echo(const struct connector *c, const char *field, const cJSON *written)
+{
+    int dupes = 0;
+    const struct jfield *f = find_field(c, field, &dupes);
+    if (!f || f->kind != FK_ADF || !cJSON_IsString(written))
+        return NULL;
+    cJSON *body = md_to_body(c, written->valuestring);
+    cJSON *back = decode_value(f, body);
+    cJSON_Delete(body);
+    return back;
+}
+
+/* --- comments ---------------------------------------------------------------------------- */
+
+/* The crmbridge marker of a comment: its entity property MARKER_PROP (asked with
+ * expand=properties), invisible to people and kept by edits. */
+static const char *comment_marker(const cJSON *jc)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(jc, "properties"))
+    {
+        if (str_eq(jstr(p, "key"), MARKER_PROP))
+            return jstr(cJSON_GetObjectItemCaseSensitive(p, "value"), "marker");
+    }
+    return NULL;
+}
+
+static enum cb_status comment_decode(const cJSON *jc, struct comment *out)
+{
+    const char *id = jstr(jc, "id"), *created = jstr(jc, "created"), *updated = jstr(jc, "updated");
+    memset(out, 0, sizeof(*out));
+    if (!id || !created || cbtime_parse(created, &out->created_ms) != CB_OK)
+        return CB_ERR_PARSE;
+    if (!updated || cbtime_parse(updated, &out->updated_ms) != CB_OK)
+        out->updated_ms = out->created_ms;
+    out->id = xstrdup(id);
+    const char *who = jstr(cJSON_GetObjectItemCaseSensitive(jc, "author"), "displayName");
+    out->author = who ? xstrdup(who) : NULL;
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(jc, "body");
+    out->body = cJSON_IsObject(body)   ? richtext_adf_to_md(body)
+                : cJSON_IsString(body) ? richtext_wiki_to_md(body->valuestring) /* DC */
+                                       : xstrdup("");
+    const char *m = comment_marker(jc);
+    out->marker = m ? xstrdup(m) : NULL;
+    out->by_us = m != NULL;
+    return CB_OK;
+}
+
+static enum cb_status jira_list_comments(struct connector *c, const char *record_id,
+                                         struct comment_list *out, struct strbuf *err)
+{
+    for (int start = 0;;) {
+        struct strbuf path = STRBUF_INIT;
+        (void)strbuf_addf(&path,
+                          "/rest/api/3/issue/%s/comment?startAt=%d&maxResults=%d"
+                          "&orderBy=created&expand=properties",
+                          record_id, start, COMMENT_PAGE);
+        cJSON *j = NULL;
+        enum cb_status st = jira_call(c, "GET", path.buf, NULL, 0, &j, err,
+                                      "list comments of jira issue '%s'", record_id);
+        strbuf_release(&path);
+        if (st != CB_OK)
+            return st;
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "comments"), *jc;
+        int n = cJSON_GetArraySize(arr);
+        double total = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "total"));
+        cJSON_ArrayForEach(jc, arr)
+        {
+            struct comment x;
+            if (comment_decode(jc, &x) == CB_OK)
+                comment_list_push(out, &x);
+        }
+        cJSON_Delete(j);
+        start += n;
+        if (n == 0 || !(start < total))
+            return CB_OK;
+    }
+}
+
+static enum cb_status jira_write_comment(struct connector *c, const char *record_id,
+                                         struct comment_op *op, struct strbuf *err)
+{
+    cJSON *body = cJSON_CreateObject(), *resp = NULL;
+    cJSON_AddItemToObject(body, "body", md_to_body(c, op->body));
+    struct strbuf path = STRBUF_INIT;
+    enum cb_status st;
+    if (op->id) {
+        (void)strbuf_addf(&path, "/rest/api/3/issue/%s/comment/%s", record_id, op->id);
+        st = jira_call(c, "PUT", path.buf, body, 0, &resp, err,
+                       "update comment '%s' of jira issue '%s'", op->id, record_id);
+    } else {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "key", MARKER_PROP);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(p, "value"), "marker", op->marker);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "properties"), p);
+        (void)strbuf_addf(&path, "/rest/api/3/issue/%s/comment", record_id);
+        st = jira_call(c, "POST", path.buf, body, 1, &resp, err,
+                       "add a comment to jira issue '%s'", record_id);
+        if (st == CB_OK && jstr(resp, "id"))
+            op->new_id = xstrdup(jstr(resp, "id"));
+    }
+    cJSON_Delete(resp);
+    cJSON_Delete(body);
+    strbuf_release(&path);
+    return st;
+}
+
+/* Deletes an issue (its subtasks too: deleteSubtasks=true, as the web UI asks). */
+static enum cb_status jira_remove(struct connector *c, const char *id, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    cJSON *out = NULL;
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_adds(&path, "/rest/api/3/issue/");
+    (void)strbuf_add_urlencoded(&path, id);
+    (void)strbuf_adds(&path, "?deleteSubtasks=true");
+    if (st == CB_OK)
+        st = jira_call(c, "DELETE", path.buf, NULL, 0, &out, err, "delete jira issue '%s'", id);
+    cJSON_Delete(out);
+    strbuf_release(&path);
+    return st;
+}
+
 const struct connector_ops jira_ops = {
     .name = "jira",
     .check_config = jira_check_config,
@@ -1431,4 +1678,9 @@ const struct connector_ops jira_ops = {
     .max_batch_write = 1,
     .search_lag_ms = 30000,
     .search_lag = jira_search_lag,
+    .list_comments = jira_list_comments,
+    .write_comment = jira_write_comment,
+    .budget = jira_budget,
+    .echo = jira_echo,
+    .remove = jira_remove,
 };

@@ -46,6 +46,7 @@ void record_copy(struct record *dst, const struct record *src)
     dst->key = dup_or_null(src->key);
     dst->url = dup_or_null(src->url);
     dst->modified_ms = src->modified_ms;
+    dst->gone = src->gone;
     dst->modified_by = dup_or_null(src->modified_by);
     dst->marker = dup_or_null(src->marker);
     dst->fields = src->fields ? cJSON_Duplicate(src->fields, 1) : NULL;

@@ -19,6 +19,8 @@ struct record {
     int64_t modified_ms; /* remote modified time, ms since epoch UTC */
     char *modified_by;   /* display name or id of the last editor; may be NULL */
     char *marker;        /* crmbridge marker stored on the record; NULL if none */
+    int gone;            /* 1: archived on its side (closed card, invalidated record) but
+                          * still readable; deleted records are simply not returned */
     cJSON *fields;       /* owned object: remote field name -> canonical value */
 };
 

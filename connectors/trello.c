@@ -4,8 +4,9 @@
  * lists and labels are resolved by name at ping; changes come from the board's actions feed with
  * a cards snapshot for first runs and gaps; creates carry the crmbridge marker as a hidden line
  * at the end of the description; requests are paced for the per-token and per-key limits.
- * It does not sync comments, checklists, members, custom fields or attachments (a create only
- * attaches the link back), and it does not use webhooks.
+ * Comments are commentCard actions (a new or edited one is card activity in the feed). It does
+ * not sync checklists, members, custom fields or attachments (a create only attaches the link
+ * back), and it does not use webhooks.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #define FEED_MAX_PAGES                                                                             \
     5                  /* a longer walk back costs more than one cards snapshot: treat as a gap    \
                         */
+#define CARD_FEED_PAGE 50  /* a card's actions come 50 a page... */
+#define CARD_FEED_PAGES 20 /* ...in pages 0 to 19 */
 #define PER_CARD_MAX 8 /* up to this many cards are read one by one, more through a snapshot */
 #define PAGE_RECORDS 200
 #define DESC_MAX 16384
@@ -33,9 +36,9 @@
 #define MARKER_OPEN "[//]: # (crmbridge:"
 #define MARKER_SLACK_MS 60000 /* find_marker accepts cards this much older than since_ms */
 #define FEED_TYPES                                                                                 \
-    "createCard,updateCard,commentCard,addLabelToCard,removeLabelFromCard,copyCard,"               \
+    "createCard,updateCard,commentCard,updateComment,addLabelToCard,removeLabelFromCard,copyCard," \
     "moveCardToBoard,convertToCardFromCheckItem,emailCard,updateCustomFieldItem"
-#define BASE_FIELDS "id,idShort,shortLink,shortUrl,dateLastActivity,desc,closed"
+#define BASE_FIELDS "id,idShort,shortLink,shortUrl,dateLastActivity,desc,closed,badges"
 
 enum { F_NAME = 1, F_DESC = 2, F_LIST = 4, F_DUE = 8, F_LABELS = 16, F_CLOSED = 32 };
 
@@ -357,7 +360,7 @@ static enum cb_status trello_open(const struct connector_params *p, struct conne
     c->fields_param = fields_param(need);
     pace_for(&c->per_token, rate_setting(&p->ep->g, "token_rate", TOKEN_LIMIT));
     pace_for(&c->per_key, rate_setting(&p->ep->g, "key_rate", KEY_LIMIT));
-    c->http = http_new(&p->http);
+    c->http = connector_http_new(p);
     *out = c;
     return CB_OK;
 }
@@ -693,10 +696,15 @@ static enum cb_status card_to_record(struct connector *c, const cJSON *card, str
     r->key = xstrdup(sl);
     r->url = jstr(card, "shortUrl") ? xstrdup(jstr(card, "shortUrl")) : NULL;
     r->modified_ms = act ? ms : id_time_ms(id);
+    r->gone = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(card, "closed"));
     char *text = desc_split(jstr(card, "desc") ? jstr(card, "desc") : "", &r->marker);
     named_set(&c->markers, id, r->marker ? r->marker : ""); /* "": known to have none */
     r->fields = cJSON_CreateObject();
     decode_fields(c, card, text, r->fields);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(card, "badges"), "comments");
+    if (cJSON_IsNumber(n)) /* spares the comment sync a request per card without comments */
+        cJSON_AddNumberToObject(r->fields, COMMENT_COUNT_FIELD, n->valuedouble);
     free(text);
     return CB_OK;
 }
@@ -1011,6 +1019,11 @@ static enum cb_status encode_list(struct connector *c, const cJSON *v, int creat
                                   struct strbuf *err)
 {
     const struct named *l = cJSON_IsString(v) ? named_by_name(&c->lists, v->valuestring) : NULL;
+    if (!v || cJSON_IsNull(v)) { /* no status: a new card goes to the side's list; one stays put */
+        if (!creating)
+            return CB_OK;
+        l = named_by_id(&c->lists, c->new_list);
+    }
     if (!l && creating && cJSON_IsString(v)) {
         l = named_by_id(&c->lists, c->new_list);
         log_info("trello board '%s' has no list '%s': the new card goes to '%s'", c->board_name,
@@ -1232,6 +1245,142 @@ static enum cb_status trello_write(struct connector *c, struct write_op *ops, si
     return st;
 }
 
+/* --- comments ------------------------------------------------------------------------------ */
+
+/* A commentCard action as a comment. The copies crmbridge writes end with the same hidden
+ * markdown line as its descriptions ("[//]: # (crmbridge:...)"): Trello renders no trace of it. */
+static enum cb_status action_to_comment(const cJSON *a, struct comment *out)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(a, "data");
+    const char *id = jstr(a, "id"), *date = jstr(a, "date"), *edited = jstr(data, "dateLastEdited");
+    memset(out, 0, sizeof(*out));
+    if (!id || !date || cbtime_parse(date, &out->created_ms) != CB_OK)
+        return CB_ERR_PARSE;
+    if (!edited || cbtime_parse(edited, &out->updated_ms) != CB_OK)
+        out->updated_ms = out->created_ms;
+    out->id = xstrdup(id);
+    const char *who = jstr(cJSON_GetObjectItemCaseSensitive(a, "memberCreator"), "fullName");
+    out->author = who ? xstrdup(who) : NULL;
+    out->body = desc_split(jstr(data, "text") ? jstr(data, "text") : "", &out->marker);
+    out->by_us = out->marker != NULL;
+    return CB_OK;
+}
+
+static int cmp_comment(const void *a, const void *b)
+{
+    const struct comment *x = a, *y = b;
+    return (x->created_ms > y->created_ms) - (x->created_ms < y->created_ms);
+}
+
+/* A card's feed pages by 50, newest first, and ends after page 19: its last 1,000 comments. */
+static enum cb_status trello_list_comments(struct connector *c, const char *record_id,
+                                           struct comment_list *out, struct strbuf *err)
+{
+    enum cb_status st = CB_OK;
+    for (int page = 0, more = 1; st == CB_OK && more && page < CARD_FEED_PAGES; page++) {
+        struct strbuf path = STRBUF_INIT;
+        (void)strbuf_adds(&path, "/cards/");
+        (void)strbuf_add_urlencoded(&path, record_id);
+        (void)strbuf_addf(&path, "/actions?filter=commentCard&page=%d", page);
+        cJSON *arr = NULL;
+        st = trello_call(c, "GET", path.buf, NULL, 0, &arr, err,
+                         "list the comments of trello card '%s'", record_id);
+        strbuf_release(&path);
+        const cJSON *a;
+        cJSON_ArrayForEach(a, arr)
+        {
+            struct comment x;
+            if (action_to_comment(a, &x) == CB_OK)
+                comment_list_push(out, &x);
+        }
+        more = cJSON_GetArraySize(arr) == CARD_FEED_PAGE;
+        cJSON_Delete(arr);
+    }
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof(*out->v), cmp_comment);
+    return st;
+}
+
+static enum cb_status trello_write_comment(struct connector *c, const char *record_id,
+                                           struct comment_op *op, struct strbuf *err)
+{
+    char *text = desc_join(op->body, op->marker);
+    if (strlen(text) > DESC_MAX) {
+        strbuf_setf(err, "cannot comment on trello card '%s': %zu characters, over trello's %d",
+                    record_id, strlen(text), DESC_MAX);
+        free(text);
+        return CB_ERR_FINAL;
+    }
+    cJSON *body = cJSON_CreateObject(), *resp = NULL;
+    cJSON_AddStringToObject(body, "text", text);
+    struct strbuf path = STRBUF_INIT;
+    enum cb_status st;
+    if (op->id) {
+        (void)strbuf_adds(&path, "/actions/");
+        (void)strbuf_add_urlencoded(&path, op->id);
+        st = trello_call(c, "PUT", path.buf, body, 0, &resp, err,
+                         "update comment '%s' on trello card '%s'", op->id, record_id);
+    } else {
+        (void)strbuf_adds(&path, "/cards/");
+        (void)strbuf_add_urlencoded(&path, record_id);
+        (void)strbuf_adds(&path, "/actions/comments");
+        st = trello_call(c, "POST", path.buf, body, 1, &resp, err,
+                         "comment on trello card '%s'", record_id);
+        if (st == CB_OK && jstr(resp, "id"))
+            op->new_id = xstrdup(jstr(resp, "id"));
+    }
+    cJSON_Delete(resp);
+    cJSON_Delete(body);
+    strbuf_release(&path);
+    free(text);
+    return st;
+}
+
+static void trello_budget(const struct connector *c, struct http_budget *out,
+                          unsigned long *paced)
+{
+    http_budget_get(c->http, out);
+    *paced = c->per_token.waits + c->per_key.waits;
+}
+
+/* A card's description reads back normalised (the hidden marker line taken out). */
+static cJSON *trello_echo(const struct connector *c, const char *field, const cJSON *written)
+{
+    (void)c;
+    if (strcmp(field, "desc") != 0 || !cJSON_IsString(written))
+        return NULL;
+    return decode_desc(written->valuestring);
+}
+
+/* Archiving a card is closing it: PUT closed=true, as the board's "Archive" button does. */
+static enum cb_status trello_archive(struct connector *c, const char *id, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    cJSON *body = cJSON_CreateObject(), *out = NULL;
+    cJSON_AddTrueToObject(body, "closed");
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/cards/%s", id);
+    if (st == CB_OK)
+        st = trello_call(c, "PUT", path.buf, body, 0, &out, err, "archive trello card '%s'", id);
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+    strbuf_release(&path);
+    return st;
+}
+
+static enum cb_status trello_remove(struct connector *c, const char *id, struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    cJSON *out = NULL;
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/cards/%s", id);
+    if (st == CB_OK)
+        st = trello_call(c, "DELETE", path.buf, NULL, 0, &out, err, "delete trello card '%s'", id);
+    cJSON_Delete(out);
+    strbuf_release(&path);
+    return st;
+}
+
 const struct connector_ops trello_ops = {
     .name = "trello",
     .check_config = trello_check_config,
@@ -1242,7 +1391,13 @@ const struct connector_ops trello_ops = {
     .get_many = trello_get_many,
     .write = trello_write,
     .find_marker = trello_find_marker,
+    .list_comments = trello_list_comments,
+    .write_comment = trello_write_comment,
     .max_batch_read = 1000, /* more than PER_CARD_MAX ids cost one snapshot anyway */
     .max_batch_write = 1,
+    .budget = trello_budget,
+    .echo = trello_echo,
+    .archive = trello_archive,
+    .remove = trello_remove,
     .search_lag_ms = 0, /* find_marker reads the board, not a search index */
 };

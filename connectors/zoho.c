@@ -288,7 +288,7 @@ static enum cb_status zoho_open(const struct connector_params *p, struct connect
         return CB_ERR_CONFIG;
     }
     strbuf_release(&why);
-    c->http = http_new(&p->http);
+    c->http = connector_http_new(p);
     c->cache = p->cache;
     for (const char *const *f = p->fields; f && *f; f++)
         want_add(c, *f);
@@ -1264,6 +1264,174 @@ static enum cb_status zoho_find_marker(struct connector *c, const char *marker, 
     return st;
 }
 
+/* ---- notes (comments) ------------------------------------------------------------------- */
+
+#define NOTE_FIELDS "Note_Title,Note_Content,Created_Time,Modified_Time,Created_By"
+
+/* A note as a comment: the title (if any) as a first line, the content read as light markup,
+ * the "[cb:...]" trailer of the notes crmbridge wrote taken out (Note_Content is plain text:
+ * nothing else would stay hidden and survive an edit in the CRM). */
+static enum cb_status note_decode(const cJSON *n, struct comment *out)
+{
+    const char *id = jstr(n, "id"), *ct = jstr(n, "Created_Time"), *mt = jstr(n, "Modified_Time");
+    memset(out, 0, sizeof(*out));
+    if (!id || !ct || cbtime_parse(ct, &out->created_ms) != CB_OK)
+        return CB_ERR_PARSE;
+    if (!mt || cbtime_parse(mt, &out->updated_ms) != CB_OK)
+        out->updated_ms = out->created_ms;
+    out->id = xstrdup(id);
+    out->author = dup_nonempty(jstr(cJSON_GetObjectItemCaseSensitive(n, "Created_By"), "name"));
+    const char *title = jstr(n, "Note_Title");
+    struct strbuf text = STRBUF_INIT;
+    if (title && *title)
+        (void)strbuf_addf(&text, "%s\n\n", title);
+    (void)strbuf_adds(&text, jstr(n, "Note_Content") ? jstr(n, "Note_Content") : "");
+    out->marker = comment_trailer_split(text.buf);
+    out->by_us = out->marker != NULL;
+    out->body = richtext_plain_to_md(text.buf);
+    strbuf_release(&text);
+    return CB_OK;
+}
+
+static enum cb_status zoho_list_comments(struct connector *c, const char *record_id,
+                                         struct comment_list *out, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT, what = STRBUF_INIT;
+    (void)strbuf_addf(&what, "list the notes of zoho %s record '%s'", c->module, record_id);
+    enum cb_status st = CB_OK;
+    for (int page = 1, more = 1; st == CB_OK && more && page <= ZOHO_MAX_PAGE; page++) {
+        module_path(c, &path);
+        (void)strbuf_adds(&path, "/");
+        (void)strbuf_add_urlencoded(&path, record_id);
+        (void)strbuf_addf(&path, "/Notes?fields=%s&sort_by=Created_Time&sort_order=asc"
+                                 "&per_page=%d&page=%d", NOTE_FIELDS, ZOHO_PER_PAGE, page);
+        struct api_req rq = {.method = "GET", .path = path.buf};
+        long status = 0;
+        cJSON *j = NULL;
+        st = api_call(c, &rq, what.buf, &status, &j, err);
+        const cJSON *n;
+        cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(j, "data"))
+        {
+            struct comment x;
+            if (note_decode(n, &x) == CB_OK)
+                comment_list_push(out, &x);
+        }
+        more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(j, "info"), "more_records"));
+        cJSON_Delete(j);
+    }
+    strbuf_release(&path);
+    strbuf_release(&what);
+    return st;
+}
+
+static enum cb_status zoho_write_comment(struct connector *c, const char *record_id,
+                                         struct comment_op *op, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT, what = STRBUF_INIT, text = STRBUF_INIT;
+    char *plain = richtext_md_to_plain(op->body);
+    if (op->marker)
+        comment_trailer_add(&text, plain, op->marker);
+    else
+        (void)strbuf_adds(&text, plain);
+    free(plain);
+    cJSON *body = cJSON_CreateObject(), *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "Note_Content", text.buf);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "data"), item);
+    char *json = cJSON_PrintUnformatted(body);
+    if (op->id) {
+        (void)strbuf_adds(&path, "/Notes/");
+        (void)strbuf_add_urlencoded(&path, op->id);
+        (void)strbuf_addf(&what, "update note '%s' of zoho %s record '%s'", op->id, c->module,
+                          record_id);
+    } else {
+        module_path(c, &path);
+        (void)strbuf_adds(&path, "/");
+        (void)strbuf_add_urlencoded(&path, record_id);
+        (void)strbuf_adds(&path, "/Notes");
+        (void)strbuf_addf(&what, "add a note to zoho %s record '%s'", c->module, record_id);
+    }
+    struct api_req rq = {.method = op->id ? "PUT" : "POST", .path = path.buf, .body = json,
+                         .per_record = 1};
+    long status = 0;
+    cJSON *j = NULL;
+    enum cb_status st = api_call(c, &rq, what.buf, &status, &j, err);
+    const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "data"), 0);
+    const cJSON *details = cJSON_GetObjectItemCaseSensitive(res, "details");
+    if (st == CB_OK && !str_eq(jstr(res, "code"), "SUCCESS")) {
+        st = item_class(jstr(res, "code"), details, op->id != NULL);
+        const char *code = jstr(res, "code"), *msg = jstr(res, "message");
+        strbuf_setf(err, "cannot %s: %s %s", what.buf, code ? code : "error", msg ? msg : "");
+    } else if (st == CB_OK && !op->id) {
+        op->new_id = dup_nonempty(jstr(details, "id"));
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(body);
+    free(json);
+    strbuf_release(&text);
+    strbuf_release(&path);
+    strbuf_release(&what);
+    return st;
+}
+
+static void id_push(char ***ids, size_t *n, const char *id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (str_eq((*ids)[i], id))
+            return;
+    *ids = xrealloc(*ids, (*n + 1) * sizeof(**ids));
+    (*ids)[(*n)++] = xstrdup(id);
+}
+
+/* Adding or editing a note leaves its record's Modified_Time alone: the notes modified since
+ * then name the records whose comments changed. */
+static enum cb_status zoho_comments_changed(struct connector *c, int64_t since_ms, char ***ids,
+                                            size_t *n, struct strbuf *err)
+{
+    char ims[CBTIME_BUFSZ], path[200];
+    ims_value(since_ms, ims);
+    enum cb_status st = CB_OK;
+    for (int page = 1, more = 1; st == CB_OK && more && page <= ZOHO_MAX_PAGE; page++) {
+        snprintf(path, sizeof(path), "/Notes?fields=Parent_Id,Modified_Time&sort_by=Modified_Time"
+                 "&sort_order=desc&per_page=%d&page=%d", ZOHO_PER_PAGE, page);
+        struct api_req rq = {.method = "GET", .path = path, .ims = ims};
+        long status = 0;
+        cJSON *j = NULL;
+        st = api_call(c, &rq, "list changed zoho notes", &status, &j, err);
+        const cJSON *note;
+        cJSON_ArrayForEach(note, cJSON_GetObjectItemCaseSensitive(j, "data"))
+        {
+            const cJSON *parent = cJSON_GetObjectItemCaseSensitive(note, "Parent_Id");
+            const char *mod = jstr(cJSON_GetObjectItemCaseSensitive(parent, "module"), "api_name");
+            if (jstr(parent, "id") && str_eq(mod ? mod : jstr(note, "$se_module"), c->module))
+                id_push(ids, n, jstr(parent, "id"));
+        }
+        more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(j, "info"), "more_records"));
+        cJSON_Delete(j);
+    }
+    return st;
+}
+
+static void zoho_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
+{
+    http_budget_get(c->http, out);
+    *paced = 0;
+}
+
+/* A textarea keeps plain text: Markdown written there reads back as plain text's markdown. */
+static cJSON *zoho_echo(const struct connector *c, const char *field, const cJSON *written)
+{
+    const struct zfield *f = meta_find(c, field);
+    if (!f || f->kind != ZK_TEXTAREA || !cJSON_IsString(written))
+        return NULL;
+    const char *why = NULL;
+    cJSON *wire = wire_value(f, written, &why);
+    cJSON *back = wire ? canon_value(f, wire) : NULL;
+    cJSON_Delete(wire);
+    return back;
+}
+
 const struct connector_ops zoho_ops = {
     .name = "zoho",
     .check_config = zoho_check_config,
@@ -1272,9 +1440,14 @@ const struct connector_ops zoho_ops = {
     .ping = zoho_ping,
     .list_changed = zoho_list_changed,
     .get_many = zoho_get_many,
+    .list_comments = zoho_list_comments,
+    .write_comment = zoho_write_comment,
+    .comments_changed = zoho_comments_changed,
     .write = zoho_write,
     .find_marker = zoho_find_marker,
     .max_batch_read = ZOHO_BATCH,
     .max_batch_write = ZOHO_BATCH,
     .search_lag_ms = 0,
+    .budget = zoho_budget,
+    .echo = zoho_echo,
 };

@@ -10,14 +10,17 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/secret.h"
 
 static const char *const top_keys[] = {"state_dir", "log_level", "http_timeout", "max_body_bytes",
-                                       "endpoints", "pairs", NULL};
-static const char *const pair_keys[] = {"name", "crm", "tracker", "interval", "overlap",
-                                        "mapping", "create", NULL};
+                                       "endpoints", "pairs", "interval", "log_format", "webhooks",
+                                       NULL};
+static const char *const pair_keys[] = {"name",    "crm",          "tracker",        "interval",
+                                        "overlap", "mapping",      "create",         "deletes",
+                                        "delete_guard", "archive_status", "delete_sweep", NULL};
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -117,6 +120,7 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         free(cfg->endpoints[i].name);
         free(cfg->endpoints[i].type);
+        free(cfg->endpoints[i].ca_file);
         free_group(&cfg->endpoints[i].g);
     }
     free(cfg->endpoints);
@@ -129,10 +133,14 @@ void config_free(struct config *cfg)
         }
         free(p->mapping);
         free(p->create);
+        free(p->deletes);
+        free(p->archive_status);
     }
     free(cfg->pairs);
     free(cfg->state_dir);
     free(cfg->log_level);
+    free(cfg->log_format);
+    free_group(&cfg->webhooks);
     free(cfg->path);
     free(cfg);
 }
@@ -200,7 +208,7 @@ static void load_pair(const config_setting_t *ps, struct config *cfg, struct pai
                     config_setting_name(c));
     }
     p->name = get_str(ps, "name", file, err, 1);
-    p->interval_s = get_int(ps, "interval", 60, 1, 86400, file, err);
+    p->interval_s = get_int(ps, "interval", cfg->interval_s, 1, 86400, file, err);
     p->overlap_s = get_int(ps, "overlap", 120, 0, 86400, file, err);
     p->mapping = get_str(ps, "mapping", file, err, 0);
     p->create = get_str(ps, "create", file, err, 0);
@@ -211,6 +219,19 @@ static void load_pair(const config_setting_t *ps, struct config *cfg, struct pai
         conf_add_error(err, file, line_of(ps, "create"),
                 "pair '%s': 'create' must be one of to_tracker, to_crm, both, none",
                 p->name ? p->name : "?");
+    p->deletes = get_str(ps, "deletes", file, err, 0);
+    if (!p->deletes)
+        p->deletes = xstrdup("ignore");
+    static const char *const deletes[] = {"ignore", "archive", "delete", NULL};
+    if (!in_list(deletes, p->deletes))
+        conf_add_error(err, file, line_of(ps, "deletes"),
+                       "pair '%s': 'deletes' must be one of ignore, archive, delete",
+                       p->name ? p->name : "?");
+    p->delete_guard_pct = get_int(ps, "delete_guard", 50, 0, 100, file, err);
+    p->delete_sweep_s = get_int(ps, "delete_sweep", 3600, 0, 30 * 86400, file, err);
+    p->archive_status = get_str(ps, "archive_status", file, err, 0);
+    if (!p->archive_status)
+        p->archive_status = xstrdup("rejected");
     static const char *const side_skip[] = {"endpoint", NULL};
     for (int s = 0; s < 2; s++) {
         const config_setting_t *ss = config_setting_get_member(ps, side_names[s]);
@@ -252,6 +273,17 @@ static enum cb_status load(config_t *lc, const char *name, struct config **out, 
                 "'log_level' must be one of error, warn, info, debug");
     cfg->http_timeout_s = get_int(root, "http_timeout", 30, 1, 3600, file, &errs);
     cfg->max_body_bytes = get_int(root, "max_body_bytes", 32 * 1024 * 1024, 1024, 1 << 30, file, &errs);
+    cfg->interval_s = get_int(root, "interval", 60, 1, 86400, file, &errs);
+    cfg->log_format = get_str(root, "log_format", file, &errs, 0);
+    if (cfg->log_format && !str_eq(cfg->log_format, "text") && !str_eq(cfg->log_format, "json"))
+        conf_add_error(&errs, file, line_of(root, "log_format"),
+                "'log_format' must be \"text\" or \"json\"");
+    const config_setting_t *wh = config_setting_get_member(root, "webhooks");
+    if (wh && config_setting_type(wh) != CONFIG_TYPE_GROUP)
+        conf_add_error(&errs, file, line_of(root, "webhooks"),
+                "'webhooks' must be a group: webhooks = { listen = \"127.0.0.1:8787\"; ... }");
+    else if (wh)
+        load_group(wh, file, &cfg->webhooks, NULL, &errs);
 
     const config_setting_t *eps = config_setting_get_member(root, "endpoints");
     if (!eps || config_setting_type(eps) != CONFIG_TYPE_GROUP) {
@@ -260,7 +292,7 @@ static enum cb_status load(config_t *lc, const char *name, struct config **out, 
     } else {
         int n = config_setting_length(eps);
         cfg->endpoints = xcalloc((size_t)n + 1, sizeof(*cfg->endpoints));
-        static const char *const ep_skip[] = {"type", NULL};
+        static const char *const ep_skip[] = {"type", "ca_file", NULL};
         for (int i = 0; i < n; i++) {
             const config_setting_t *es = config_setting_get_elem(eps, (unsigned)i);
             struct endpoint_conf *ep = &cfg->endpoints[cfg->n_endpoints];
@@ -271,6 +303,10 @@ static enum cb_status load(config_t *lc, const char *name, struct config **out, 
             }
             ep->name = xstrdup(config_setting_name(es));
             ep->type = get_str(es, "type", file, &errs, 1);
+            ep->ca_file = get_str(es, "ca_file", file, &errs, 0);
+            if (ep->ca_file && access(ep->ca_file, R_OK) != 0)
+                conf_add_error(&errs, file, line_of(es, "ca_file"), "cannot read 'ca_file' '%s': %s",
+                               ep->ca_file, strerror(errno));
             load_group(es, file, &ep->g, ep_skip, &errs);
             cfg->n_endpoints++;
         }

@@ -30,6 +30,8 @@ struct conf_group {
 struct endpoint_conf {
     char *name;
     char *type; /* "zoho", "jira", ... : looked up in the connectors table */
+    char *ca_file; /* "ca_file": extra CA bundle (PEM) trusted for this endpoint's TLS, on top
+                    * of the system store; NULL = system store only. Never in g. */
     struct conf_group g;
 };
 
@@ -41,10 +43,14 @@ struct side_conf {
 struct pair_conf {
     char *name;
     struct side_conf side[2]; /* indexed by enum side: 0 = crm, 1 = tracker */
-    int interval_s;           /* daemon: seconds between cycles (default 60) */
+    int interval_s;           /* daemon: seconds between cycles (default: top-level interval) */
     int overlap_s;            /* re-read window behind each cursor (default 120) */
     char *mapping;            /* optional mapping file; NULL = built-in default */
     char *create;             /* "to_tracker" (default), "to_crm", "both", "none" */
+    char *deletes;            /* when a linked record goes: "ignore" (default), "archive", "delete" */
+    int delete_guard_pct;     /* refuse a cycle removing more than this share of links (50) */
+    int delete_sweep_s;       /* seconds between sweeps of linked ids for deletes (3600; 0 off) */
+    char *archive_status;     /* canonical status that archives where a side has no archive (rejected) */
     int line;
 };
 
@@ -54,6 +60,9 @@ struct config {
     char *log_level;
     int http_timeout_s;
     long max_body_bytes;
+    int interval_s;           /* default of every pair's interval (default 60) */
+    char *log_format;         /* "text" or "json"; NULL = text */
+    struct conf_group webhooks; /* the daemon's listener settings; n_kv == 0 when absent */
     struct endpoint_conf *endpoints;
     size_t n_endpoints;
     struct pair_conf *pairs;

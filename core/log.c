@@ -5,6 +5,7 @@
  */
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@ static enum log_level cur_level = LOG_INFO;
 static FILE *out_stream;
 static char **secrets;
 static size_t n_secrets;
+/* the daemon opens pairs on several threads: each may register secrets while others log */
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static enum log_format cur_format = LOG_FORMAT_TEXT;
 
 void log_set_level(enum log_level lvl)
 {
@@ -43,24 +47,35 @@ void log_set_stream(FILE *f)
     out_stream = f;
 }
 
+void log_set_format(enum log_format f)
+{
+    cur_format = f;
+}
+
 void log_add_secret(const char *secret)
 {
     if (!secret || strlen(secret) < 4)
         return;
-    for (size_t i = 0; i < n_secrets; i++)
-        if (strcmp(secrets[i], secret) == 0)
-            return;
-    secrets = xrealloc(secrets, (n_secrets + 1) * sizeof(*secrets));
-    secrets[n_secrets++] = xstrdup(secret);
+    pthread_mutex_lock(&secrets_lock);
+    int known = 0;
+    for (size_t i = 0; i < n_secrets && !known; i++)
+        known = strcmp(secrets[i], secret) == 0;
+    if (!known) {
+        secrets = xrealloc(secrets, (n_secrets + 1) * sizeof(*secrets));
+        secrets[n_secrets++] = xstrdup(secret);
+    }
+    pthread_mutex_unlock(&secrets_lock);
 }
 
 void log_clear_secrets(void)
 {
+    pthread_mutex_lock(&secrets_lock);
     for (size_t i = 0; i < n_secrets; i++)
         free(secrets[i]);
     free(secrets);
     secrets = NULL;
     n_secrets = 0;
+    pthread_mutex_unlock(&secrets_lock);
 }
 
 /* Query parameters whose values are credentials wherever they appear as a parameter. */
@@ -143,6 +158,7 @@ static const char *redact_json(const char *p, struct strbuf *sb)
 
 char *log_redact(const char *s)
 {
+    pthread_mutex_lock(&secrets_lock);
     struct strbuf sb = STRBUF_INIT;
     const char *p = s ? s : "";
     while (*p) {
@@ -160,7 +176,37 @@ char *log_redact(const char *s)
             (void)strbuf_addch(&sb, *p++);
         }
     }
+    pthread_mutex_unlock(&secrets_lock);
     return strbuf_detach(&sb);
+}
+
+/* One JSON object per line: {"ts":..,"level":..,"module":..,"msg":..}. */
+static void add_json_string(struct strbuf *sb, const char *s)
+{
+    (void)strbuf_addch(sb, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            (void)strbuf_addf(sb, "\\%c", *p);
+        else if (*p < 0x20)
+            (void)strbuf_addf(sb, "\\u%04x", *p);
+        else
+            (void)strbuf_addch(sb, (char)*p);
+    }
+    (void)strbuf_addch(sb, '"');
+}
+
+static void format_line(struct strbuf *line, const char *ts, const char *level, const char *module,
+                        const char *msg)
+{
+    if (cur_format == LOG_FORMAT_TEXT) {
+        (void)strbuf_addf(line, "%s %s %s: %s\n", ts, level, module, msg);
+        return;
+    }
+    (void)strbuf_addf(line, "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":", ts, level);
+    add_json_string(line, module);
+    (void)strbuf_adds(line, ",\"msg\":");
+    add_json_string(line, msg);
+    (void)strbuf_adds(line, "}\n");
 }
 
 void log_write(enum log_level lvl, const char *module, const char *fmt, ...)
@@ -185,7 +231,7 @@ void log_write(enum log_level lvl, const char *module, const char *fmt, ...)
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 
     struct strbuf line = STRBUF_INIT;
-    (void)strbuf_addf(&line, "%s %s %s: %s\n", ts, names[lvl], module, clean);
+    format_line(&line, ts, names[lvl], module, clean);
     free(clean);
     FILE *f = out_stream ? out_stream : stderr;
     fwrite(line.buf, 1, line.len, f);

@@ -14,7 +14,11 @@
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+
 void log_set_level(enum log_level lvl);
+/* Text lines (default) or JSON lines {"ts","level","module","msg"} (already redacted). */
+void log_set_format(enum log_format f);
 enum log_level log_get_level(void);
 /* Parses "error|warn|info|debug"; returns -1 when unknown. */
 int log_level_parse(const char *s);

@@ -1,6 +1,6 @@
 /*
  * Internals shared by the rich-text converters (md_tree.c, md_parse.c, md_render.c,
- * richtext_adf.c, richtext_html.c).
+ * richtext_adf.c, richtext_html.c, richtext_wiki.c).
  * Every format goes through one block tree. Paragraphs and headings hold marked text: UTF-8
  * bytes with a set of marks per byte, so nesting never has to be represented, only which
  * characters are strong, emphasised, code or part of which link. Tolerant readers (ADF, HTML)
@@ -108,6 +108,8 @@ void mdb_text(struct md_builder *b, const char *s, size_t len, unsigned marks, c
 void mdb_break(struct md_builder *b, int hard);
 int mdb_line_empty(const struct md_builder *b); /* nothing written since the last break */
 void mdb_code(struct md_builder *b, const char *lang, const char *code, size_t len);
+/* mdb_code with code cleaned of invalid UTF-8, then *lang freed and NULL and code emptied. */
+void mdb_code_take(struct md_builder *b, char **lang, struct strbuf *code);
 void mdb_rule(struct md_builder *b);
 struct md_node *mdb_finish(struct md_builder *b); /* tidied tree, owned by the caller */
 
@@ -120,6 +122,8 @@ char *md_render(const struct md_node *doc, int plain);
  * replaced by U+FFFD. md_entity decodes the HTML entity at s (which starts with '&') into *cp
  * and returns the bytes it spans, or 0 when there is none. */
 char *md_utf8_clean(const char *s);
+/* The length of the line at s (without its ending) into *len; returns the next line's start. */
+const char *md_line_next(const char *s, size_t *len);
 void md_utf8_put(struct strbuf *sb, unsigned cp);
 size_t md_entity(const char *s, unsigned *cp);
 
@@ -192,5 +196,8 @@ size_t md_scheme_autolink(const char *s, size_t n);
 size_t md_email_autolink(const char *s, size_t n);
 void md_atx_trim(const char *s, size_t *a, size_t *b);
 void md_inline(const char *s, size_t n, int plain, struct md_text *t);
+/* The length of a bare http(s) URL at s[i] of s[0, n) not preceded by a letter or digit, without
+ * the sentence's trailing punctuation, or 0. */
+size_t md_bare_url(const char *s, size_t n, size_t i);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * The CommonMark-subset markdown parser into the tree of markdown_p.h (blocks line by line, then
  * inlines), and plain text read as light markup. Unlike CommonMark: no raw HTML, reference links,
- * images or link titles (their text stays text), and only ASCII punctuation counts for emphasis,
- * so "**注意：**请" keeps its strong text. It writes nothing (md_render.c) and knows nothing of
- * ADF or HTML.
+ * images or link titles (their text stays text), only ASCII punctuation counts for emphasis, so
+ * "**注意：**请" keeps its strong text, and a bare http(s) URL is a link (GFM's autolink
+ * literal). It writes nothing (md_render.c) and knows nothing of ADF or HTML.
  */
 #include "mapping/markdown_p.h"
 
@@ -14,6 +14,7 @@
 /* ---- inline parser (CommonMark's delimiter algorithm, marks recorded as byte ranges) ----- */
 
 #define IP_DELETED 0x80
+#define IP_BARE 0x100 /* range of a bare URL: a link where no explicit link is */
 #define LINK_DEST_MAX 2048
 
 struct delim {
@@ -332,8 +333,7 @@ static int ip_autolink(struct ip *p)
     return 1;
 }
 
-/* A bare http(s) URL at s[i] in plain text, without the sentence's trailing punctuation. */
-static size_t bare_url(const char *s, size_t n, size_t i)
+size_t md_bare_url(const char *s, size_t n, size_t i)
 {
     size_t j = i, host;
     if (i && is_alnum(s[i - 1]))
@@ -435,16 +435,30 @@ static void ip_special(struct ip *p)
     strbuf_release(&sb);
 }
 
+/* A bare http(s) URL at s[j] (GFM's autolink literal); in markdown it ends before a bracket,
+ * backtick or backslash, which links, code and escapes claim first. */
+static size_t ip_bare_url(const struct ip *p, size_t j)
+{
+    size_t lim = j;
+    if (p->plain)
+        return md_bare_url(p->s, p->n, j);
+    while (lim < p->n && (unsigned char)p->s[lim] > ' ' && !strchr("[]`\\", p->s[lim]))
+        lim++;
+    return md_bare_url(p->s, lim, j);
+}
+
 static void ip_run(struct ip *p)
 {
-    const char *special = p->plain ? "\nhH" : "\\`*_[]<&\n";
+    const char *special = p->plain ? "\nhH" : "\\`*_[]<&\nhH";
     while (p->i < p->n) {
         size_t len, j = p->i + strcspn(p->s + p->i, special);
         if (j > p->i) {
             ip_emit(p, p->s + p->i, (j < p->n ? j : p->n) - p->i, 0);
             p->i = j;
-        } else if (p->plain && p->s[j] != '\n' && (len = bare_url(p->s, p->n, j))) {
-            ip_link_text(p, p->s + j, len, xstrndup(p->s + j, len));
+        } else if (p->s[j] != '\n' && (len = ip_bare_url(p, j))) {
+            size_t start = p->out.len;
+            ip_emit(p, p->s + j, len, 0);
+            ip_range(p, start, p->out.len, p->plain ? MD_LINK : IP_BARE, xstrndup(p->s + j, len));
             p->i += len;
         } else if (p->plain && p->s[j] != '\n') {
             ip_emit(p, p->s + j, 1, 0);
@@ -468,8 +482,17 @@ static void ip_finish(struct ip *p, struct md_text *t)
         if (r->mark == MD_LINK)
             for (size_t j = r->a; j < r->b; j++)
                 lk[j] = lk[j] ? lk[j] : k + 1; /* the inner link wins */
-        else
+        else if (r->mark != IP_BARE)
             depth[r->a]++, depth[r->b]--;
+    }
+    for (size_t k = 0; k < p->nr; k++) { /* a bare URL in a link's text stays text */
+        struct range *r = &p->r[k];
+        size_t j = r->a;
+        while (r->mark == IP_BARE && j < r->b && !lk[j])
+            j++;
+        if (r->mark == IP_BARE && j == r->b)
+            for (j = r->a; j < r->b; j++)
+                lk[j] = k + 1;
     }
     for (size_t k = 0; k < n; k++) {
         ce += em[k], cs += st[k];
@@ -918,11 +941,10 @@ struct md_node *md_parse(const char *md, int plain)
     struct bp p = {.n = 1, .plain = plain};
     p.stk[0] = md_node_new(MD_DOC, NULL);
     strbuf_init(&p.para, 0);
-    for (const char *s = clean; *s;) {
-        size_t len = strcspn(s, "\r\n");
+    for (const char *s = clean, *next; *s; s = next) {
+        size_t len;
+        next = md_line_next(s, &len);
         bp_line(&p, s, len);
-        s += len;
-        s += s[0] == '\r' && s[1] == '\n' ? 2 : s[0] ? 1 : 0;
     }
     bp_close_leaf(&p);
     strbuf_release(&p.para);

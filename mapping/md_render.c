@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- renderer ---------------------------------------------------------------------------- */
 
@@ -30,6 +31,14 @@ static size_t ordered_prefix(const char *s, size_t n)
     while (j < n && j < 9 && is_digit(s[j]))
         j++;
     return j && j < n && (s[j] == '.' || s[j] == ')') ? j : 0;
+}
+
+/* The ':' of "http://" or "https://" at s[i]: escaped, text stays text, not a bare URL. */
+static int bare_url_colon(const char *s, size_t n, size_t i)
+{
+    return i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/' &&
+           ((i >= 4 && !strncasecmp(s + i - 4, "http", 4)) ||
+            (i >= 5 && !strncasecmp(s + i - 5, "https", 5)));
 }
 
 /* Literal text with the escapes a reader needs, and no others: snake_case and "a * b" stay. */
@@ -57,7 +66,8 @@ static void write_text(struct strbuf *o, const char *s, size_t n, int heading, i
                   ((c == '[' || c == ']') && in_link) ||
                   (c == ']' && (i + 1 == n || s[i + 1] == '(')) ||
                   (c == '<' && i + 1 < n && (is_alpha(s[i + 1]) || strchr("/!?", s[i + 1]))) ||
-                  (c == '&' && entity_like(s + i)) || (c == '!' && i + 1 == n && before_link);
+                  (c == '&' && entity_like(s + i)) || (c == '!' && i + 1 == n && before_link) ||
+                  (c == ':' && !in_link && bare_url_colon(s, n, i));
         }
         if (esc)
             strbuf_addch(o, '\\');
@@ -203,8 +213,11 @@ static void write_inline(const struct md_text *t, struct strbuf *o, int heading,
         int link_goes_on = more && (nx.marks & MD_LINK) && str_eq(nx.href, sp.href);
         for (keep = md_marks_keep(st, n, &sp); n > keep;)
             close_mark(o, &st[--n]);
-        if (want == MD_LINK && !md_marks_has(st, n, MD_LINK) && !link_goes_on &&
-            autolinkable(sp.s, sp.len, sp.href)) {
+        if ((want & MD_LINK) && !(want & MD_CODESPAN) && !md_marks_has(st, n, MD_LINK) &&
+            !link_goes_on && autolinkable(sp.s, sp.len, sp.href)) {
+            struct md_span around = sp; /* strong or emphasis go around the <url> */
+            around.marks &= ~(unsigned)MD_LINK;
+            open_marks(o, st, &n, &around, strat);
             strbuf_addch(o, '<');
             strbuf_add(o, sp.s, sp.len);
             strbuf_addch(o, '>');

@@ -610,6 +610,23 @@ void mdb_code(struct md_builder *b, const char *lang, const char *code, size_t l
     strbuf_add(&n->code, code, len);
 }
 
+void mdb_code_take(struct md_builder *b, char **lang, struct strbuf *code)
+{
+    char *clean = md_utf8_clean(code->buf);
+    mdb_code(b, *lang, clean, strlen(clean));
+    free(clean);
+    free(*lang);
+    *lang = NULL;
+    strbuf_reset(code);
+}
+
+const char *md_line_next(const char *s, size_t *len)
+{
+    *len = strcspn(s, "\r\n");
+    s += *len;
+    return s + (s[0] == '\r' && s[1] == '\n' ? 2 : s[0] ? 1 : 0);
+}
+
 void mdb_rule(struct md_builder *b)
 {
     (void)mdb_block(b, MD_RULE);

@@ -1,7 +1,9 @@
 /*
  * Rich-text converters through the canonical markdown (a CommonMark subset: paragraphs,
  * headings, emphasis, strong, inline code, fenced code blocks with language, bullet and ordered
- * lists with nesting, links, block quotes, hard breaks, thematic breaks).
+ * lists with nesting, links, block quotes, hard breaks, thematic breaks). As in GFM (and as
+ * Trello shows it) a bare http(s) URL is a link; text that only looks like one is written with
+ * its ':' escaped.
  *
  * Contracts shared by every function here:
  *  - input is never trusted: malformed input yields best-effort readable text, never a crash,
@@ -25,6 +27,18 @@ cJSON *richtext_md_to_adf(const char *md);
 /* Zoho rich text (HTML subset) <-> markdown. */
 char *richtext_html_to_md(const char *html);
 char *richtext_md_to_html(const char *md);
+
+/* Jira wiki markup (Data Center and REST v2 bodies) <-> markdown. Reading: h1.-h6., *strong*,
+ * _em_, ??cite?? (em), {{code}}, [text|url], [url], bare URLs, * # nested lists (also mixed and
+ * "- "), {code:lang} and {noformat} blocks, {quote} and bq., "\\" breaks, ----; tables become
+ * " | " rows, [~user] "@user", !image.png! its name, {color} and panels their text, strike,
+ * underline, sup and sub their text. Every newline inside a paragraph is a hard break (as Jira
+ * shows it), so soft breaks come back hard. Writing cannot say: an ordered list's start (it
+ * restarts at 1), blocks inside list items other than nested lists (joined into the item's
+ * line with breaks, code as monospace), quotes in quotes (flattened), code-block languages with
+ * characters other than [A-Za-z0-9+#._-]. Bare URLs in text become links. */
+char *richtext_wiki_to_md(const char *wiki);
+char *richtext_md_to_wiki(const char *md);
 
 /* Plain-text fields (Zoho textarea, Fxiaoke long text) read as light markup: '* ' and '- '
  * bullets, '1. ' steps, bare URLs. md_to_plain writes text a person reads comfortably that

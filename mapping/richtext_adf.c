@@ -1,9 +1,10 @@
 /*
  * Jira Cloud's ADF <-> canonical markdown through the tree of markdown_p.h. Reading forgives
  * anything: unknown nodes keep their readable text (tables as " | " rows, cards as their url,
- * emoji as their text, dates as ISO dates, panels unwrapped); strike and underline keep only
- * their text. Writing emits only what the ADF schema accepts (no empty text, code marked only
- * with a link, no heading, rule or quote inside quotes and list items). No wiki markup here.
+ * emoji as their text, dates as ISO dates, panels unwrapped, task boxes as U+2611/U+2610);
+ * strike and underline keep only their text. Writing emits only what the ADF schema accepts (no
+ * empty text, code marked only with a link, no heading, rule or quote inside quotes and list
+ * items). No wiki markup here.
  */
 #include "mapping/markdown_p.h"
 #include "mapping/richtext.h"
@@ -210,8 +211,13 @@ static void adf_blocks(struct md_builder *b, const cJSON *n, int depth)
             adf_container(b, n, MD_BULLETS, 0, depth);
         } else if (!strcmp(type, "orderedList")) {
             adf_container(b, n, MD_ORDERED, cJSON_IsNumber(order) ? order->valueint : 1, depth);
-        } else if (!strcmp(type, "listItem") || !strcmp(type, "taskItem") ||
-                   !strcmp(type, "decisionItem")) {
+        } else if (!strcmp(type, "taskItem")) { /* the box as text: a checklist stays one */
+            const char *state = adf_attr(n, "state");
+            mdb_open(b, MD_ITEM, 0);
+            add_text(b, state && !strcmp(state, "DONE") ? "\u2611 " : "\u2610 ", 0, NULL);
+            adf_blocks(b, adf_content(n), depth + 1);
+            mdb_close(b);
+        } else if (!strcmp(type, "listItem") || !strcmp(type, "decisionItem")) {
             adf_container(b, n, MD_ITEM, 0, depth);
         } else if (!strcmp(type, "blockquote")) {
             adf_container(b, n, MD_QUOTE, 0, depth);

@@ -301,12 +301,7 @@ static int is_block(enum kind k)
 
 static void hp_end_pre(struct hp *h)
 {
-    char *clean = md_utf8_clean(h->code.buf);
-    mdb_code(&h->b, h->lang, clean, strlen(clean));
-    free(clean);
-    free(h->lang);
-    h->lang = NULL;
-    strbuf_reset(&h->code);
+    mdb_code_take(&h->b, &h->lang, &h->code);
     h->pre = 0;
 }
 

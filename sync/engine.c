@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +19,12 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "mapping/mapping.h"
+#include "sync/comments.h"
+#include "sync/engine_p.h"
 #include "sync/merge.h"
 
-static volatile sig_atomic_t stop_flag;
+/* atomic: set by signal handlers, read by every pair's thread (lock-free, so signal-safe) */
+static atomic_int stop_flag;
 
 void sync_request_stop(void)
 {
@@ -36,46 +40,6 @@ void sync_stop_reset(void)
 {
     stop_flag = 0;
 }
-
-struct sync_pair {
-    const struct pair_conf *pc;
-    struct cache *cache;
-    struct mapping *map;
-    const struct connector_ops *ops[2];
-    struct connector *conn[2];
-    const char *ep_name[2];
-    int pinged[2];
-    int create_from[2]; /* may a record first seen on side s be created on the other side? */
-};
-
-/* A linked (or about to be linked) pair of records processed in this cycle. */
-struct work {
-    struct link link;
-    struct record rec[2]; /* id == NULL when not (yet) known */
-    cJSON *view[2];
-    cJSON *base;
-    int recovered;        /* linked by intent recovery: no base yet */
-    int done;
-    cJSON *forced;        /* field -> value chosen by a person (resolved conflicts), or NULL */
-    uint64_t *resolved;   /* ids of those conflicts, marked applied with the base */
-    size_t n_resolved;
-};
-
-struct cycle {
-    struct sync_pair *p;
-    struct sync_report *rep;
-    struct record_list pulled[2];
-    int64_t max_ms[2];
-    int64_t cap_ms[2];    /* cursor may not pass this (a record left for later); INT64_MAX = none */
-    struct work *w;
-    size_t n_w, alloc_w;
-    struct record_list creates[2]; /* unlinked records of side s to create on the other side */
-    struct intent *intents;
-    size_t n_intents;
-    char **blocked[2];    /* source ids whose create waits (search lag) */
-    size_t n_blocked[2];
-    int64_t started_ms;
-};
 
 void sync_report_init(struct sync_report *r)
 {
@@ -96,6 +60,8 @@ void sync_report_add(struct sync_report *a, const struct sync_report *b)
         a->read[s] += b->read[s];
         a->created[s] += b->created[s];
         a->updated[s] += b->updated[s];
+        a->archived[s] += b->archived[s];
+        a->deleted[s] += b->deleted[s];
     }
     a->linked += b->linked;
     a->unchanged += b->unchanged;
@@ -113,13 +79,13 @@ const char *sync_pair_name(const struct sync_pair *p)
     return p->pc->name;
 }
 
-static void cap_cursor(struct cycle *c, enum side s, int64_t ms)
+void cap_cursor(struct cycle *c, enum side s, int64_t ms)
 {
     if (ms > 0 && ms - 1 < c->cap_ms[s])
         c->cap_ms[s] = ms - 1;
 }
 
-static const char *rec_label(const struct record *r)
+const char *rec_label(const struct record *r)
 {
     return r->key ? r->key : r->id ? r->id : "?";
 }
@@ -242,13 +208,46 @@ static struct remote_view view_of(const struct record *r)
     return v;
 }
 
-static cJSON *map_record(struct cycle *c, enum side s, const struct record *r)
+cJSON *map_record(struct cycle *c, enum side s, const struct record *r)
 {
     struct remote_view rv = view_of(r);
     return mapping_to_item(c->p->map, s, &rv, NULL);
 }
 
-static struct work *work_add(struct cycle *c)
+/* A target that keeps a field in a poorer format (Markdown in a plain-text field) reads back
+ * something other than what was written: fingerprint the read-back instead, so it is not
+ * taken for a person's edit there and copied back over the richer original. */
+static void fingerprint_echoes(struct cycle *c, enum side s, const cJSON *written, cJSON *base)
+{
+    const struct connector_ops *o = c->p->ops[s];
+    if (!o->echo || !written || !base)
+        return;
+    cJSON *echoed = cJSON_CreateObject();
+    int any = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, written)
+    {
+        cJSON *e = o->echo(c->p->conn[s], f->string, f);
+        any |= e != NULL;
+        cJSON_AddItemToObject(echoed, f->string, e ? e : cJSON_Duplicate(f, 1));
+    }
+    if (any) {
+        struct remote_view rw = {NULL, NULL, NULL, written}, re = {NULL, NULL, NULL, echoed};
+        cJSON *vw = mapping_to_item(c->p->map, s, &rw, NULL);
+        cJSON *ve = mapping_to_item(c->p->map, s, &re, NULL);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, ve)
+        {
+            if (!item_value_equal(v->string, v, cJSON_GetObjectItemCaseSensitive(vw, v->string)))
+                merge_fingerprint(base, s, v->string, v);
+        }
+        cJSON_Delete(vw);
+        cJSON_Delete(ve);
+    }
+    cJSON_Delete(echoed);
+}
+
+struct work *work_add(struct cycle *c)
 {
     if (c->n_w == c->alloc_w) {
         c->alloc_w = c->alloc_w ? c->alloc_w * 2 : 64;
@@ -267,7 +266,7 @@ static struct work *work_find(struct cycle *c, uint64_t link_id)
     return NULL;
 }
 
-static void work_release(struct work *w)
+void work_release(struct work *w)
 {
     link_release(&w->link);
     cJSON_Delete(w->forced);
@@ -279,7 +278,7 @@ static void work_release(struct work *w)
     cJSON_Delete(w->base);
 }
 
-static int is_blocked(struct cycle *c, enum side s, const char *id)
+int is_blocked(struct cycle *c, enum side s, const char *id)
 {
     for (size_t i = 0; i < c->n_blocked[s]; i++)
         if (strcmp(c->blocked[s][i], id) == 0)
@@ -302,8 +301,7 @@ static const struct intent *intent_for(struct cycle *c, enum side src, const cha
     return NULL;
 }
 
-static void problem(struct cycle *c, const char *fmt, ...) CB_PRINTF(2, 3);
-static void problem(struct cycle *c, const char *fmt, ...)
+void cycle_problem(struct cycle *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -315,8 +313,7 @@ static void problem(struct cycle *c, const char *fmt, ...)
     strbuf_release(&line);
 }
 
-static void note(struct cycle *c, const char *fmt, ...) CB_PRINTF(2, 3);
-static void note(struct cycle *c, const char *fmt, ...)
+void cycle_note(struct cycle *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -329,7 +326,7 @@ static void note(struct cycle *c, const char *fmt, ...)
 }
 
 /* Runs fn inside one write transaction and commits it. */
-static enum cb_status with_txn(struct cycle *c, enum cb_status (*fn)(struct cache_txn *, void *),
+enum cb_status with_txn(struct cycle *c, enum cb_status (*fn)(struct cache_txn *, void *),
                                void *arg, struct strbuf *err)
 {
     struct cache_txn *t;
@@ -376,7 +373,7 @@ static void fill_link_side(struct link *l, enum side s, const struct record *r)
 }
 
 /* How long a write to side s may stay invisible to its listing. */
-static int64_t lag_of(const struct sync_pair *p, enum side s)
+int64_t lag_of(const struct sync_pair *p, enum side s)
 {
     return p->ops[s]->search_lag ? p->ops[s]->search_lag(p->conn[s]) : p->ops[s]->search_lag_ms;
 }
@@ -400,7 +397,7 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
         w->rec[t] = found;
         w->recovered = 1;
         c->rep->linked++;
-        note(c, "linked %s '%s' to %s record '%s' created before an interruption", side_name(s),
+        cycle_note(c, "linked %s '%s' to %s record '%s' created before an interruption", side_name(s),
              in->source_id, side_name(t), rec_label(&w->rec[t]));
         strbuf_release(&e);
         return st;
@@ -414,15 +411,15 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
     block(c, s, in->source_id);
     c->rep->postponed++;
     if (st == CB_ERR_NOTFOUND)
-        problem(c, "postponed create of %s record '%s': waiting for %s search to catch up",
+        cycle_problem(c, "postponed create of %s record '%s': waiting for %s search to catch up",
                 side_name(s), in->source_id, side_name(t));
     else
-        problem(c, "postponed create of %s record '%s': %s", side_name(s), in->source_id, e.buf);
+        cycle_problem(c, "postponed create of %s record '%s': %s", side_name(s), in->source_id, e.buf);
     strbuf_release(&e);
     return st == CB_ERR_AUTH ? st : CB_OK;
 }
 
-static enum cb_status recover_intents(struct cycle *c, struct strbuf *err)
+enum cb_status recover_intents(struct cycle *c, struct strbuf *err)
 {
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
@@ -511,17 +508,6 @@ static enum cb_status pull(struct cycle *c, enum side s, int64_t cursor, struct 
 
 /* ---------------------------------------------------------------- step 3: sort pulled records */
 
-static int was_unlinked(struct cache_txn *t, const char *pair, enum side s, const char *id)
-{
-    struct strbuf key = STRBUF_INIT;
-    (void)strbuf_addf(&key, "unlinked:%s:%d:%s", pair, (int)s, id);
-    cJSON *v = NULL;
-    int yes = cache_meta_get(t, key.buf, &v) == CB_OK && v;
-    cJSON_Delete(v);
-    strbuf_release(&key);
-    return yes;
-}
-
 static enum cb_status classify(struct cycle *c, struct strbuf *err)
 {
     struct sync_pair *p = c->p;
@@ -553,7 +539,7 @@ static enum cb_status classify(struct cycle *c, struct strbuf *err)
                 st = fs;
                 break;
             }
-            if (was_unlinked(t, p->pc->name, s, r->id)) {
+            if (cache_was_unlinked(t, p->pc->name, (int)s, r->id)) {
                 c->rep->unchanged++; /* a person cut this link: leave the record alone */
                 continue;
             }
@@ -564,7 +550,7 @@ static enum cb_status classify(struct cycle *c, struct strbuf *err)
             if (r->marker) {
                 /* made by crmbridge and not linked: never copy it back (that would loop) */
                 c->rep->skipped++;
-                problem(c, "skipped %s record '%s': it carries a crmbridge marker but no link",
+                cycle_problem(c, "skipped %s record '%s': it carries a crmbridge marker but no link",
                         side_name(s), rec_label(r));
                 continue;
             }
@@ -628,7 +614,7 @@ static enum cb_status load_resolutions(struct cycle *c, struct strbuf *err)
 
 /* ---------------------------------------------------------------- step 4: fetch the other side */
 
-static enum cb_status load_bases(struct cycle *c, struct strbuf *err)
+enum cb_status load_bases(struct cycle *c, struct strbuf *err)
 {
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
@@ -668,7 +654,7 @@ static void drop_unchanged(struct cycle *c)
     }
 }
 
-static enum cb_status fetch_side(struct cycle *c, enum side s, struct strbuf *err)
+enum cb_status fetch_side(struct cycle *c, enum side s, struct strbuf *err)
 {
     struct sync_pair *p = c->p;
     size_t max = (size_t)(p->ops[s]->max_batch_read > 0 ? p->ops[s]->max_batch_read : 1);
@@ -830,7 +816,7 @@ static void finish(struct cycle *c, struct pending *pd, struct strbuf *err)
     for (size_t i = 0; i < pd->mr.n_conflicts; i++) {
         if (st == CB_OK && conf[i].created_ms >= c->started_ms) {
             c->rep->conflicts++;
-            note(c, "conflict on '%s' between %s '%s' and %s '%s': held for review", conf[i].field,
+            cycle_note(c, "conflict on '%s' between %s '%s' and %s '%s': held for review", conf[i].field,
                  side_name(SIDE_CRM), conf[i].key[0] ? conf[i].key[0] : "?", side_name(SIDE_TRACKER),
                  conf[i].key[1] ? conf[i].key[1] : "?");
         }
@@ -839,7 +825,7 @@ static void finish(struct cycle *c, struct pending *pd, struct strbuf *err)
     free(conf);
     if (st != CB_OK) {
         c->rep->failed++;
-        problem(c, "cannot record the sync of link %llu: %s", (unsigned long long)w->link.id,
+        cycle_problem(c, "cannot record the sync of link %llu: %s", (unsigned long long)w->link.id,
                 err->buf);
     }
 }
@@ -933,6 +919,7 @@ static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
         if (!pd->remote[s])
             continue;
         if (pd->st[s] == CB_OK) {
+            fingerprint_echoes(c, s, pd->remote[s], pd->mr.new_base);
             c->rep->updated[s]++;
             char *fields = NULL;
             struct strbuf names = STRBUF_INIT;
@@ -940,7 +927,7 @@ static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
             cJSON_ArrayForEach(f, pd->mr.patch[s])
                 (void)strbuf_addf(&names, "%s%s", names.len ? ", " : "", f->string);
             fields = strbuf_detach(&names);
-            note(c, "updated %s '%s': %s", side_name(s), w->link.key[s] ? w->link.key[s] : w->link.remote[s], fields);
+            cycle_note(c, "updated %s '%s': %s", side_name(s), w->link.key[s] ? w->link.key[s] : w->link.remote[s], fields);
             free(fields);
             continue;
         }
@@ -950,10 +937,10 @@ static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
         const char *why = pd->err[s] ? pd->err[s] : cb_status_str(pd->st[s]);
         if (pd->st[s] == CB_ERR_FINAL || pd->st[s] == CB_ERR_NOTFOUND) {
             c->rep->failed++;
-            problem(c, "cannot update %s '%s': %s", side_name(s), what, why);
+            cycle_problem(c, "cannot update %s '%s': %s", side_name(s), what, why);
         } else {
             c->rep->postponed++;
-            problem(c, "postponed update of %s '%s': %s", side_name(s), what, why);
+            cycle_problem(c, "postponed update of %s '%s': %s", side_name(s), what, why);
         }
         /* the change stays unapplied: the next cycle must list it again */
         cap_cursor(c, src, w->rec[src].modified_ms);
@@ -972,7 +959,7 @@ static void pending_release(struct pending *pd)
 }
 
 /* Merges and writes every work item from index `from` on; returns the first fatal status. */
-static enum cb_status merge_and_write(struct cycle *c, size_t from, struct strbuf *err)
+enum cb_status merge_and_write(struct cycle *c, size_t from, struct strbuf *err)
 {
     size_t n = 0;
     for (size_t i = from; i < c->n_w; i++)
@@ -990,7 +977,7 @@ static enum cb_status merge_and_write(struct cycle *c, size_t from, struct strbu
                 continue;
             missing = 1;
             c->rep->skipped++;
-            problem(c, "skipped link %llu: %s record '%s' no longer exists (deletes are ignored)",
+            cycle_problem(c, "skipped link %llu: %s record '%s' no longer exists (deletes are ignored)",
                     (unsigned long long)w->link.id, side_name((enum side)s),
                     w->link.key[s] ? w->link.key[s] : w->link.remote[s] ? w->link.remote[s] : "?");
         }
@@ -1082,12 +1069,12 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
                 log_warn("cannot drop intent: %s", e.buf);
             strbuf_release(&e);
             c->rep->failed++;
-            problem(c, "cannot create %s record for %s '%s': %s", side_name(t), side_name(s),
+            cycle_problem(c, "cannot create %s record for %s '%s': %s", side_name(t), side_name(s),
                     rec_label(j->src), op->err.buf);
         } else {
             c->rep->postponed++;
             cap_cursor(c, s, j->src->modified_ms);
-            problem(c, "postponed create for %s '%s': %s", side_name(s), rec_label(j->src),
+            cycle_problem(c, "postponed create for %s '%s': %s", side_name(s), rec_label(j->src),
                     op->err.len ? op->err.buf : cb_status_str(op->st));
         }
         return;
@@ -1097,17 +1084,18 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
     fill_link_side(&w->link, t, &op->rec);
     w->link.created_ms = cbtime_now_ms();
     w->base = merge_base_for_create(p->map, t, j->view, j->remote);
+    fingerprint_echoes(c, t, j->remote, w->base);
     struct link_commit lc = {p->pc->name, &w->link, w->base, j->in.id};
     enum cb_status st = with_txn(c, commit_link, &lc, err);
     if (st != CB_OK) {
         c->rep->failed++;
-        problem(c, "created %s '%s' but cannot record the link: %s", side_name(t),
+        cycle_problem(c, "created %s '%s' but cannot record the link: %s", side_name(t),
                 rec_label(&op->rec), err->buf);
         w->done = 1;
         return;
     }
     c->rep->created[t]++;
-    note(c, "created %s '%s' from %s '%s'", side_name(t), rec_label(&op->rec), side_name(s),
+    cycle_note(c, "created %s '%s' from %s '%s'", side_name(t), rec_label(&op->rec), side_name(s),
          rec_label(j->src));
     /* The new record is read back (in batches, by fetch_side) and merged once more: what only
      * it knows (its key) and what the target filled in itself (a default priority, the
@@ -1116,7 +1104,7 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
     w->view[s] = cJSON_Duplicate(j->view, 1);
 }
 
-static enum cb_status create_side(struct cycle *c, enum side s, struct strbuf *err)
+enum cb_status create_side(struct cycle *c, enum side s, struct strbuf *err)
 {
     struct sync_pair *p = c->p;
     enum side t = SIDE_OTHER(s);
@@ -1219,7 +1207,7 @@ static void cycle_release(struct cycle *c)
     free(c->intents);
 }
 
-static enum cb_status ensure_pinged(struct sync_pair *p, struct strbuf *err)
+enum cb_status ensure_pinged(struct sync_pair *p, struct strbuf *err)
 {
     for (int s = 0; s < 2; s++) {
         if (p->pinged[s])
@@ -1260,6 +1248,8 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
     for (int s = 0; s < 2 && st == CB_OK; s++)
         st = fetch_side(c, (enum side)s, err);
     if (st == CB_OK)
+        st = deletes_apply(c, err);
+    if (st == CB_OK)
         st = merge_and_write(c, 0, err);
     for (int s = 0; s < 2 && st == CB_OK; s++) {
         size_t first_new = c->n_w;
@@ -1271,11 +1261,18 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
     }
     if (st != CB_OK)
         return st;
+    struct comment_sync cs = {c->p->pc->name, c->p->cache, {c->p->ops[0], c->p->ops[1]},
+                              {c->p->conn[0], c->p->conn[1]}, {cur[0], cur[1]},
+                              c->p->pc->overlap_s, c->rep};
+    st = sync_comments(&cs, c->n_w ? &c->w[0].link : NULL, c->n_w ? c->w[0].rec : NULL, c->n_w,
+                       sizeof(*c->w), err);
+    if (st != CB_OK)
+        return st;
     struct cursor_commit cc = {c, {cur[0], cur[1]}};
     return with_txn(c, commit_cursors, &cc, err);
 }
 
-static void add_lines(cJSON *o, const char *name, const struct strbuf *lines, int max)
+void add_lines(cJSON *o, const char *name, const struct strbuf *lines, int max)
 {
     cJSON *arr = cJSON_AddArrayToObject(o, name);
     const char *q = lines->buf;
@@ -1300,6 +1297,28 @@ static enum cb_status commit_report(struct cache_txn *t, void *arg)
     return cache_meta_put(t, rc->key, rc->report);
 }
 
+static void add_num_or_null(cJSON *o, const char *name, long v)
+{
+    cJSON_AddItemToObject(o, name, v >= 0 ? cJSON_CreateNumber((double)v) : cJSON_CreateNull());
+}
+
+/* What side s's connector knows of its rate-limit budget (counts since the pair was opened). */
+static void add_budget(cJSON *side, const struct sync_pair *p, enum side s)
+{
+    if (!p->ops[s]->budget || !p->conn[s])
+        return;
+    struct http_budget b;
+    unsigned long paced = 0;
+    p->ops[s]->budget(p->conn[s], &b, &paced);
+    cJSON *o = cJSON_AddObjectToObject(side, "budget");
+    add_num_or_null(o, "remaining", b.remaining);
+    add_num_or_null(o, "limit", b.limit);
+    cJSON_AddNumberToObject(o, "requests", (double)b.requests);
+    cJSON_AddNumberToObject(o, "throttled", (double)b.throttled);
+    cJSON_AddNumberToObject(o, "waited_ms", (double)b.waited_ms);
+    cJSON_AddNumberToObject(o, "paced_waits", (double)paced);
+}
+
 /* Keeps the cycle's outcome in the cache for `crmbridge status`. */
 static void save_report(struct cycle *c, enum cb_status st, const struct strbuf *err)
 {
@@ -1317,6 +1336,9 @@ static void save_report(struct cycle *c, enum cb_status st, const struct strbuf 
         cJSON_AddNumberToObject(side, "read", r->read[s]);
         cJSON_AddNumberToObject(side, "created", r->created[s]);
         cJSON_AddNumberToObject(side, "updated", r->updated[s]);
+        cJSON_AddNumberToObject(side, "archived", r->archived[s]);
+        cJSON_AddNumberToObject(side, "deleted", r->deleted[s]);
+        add_budget(side, c->p, (enum side)s);
     }
     cJSON_AddNumberToObject(o, "linked", r->linked);
     cJSON_AddNumberToObject(o, "unchanged", r->unchanged);

@@ -19,6 +19,8 @@ struct sync_report {
     int read[2];        /* records listed per side (after de-duplication) */
     int created[2];     /* records created on each side */
     int updated[2];     /* records updated on each side */
+    int archived[2];    /* records archived on each side by the delete policy */
+    int deleted[2];     /* records deleted on each side by the delete policy */
     int linked;         /* records linked by recovering a lost create */
     int unchanged;      /* listed records with nothing to do (echoes included) */
     int conflicts;      /* new conflicts stored */

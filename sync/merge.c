@@ -91,6 +91,13 @@ static void set_fp(cJSON *nb, enum side s, const char *field, const cJSON *v)
             cJSON_CreateString(h));
 }
 
+void merge_fingerprint(cJSON *base, enum side s, const char *field, const cJSON *v)
+{
+    cJSON *fp = cJSON_GetObjectItemCaseSensitive(base, "fp");
+    if (cJSON_IsArray(fp) && cJSON_GetArraySize(fp) == 2)
+        set_fp(base, s, field, v);
+}
+
 static void set_item(cJSON *nb, const char *field, const cJSON *v)
 {
     set_obj(cJSON_GetObjectItemCaseSensitive(nb, "item"), field,

@@ -44,6 +44,9 @@ void merge_result_release(struct merge_result *r);
 cJSON *merge_base_for_create(const struct mapping *m, enum side target, const cJSON *src_view,
                              const cJSON *written_patch);
 
+/* Sets side s's fingerprint of field to value v in base (as if s had last shown v). */
+void merge_fingerprint(cJSON *base, enum side s, const char *field, const cJSON *v);
+
 /* True when side s's view differs from its fingerprints in base (or there is no base). */
 int merge_side_changed(const struct mapping *m, const cJSON *base, enum side s, const cJSON *view);
 

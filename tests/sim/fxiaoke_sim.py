@@ -31,6 +31,10 @@ Where the public record is silent or contradicts itself, these are the choices m
   day -> 30002; config no_quota 1 -> 30003.
 - faults: simbase's "status" rule with a status outside 100..599 (-1, 50009, 30004) answers
   HTTP 200 with that errorCode; a status in 100..599 answers that HTTP status (a gateway error).
+- follow-up records (ActiveRecordObj): active_record_content (long text, required) and
+  related_object_data [{describe_api_name, id, name}] naming live records; a filter on
+  related_object_data matches the related ids (HASANYOF, IN, EQ). A follow-up leaves the
+  last_modified_time of the records it names alone.
 - config expire_tokens_after N: every token dies when the N-th API call from now arrives (a
   token expiring in the middle of a run).
 - config edit_while_paging N: while serving query pages, the simulator edits (as 李伟) up to
@@ -117,6 +121,14 @@ def named(api, label):
     return [fld("name", label, "text", required=True)] + system_fields()
 
 
+def active_record_fields():
+    """销售记录 (follow-up records): the text and the records it is about, as integrators read
+    them (active_record_content, related_object_data [{describe_api_name, id, name}])."""
+    return [fld("name", "主题", "text"),
+            fld("active_record_content", "跟进内容", "long_text", required=True),
+            fld("related_object_data", "关联对象", "related_object")] + system_fields()
+
+
 def cases_fields():
     return [fld("name", "工单主题", "text", required=True),
             fld("case_no", "工单编号", "auto_number", read_only=True),
@@ -169,7 +181,7 @@ class FxiaokeSim(Sim):
                 ("LeadsObj", "销售线索", named("LeadsObj", "姓名"), False),
                 ("ContactObj", "联系人", named("ContactObj", "姓名"), False),
                 ("PersonnelObj", "人员", named("PersonnelObj", "姓名"), False),
-                ("ActiveRecordObj", "销售记录", named("ActiveRecordObj", "主题"), False),
+                ("ActiveRecordObj", "销售记录", active_record_fields(), False),
                 ("object_feedback__c", "客户反馈", feedback_fields(), True)):
             self.objs[api] = Obj(api, label, fields, custom)
         self.tokens = {}      # token -> {"kind", "issued_ms", "expires_ms", "revoked"}
@@ -450,6 +462,8 @@ class FxiaokeSim(Sim):
             if v not in target.rows:
                 raise FxError(15002, "field '%s': no %s '%s'" % (k, target.api, v), "关联数据不存在")
             return v
+        if t == "related_object":
+            return self.related(k, v)
         if t == "employee":
             ids = v if isinstance(v, list) else [v]
             us = [self.user(x) for x in ids]
@@ -459,6 +473,20 @@ class FxiaokeSim(Sim):
         if not isinstance(v, str):
             raise FxError(15002, "field '%s' takes text, got %r" % (k, v), "参数不合法")
         return v
+
+    def related(self, k, v):
+        """related_object_data: a list of {describe_api_name, id} naming live records."""
+        if not isinstance(v, list) or not all(isinstance(e, dict) for e in v):
+            raise FxError(15002, "field '%s' takes [{describe_api_name, id}]" % k, "参数不合法")
+        out = []
+        for e in v:
+            obj = self.objs.get(e.get("describe_api_name"))
+            row = obj.rows.get(e.get("id")) if obj and isinstance(e.get("id"), str) else None
+            if row is None:
+                raise FxError(15002, "field '%s': no %s '%s'" % (k, e.get("describe_api_name"),
+                                                                  e.get("id")), "关联数据不存在")
+            out.append({"describe_api_name": obj.api, "id": row["_id"], "name": row.get("name")})
+        return out
 
     def option(self, f, v, seed):
         for o in f["options"]:
@@ -526,8 +554,9 @@ class FxiaokeSim(Sim):
             raise FxError(15002, "illegal parameter: data.object_data is required", "参数不合法")
         obj = self.obj_of(od.get("dataObjectApiName"), custom)
         vals = self.write_vals(obj, od)
-        if not vals.get("name"):
-            raise FxError(15002, "field 'name' is required", "必填字段不能为空")
+        for k, f in obj.fields.items():
+            if f["is_required"] and vals.get(k) in (None, "", []):
+                raise FxError(15002, "field '%s' is required" % k, "必填字段不能为空")
         self.check_unique(obj, vals)
         self.note_flags(body)
         rid = self.insert(obj.api, vals, req.fx_user)
@@ -662,6 +691,8 @@ class FxiaokeSim(Sim):
         if op in ("GT", "GTE", "LT", "LTE", "EQ", "N", "LIKE", "NLIKE", "STARTWITH", "ENDWITH") \
                 and len(want) < 1 or op in ("BETWEEN", "NBETWEEN") and len(want) != 2:
             raise FxError(15002, "operator %s needs more field_values" % op, "参数不合法")
+        if f["type"] == "related_object":  # matches the ids of the related records
+            return lambda row: self.match([e["id"] for e in row.get(name) or []], op, want, False)
         return lambda row: self.match(row.get(name), op, want, numeric)
 
     @staticmethod

@@ -8,16 +8,19 @@ from zoneinfo import ZoneInfo
 from simbase import Reply
 
 API3 = "/rest/api/3"
+API2 = "/rest/api/2"  # Data Center
+DC_PAT = "sim-jira-dc-pat"  # Data Center personal access token
 BOT_EMAIL = "bot@acme.test"
 BOT_TOKEN = "sim-jira-token"
 BOT_ID = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077"
 
 USERS = [
-    {"accountId": BOT_ID, "displayName": "crmbridge bot", "emailAddress": BOT_EMAIL},
+    {"accountId": BOT_ID, "displayName": "crmbridge bot", "emailAddress": BOT_EMAIL,
+     "name": "crmbridge"},
     {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Li Wei",
-     "emailAddress": "li.wei@acme.test"},
+     "emailAddress": "li.wei@acme.test", "name": "li.wei"},
     {"accountId": "5b10a2844c20165700ede21g", "displayName": "Mia Krystof",
-     "emailAddress": "mia@acme.test"},
+     "emailAddress": "mia@acme.test", "name": "mia.krystof"},
 ]
 
 PROJECT = {"id": "10000", "key": "SUP", "name": "Support"}
@@ -139,7 +142,8 @@ def user_by(value):
         return None
     v = value.lower()
     for u in USERS:
-        if v in (u["accountId"].lower(), u["displayName"].lower(), u["emailAddress"].lower()):
+        if v in (u["accountId"].lower(), u["displayName"].lower(), u["emailAddress"].lower(),
+                 u["name"]):
             return u
     return None
 
@@ -235,7 +239,10 @@ def text_problem(node, parent):
 
 
 def adf_text(node):
-    """Plain text of an ADF tree (for changelog strings and ~ searches)."""
+    """Plain text of an ADF tree (for changelog strings and ~ searches); Data Center's wiki
+    strings are their own text."""
+    if isinstance(node, str):
+        return node
     if not isinstance(node, dict):
         return ""
     if node.get("type") == "text":

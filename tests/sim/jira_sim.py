@@ -4,8 +4,14 @@
 Implements the endpoints crmbridge uses, as strictly as the real service: Basic auth with an API
 token, issues with ADF validation, a workflow that only moves through transitions, entity
 properties, remote links, comments, changelog, /search/jql with a JQL subset, cursor paging,
-eventual consistency and rate limits. It does not implement webhooks, attachments, worklogs,
-sprints or Data Center (v2 wiki markup) mode. The seeded site, error texts and ADF checks live
+eventual consistency, rate limits and admin webhooks (signed deliveries). It does not implement
+dynamic (JWT) webhooks, attachments, worklogs or sprints.
+
+Data Center mode (POST /_sim/config {"flavor":"datacenter"}; drops all issues): only /rest/api/2
+answers (v3 is 404), only a personal access token as "Authorization: Bearer" signs in (Basic
+is refused, as on Jira 11), /rest/api/2/search pages by startAt/maxResults/total, there is no
+search/jql, approximate-count or bulkfetch, rich text (description, textarea fields, comment
+bodies) is a wiki-markup string, and users are {"name": ...}. The seeded site, error texts and ADF checks live
 in jira_data.py, the JQL subset in jira_jql.py.
 
 Control interface (besides simbase's):
@@ -15,11 +21,14 @@ Control interface (besides simbase's):
   POST   /_sim/edit        {"key","fields":{same shape as seed, "status" set directly,
                             "comment":"text" adds one},"user":"Mia Krystof"}
   POST   /_sim/transition  {"key","to":"Done","user"}   follows the workflow, one hop at a time
+  POST   /_sim/comment_edit {"key","id","text","user"}  a person edits a comment
   GET    /_sim/issues      every live issue: fields as the API renders them (ADF included),
                             created_ms/updated_ms, properties, remotelinks, comments, changelog
   POST   /_sim/config      {"search_lag_ms","time_zone","rate":{"GET":n,..},"per_issue":bool,
-                            "api_token","search_page_cap"}
+                            "api_token","search_page_cap","flavor":"cloud|datacenter","pat"}
   DELETE /_sim/issue/KEY   delete as a human
+  GET    /_sim/webhooks    {"registered":[admin webhooks], "sent":[{"url","status","event"}]}
+Admin webhooks (/rest/webhooks/1.0/webhook) get signed jira:issue_* deliveries (hooksend.py).
 """
 
 import base64
@@ -32,13 +41,14 @@ import re
 import time
 from collections import deque
 
-from jira_data import (API3, BAD_ADF, BOT_EMAIL, BOT_ID, BOT_TOKEN, CANNOT_SET, CATEGORIES,
+from jira_data import (API2, API3, BAD_ADF, DC_PAT, BOT_EMAIL, BOT_ID, BOT_TOKEN, CANNOT_SET, CATEGORIES,
                        DEFAULT_PRIORITY, FIELD_DEFS, FIELD_KIND, FIELD_NAME, INITIAL_STATUS,
                        ISSUE_TYPES, NOT_ADF, NOT_NAVIGABLE, PRIORITIES, PROJECT, RATE_LIMITED,
                        REF_KINDS, REMOVED_API, RESOLUTIONS, STATUSES, TIER_OPTIONS, TRANSITIONS,
                        UNBOUNDED, USERS, adf_problem, adf_text, bad, by_id, by_name_or_id, errors,
                        fmt_jira_time, iso_utc, plain_to_adf, user_by, zone)
 from jira_jql import FIELD_ALIASES, JqlError, JqlQuery
+from hooksend import Outbox
 from simbase import Reply, Sim, serve
 
 
@@ -108,6 +118,35 @@ class JiraSim(Sim):
         self.buckets = {}
         self.issue_windows = {}
         self.token_secret = hashlib.sha1(str(time.time()).encode()).hexdigest()[:16]
+        self.flavor = "cloud"
+        self.pat = DC_PAT
+        self.webhooks = {}  # id -> admin webhook (name, url, events, filters, secret)
+        self.outbox = Outbox()
+
+    def dc(self):
+        return self.flavor == "datacenter"
+
+    def rich(self, text):
+        """A person's plain text as this flavor stores rich text."""
+        if self.dc():
+            return text or None
+        return plain_to_adf(text) if text else None
+
+    def dispatch(self, req):
+        """Data Center serves the same resources under v2, and its own search."""
+        if not self.dc() or not req.path.startswith(API2 + "/"):
+            return super().dispatch(req)
+        rest = req.path[len(API2):]
+        if rest in ("/search/jql", "/search/approximate-count", "/issue/bulkfetch"):
+            return self.not_found(req, 404)
+        if rest == "/search":
+            return self.r_search_dc(req) if req.method in ("GET", "POST") else \
+                self.not_found(req, 405)
+        orig, req.path = req.path, API3 + rest
+        try:
+            return super().dispatch(req)
+        finally:
+            req.path = orig
 
     def base(self):
         return getattr(self, "base_url", "http://127.0.0.1")
@@ -154,12 +193,19 @@ class JiraSim(Sim):
         a("POST", API3 + "/issue/{key}/remotelink", self.r_link_post)
         a("GET", API3 + "/issue/{key}/comment", self.r_comments)
         a("POST", API3 + "/issue/{key}/comment", self.r_comment_post)
+        a("PUT", API3 + "/issue/{key}/comment/{cid}", self.r_comment_put)
         a("GET", API3 + "/issue/{key}/changelog", self.r_changelog)
+        a("GET", "/rest/webhooks/1.0/webhook", self.r_hooks)
+        a("POST", "/rest/webhooks/1.0/webhook", self.r_hook_create)
+        a("DELETE", "/rest/webhooks/1.0/webhook/{id}", self.r_hook_delete)
         c = self.control
         c("POST", r"/_sim/seed", self.c_seed)
         c("POST", r"/_sim/edit", self.c_edit)
         c("POST", r"/_sim/transition", self.c_transition)
+        c("POST", r"/_sim/comment_edit", self.c_comment_edit)
         c("GET", r"/_sim/issues", self.c_issues)
+        c("GET", r"/_sim/webhooks", lambda r: Reply(200, {"registered": [
+            self.hook_obj(h) for h in sorted(self.webhooks)], "sent": self.outbox.log()}))
         c("POST", r"/_sim/config", self.c_config)
         c("DELETE", r"/_sim/issue/([^/]+)", self.c_delete)
 
@@ -173,7 +219,7 @@ class JiraSim(Sim):
         rep = Reply(status, errors([msgs.get(status, "Error %d" % status)], {},
                                    status if status == 429 else None))
         if status == 429:
-            rep.headers.update(self.rate_headers(1, 0, 1, "jira-burst-based"))
+            rep.headers.update(self.rate_headers(1, 100, 0, "jira-burst-based"))
         return rep
 
     def bad_json(self, req, detail):
@@ -191,6 +237,8 @@ class JiraSim(Sim):
     def before_route(self, req):
         if not req.path.startswith("/rest/"):
             return None
+        if self.dc() and req.path.startswith(API3 + "/"):
+            return self.not_found(req, 404)
         with self.lock:
             if not self.authorized(req.header("Authorization") or ""):
                 return Reply(401, errors(["Client must be authenticated to access this "
@@ -200,6 +248,8 @@ class JiraSim(Sim):
             return self.rate_check(req)
 
     def authorized(self, header):
+        if self.dc():  # a personal access token, never a password or Cloud API token
+            return header == "Bearer " + self.pat
         if not header.startswith("Basic "):
             return False
         try:
@@ -251,6 +301,12 @@ class JiraSim(Sim):
         u = user_by(account_id)
         if u is None:
             return None
+        if self.dc():
+            o = {"self": "%s%s/user?username=%s" % (self.base(), API2, u["name"]),
+                 "name": u["name"], "key": u["name"], "displayName": u["displayName"],
+                 "emailAddress": u["emailAddress"], "active": True, "timeZone": self.tz_name,
+                 "avatarUrls": {"48x48": "%s/avatar/%s.png" % (self.base(), u["name"])}}
+            return o
         o = {"self": "%s%s/user?accountId=%s" % (self.base(), API3, u["accountId"]),
              "accountId": u["accountId"], "displayName": u["displayName"], "active": True,
              "accountType": "atlassian", "timeZone": self.tz_name,
@@ -395,6 +451,60 @@ class JiraSim(Sim):
         visible = [i for i, e in enumerate(entries) if e[0] <= now]
         if len(visible) > 1:
             del entries[:visible[-1]]
+        self.fire_hooks(iss, deleted, created=iss["created"] == iss["updated"])
+
+    # --- admin webhooks (/rest/webhooks/1.0/webhook) -------------------------------------------
+    def fire_hooks(self, iss, deleted, created):
+        """Delivers jira:issue_* to every enabled webhook whose events and JQL filter match."""
+        event = "jira:issue_deleted" if deleted else \
+            "jira:issue_created" if created else "jira:issue_updated"
+        for hook in list(self.webhooks.values()):
+            jql = (hook.get("filters") or {}).get("issue-related-events-section")
+            if event not in hook["events"] or not hook.get("enabled", True):
+                continue
+            try:
+                if jql and not self.compile_jql(jql).match(iss):
+                    continue
+            except JqlError:
+                continue
+            fields = [f[0] for f in FIELD_DEFS if f[0] in ("summary", "status", "updated")]
+            self.outbox.jira(hook, {"timestamp": self.now_ms(), "webhookEvent": event,
+                                    "issue_event_type_name": "issue_generic",
+                                    "user": self.user_obj(BOT_ID),
+                                    "issue": self.issue_obj(iss, fields)})
+
+    def hook_obj(self, hid):
+        h = self.webhooks[hid]
+        return {"self": "%s/rest/webhooks/1.0/webhook/%s" % (self.base(), hid), "name": h["name"],
+                "url": h["url"], "events": h["events"], "filters": h.get("filters") or {},
+                "excludeBody": h.get("excludeBody", False), "enabled": True,
+                "lastUpdatedUser": BOT_ID}
+
+    def r_hooks(self, req):
+        return Reply(200, [self.hook_obj(h) for h in sorted(self.webhooks)])
+
+    def r_hook_create(self, req):
+        body = req.json()
+        if not isinstance(body, dict):
+            return self.bad_json(req, "a webhook object")
+        problems = [m for k, m in (("name", "Name is required."), ("url", "URL is required."))
+                    if not isinstance(body.get(k), str) or not body.get(k)]
+        events = body.get("events")
+        if not isinstance(events, list) or not events:
+            problems.append("At least one event is required.")
+        if problems:
+            return Reply(400, errors(problems))
+        self.next_seq += 1
+        hid = str(self.next_seq)
+        self.webhooks[hid] = {k: body.get(k) for k in ("name", "url", "events", "filters",
+                                                       "secret", "excludeBody")}
+        return Reply(201, self.hook_obj(hid))
+
+    def r_hook_delete(self, req):
+        if req.match.group(1) not in self.webhooks:
+            return Reply(404, errors(["Webhook not found."]))
+        del self.webhooks[req.match.group(1)]
+        return Reply(204)
 
     def searchable(self, reconcile):
         now = self.now_ms()
@@ -436,6 +546,12 @@ class JiraSim(Sim):
             return (t["id"], None) if t else (None, "The issue type selected is invalid.")
         if kind == "string":
             return self.check_summary(value)
+        if kind == "adf" and self.dc():  # wiki markup
+            if value is not None and not isinstance(value, str):
+                return None, "Operation value must be a string"
+            return (value or None), None
+        if kind == "user" and self.dc():
+            return self.check_user_dc(value)
         if kind == "adf":
             if value is None:
                 return None, None
@@ -533,6 +649,15 @@ class JiraSim(Sim):
         ident = value.get("id", value.get("accountId"))
         u = next((u for u in USERS if u["accountId"] == ident), None)
         return (u["accountId"], None) if u else (None, "User '%s' does not exist." % ident)
+
+    @staticmethod
+    def check_user_dc(value):
+        if value is None:
+            return None, None
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            return None, "Specify the user by name in the object format"
+        u = next((u for u in USERS if u["name"] == value["name"]), None)
+        return (u["accountId"], None) if u else (None, "User '%s' does not exist." % value["name"])
 
     def stage(self, body, creating):
         """Validates fields and update ops. Returns (staged dict, errors dict)."""
@@ -706,7 +831,8 @@ class JiraSim(Sim):
     def r_server_info(self, req):
         return Reply(200, {"baseUrl": self.base(), "displayUrl": self.base(),
                            "version": "1001.0.0-SNAPSHOT", "versionNumbers": [1001, 0, 0],
-                           "deploymentType": "Cloud", "buildNumber": 100250,
+                           "deploymentType": "DataCenter" if self.dc() else "Cloud",
+                           "buildNumber": 100250,
                            "serverTime": fmt_jira_time(self.now_ms(), self.tz()),
                            "scmInfo": "sim", "serverTitle": "Jira (crmbridge sim)",
                            "defaultLocale": {"locale": "en_US"}})
@@ -874,6 +1000,63 @@ class JiraSim(Sim):
         if "schema" in ex:
             body["schema"] = {d[0]: d[3] for d in FIELD_DEFS if d[0] in fields}
         return Reply(200, body)
+
+    def r_search_dc(self, req):
+        """Data Center's /rest/api/2/search: startAt/maxResults/total, no tokens."""
+        if req.method == "GET":
+            q = req.query_multi
+            p = {k: req.query.get(k) for k in ("jql", "startAt", "maxResults", "validateQuery")}
+            for k in ("fields", "properties"):
+                p[k] = [x for v in q.get(k, []) for x in v.split(",") if x]
+            p["expand"] = req.query.get("expand", "")
+        else:
+            body = req.json()
+            if not isinstance(body, dict):
+                return bad("Request body must be a JSON object.")
+            allowed = {"jql", "startAt", "maxResults", "fields", "expand", "properties",
+                       "fieldsByKeys", "validateQuery"}
+            for k in body:
+                if k not in allowed:
+                    return bad("Unrecognized field \"%s\" (Class com.atlassian.jira.rest.v2."
+                               "search.SearchRequestBean), not marked as ignorable" % k)
+            p = {k: body.get(k) for k in allowed}
+            p["fields"], p["properties"] = p["fields"] or [], p["properties"] or []
+            p["expand"] = ",".join(p["expand"] or [])
+        try:
+            start = int(p["startAt"] or 0)
+            max_results = int(p["maxResults"]) if p["maxResults"] not in (None, "") else 50
+        except (TypeError, ValueError):
+            return bad("startAt and maxResults must be integers.")
+        if start < 0:
+            return bad("startAt must not be negative.")
+        max_results = max(0, min(max_results, self.page_cap))  # DC caps and says so
+        try:  # DC runs unbounded JQL too; an empty query lists everything
+            q = JqlQuery(str(p["jql"] or "order by key"), self.now_ms(), self.tz(), BOT_ID)
+        except JqlError as e:
+            return Reply(400, {"errorMessages": str(e).split("\n"), "errors": {}})
+        if str(p.get("validateQuery", "true")).lower() != "false":
+            gone = self.missing_refs(str(p["jql"] or ""))
+            if gone:
+                return bad("An issue with key '%s' does not exist for field '%s'." % gone)
+        fields = self.wanted_fields(p["fields"], "*navigable")
+        hits = self.run_query(q, set())
+        page = hits[start:start + max_results]
+        return Reply(200, {"expand": "schema,names", "startAt": start, "maxResults": max_results,
+                           "total": len(hits),
+                           "issues": [self.issue_obj(s, fields, p["expand"], p["properties"])
+                                      for s in page]})
+
+    def missing_refs(self, jql):
+        """(value, field) of the first issue named in an id/key clause that does not exist: Data
+        Center refuses such a query unless validateQuery=false."""
+        for m in re.finditer(r"\b(id|key|issuekey|issue)\s*(?:=|in\s*\(([^)]*)\))\s*"
+                             r"(\"?[\w-]+\"?)?", jql, re.I):
+            values = m.group(2).split(",") if m.group(2) is not None else [m.group(3) or ""]
+            for v in values:
+                v = v.strip().strip('"')
+                if v and self.lookup(v) is None:
+                    return v, m.group(1)
+        return None
 
     def search_issue(self, snap, fields, id_only, p):
         if id_only and not p["properties"] and not p["expand"]:
@@ -1154,13 +1337,17 @@ class JiraSim(Sim):
         iss["links"].append(lk)
         return Reply(201, {"id": lk["id"], "self": self.link_obj(iss, lk)["self"]})
 
-    def comment_obj(self, iss, c):
+    def comment_obj(self, iss, c, expand=""):
         tz = self.tz()
-        return {"self": "%s%s/issue/%s/comment/%s" % (self.base(), API3, iss["id"], c["id"]),
-                "id": c["id"], "author": self.user_obj(c["author"]), "body": c["body"],
-                "updateAuthor": self.user_obj(c["author"]),
-                "created": fmt_jira_time(c["created"], tz),
-                "updated": fmt_jira_time(c["created"], tz), "jsdPublic": True}
+        o = {"self": "%s%s/issue/%s/comment/%s" % (self.base(), API3, iss["id"], c["id"]),
+             "id": c["id"], "author": self.user_obj(c["author"]), "body": c["body"],
+             "updateAuthor": self.user_obj(c.get("editor", c["author"])),
+             "created": fmt_jira_time(c["created"], tz),
+             "updated": fmt_jira_time(c.get("updated", c["created"]), tz), "jsdPublic": True}
+        if "properties" in expand.split(","):
+            o["properties"] = [{"key": k, "value": copy.deepcopy(v)}
+                               for k, v in sorted(c.get("props", {}).items())]
+        return o
 
     def paging(self, req, default_max):
         try:
@@ -1180,8 +1367,9 @@ class JiraSim(Sim):
             return bad("orderBy must be 'created', '+created' or '-created'.")
         cs = iss["comments"][::-1] if order == "-created" else iss["comments"]
         page = cs[start:start + mx]
+        ex = req.query.get("expand", "")
         return Reply(200, {"startAt": start, "maxResults": mx, "total": len(cs),
-                           "comments": [self.comment_obj(iss, c) for c in page]})
+                           "comments": [self.comment_obj(iss, c, ex) for c in page]})
 
     def add_comment(self, iss, body, author):
         self.next_seq += 1
@@ -1192,17 +1380,68 @@ class JiraSim(Sim):
         self.reindex(iss)
         return c
 
+    def comment_body_problem(self, body):
+        if not isinstance(body, dict) or "body" not in body:
+            return Reply(400, errors([], {"comment": "Comment body can not be empty!"}))
+        if self.dc() and not isinstance(body["body"], str):
+            return Reply(400, errors([], {"comment": "Comment body must be a string."}))
+        if self.dc() and not body["body"].strip():
+            return Reply(400, errors([], {"comment": "Comment body can not be empty!"}))
+        if not self.dc() and not isinstance(body["body"], dict):
+            return Reply(400, errors([], {"comment": NOT_ADF}))
+        if not self.dc() and adf_problem(body["body"]) is not None:
+            return Reply(400, errors(["INVALID_INPUT"]))
+        props = body.get("properties", [])
+        if not isinstance(props, list) or any(not isinstance(p, dict) or not p.get("key")
+                                              or "value" not in p for p in props):
+            return Reply(400, errors(["The property key can not be empty."]))
+        return None
+
     @with_issue
     def r_comment_post(self, req, iss):
         body = req.json()
-        if not isinstance(body, dict) or "body" not in body:
-            return Reply(400, errors([], {"comment": "Comment body can not be empty!"}))
-        if not isinstance(body["body"], dict):
-            return Reply(400, errors([], {"comment": NOT_ADF}))
-        if adf_problem(body["body"]) is not None:
-            return Reply(400, errors(["INVALID_INPUT"]))
+        bad_body = self.comment_body_problem(body)
+        if bad_body:
+            return bad_body
         c = self.add_comment(iss, body["body"], BOT_ID)
-        return Reply(201, self.comment_obj(iss, c))
+        c["props"] = {p["key"]: copy.deepcopy(p["value"]) for p in body.get("properties", [])}
+        return Reply(201, self.comment_obj(iss, c, req.query.get("expand", "")))
+
+    def edit_comment(self, iss, c, body, who):
+        c["body"] = copy.deepcopy(body)
+        c["updated"] = max(self.now_ms(), c["created"] + 1)
+        c["editor"] = who
+        self.touch(iss, who, [])
+        self.reindex(iss)
+
+    @with_issue
+    def r_comment_put(self, req, iss):
+        c = next((c for c in iss["comments"] if c["id"] == req.match.group(2)), None)
+        if c is None:
+            return Reply(404, errors(["Can not find a comment for the id: %s."
+                                      % req.match.group(2)]))
+        if c["author"] != BOT_ID:
+            return Reply(403, errors(["You do not have the permission to edit this comment."]))
+        body = req.json()
+        bad_body = self.comment_body_problem(body)
+        if bad_body:
+            return bad_body
+        self.edit_comment(iss, c, body["body"], BOT_ID)
+        for p in body.get("properties", []):
+            c.setdefault("props", {})[p["key"]] = copy.deepcopy(p["value"])
+        return Reply(200, self.comment_obj(iss, c, req.query.get("expand", "")))
+
+    def c_comment_edit(self, req):
+        """{"key","id","text","user"}: a person edits a comment."""
+        body = req.json() or {}
+        iss = self.lookup(str(body.get("key", "")))
+        c = next((c for c in iss["comments"] if c["id"] == str(body.get("id"))), None) \
+            if iss else None
+        user = user_by(body.get("user", "Mia Krystof"))
+        if c is None or user is None:
+            return Reply(404, {"error": "no such issue, comment or user"})
+        self.edit_comment(iss, c, self.rich(str(body.get("text", ""))), user["accountId"])
+        return Reply(200, self.sim_issue(iss))
 
     @with_issue
     def r_changelog(self, req, iss):
@@ -1229,7 +1468,7 @@ class JiraSim(Sim):
             fid = FIELD_ALIASES.get(name.lower(), name)
             kind = FIELD_KIND.get(fid)
             if kind == "adf" and isinstance(v, str):
-                v = plain_to_adf(v) if v else None
+                v = self.rich(v)
             elif kind in REF_KINDS and isinstance(v, str):
                 nk = "value" if kind == "select" else "name"
                 t = by_name_or_id(REF_KINDS[kind], v, nk)
@@ -1300,7 +1539,7 @@ class JiraSim(Sim):
         if status and status != iss["f"]["status"]:
             self.move(iss, status, user["accountId"])
         if comment:
-            self.add_comment(iss, plain_to_adf(comment), user["accountId"])
+            self.add_comment(iss, self.rich(comment), user["accountId"])
         self.reindex(iss)
         return Reply(200, self.sim_issue(iss))
 
@@ -1330,7 +1569,8 @@ class JiraSim(Sim):
                 "properties": copy.deepcopy(iss["props"]),
                 "remotelinks": [lk["body"] for lk in iss["links"]],
                 "comments": [{"id": c["id"], "author": user_by(c["author"])["displayName"],
-                              "body": c["body"], "created_ms": c["created"]}
+                              "body": c["body"], "created_ms": c["created"],
+                              "text": adf_text(c["body"]), "properties": c.get("props", {})}
                              for c in iss["comments"]],
                 "changelog": [{"author": user_by(h["author"])["displayName"],
                                "created_ms": h["created"], "items": h["items"]}
@@ -1341,6 +1581,13 @@ class JiraSim(Sim):
 
     def c_config(self, req):
         body = req.json() or {}
+        if "flavor" in body:  # the data's shape depends on it: start afresh
+            if body["flavor"] not in ("cloud", "datacenter"):
+                return Reply(400, {"error": "flavor must be cloud or datacenter"})
+            self.reset()
+            self.flavor = body["flavor"]
+        if "pat" in body:
+            self.pat = str(body["pat"])
         if "search_lag_ms" in body:
             self.search_lag_ms = int(body["search_lag_ms"])
         if "time_zone" in body:
@@ -1355,7 +1602,8 @@ class JiraSim(Sim):
             self.api_token = str(body["api_token"])
         if "search_page_cap" in body:
             self.page_cap = max(1, int(body["search_page_cap"]))
-        return Reply(200, {"search_lag_ms": self.search_lag_ms, "time_zone": self.tz_name,
+        return Reply(200, {"flavor": self.flavor, "search_lag_ms": self.search_lag_ms,
+                           "time_zone": self.tz_name,
                            "rate": self.rate, "per_issue": self.per_issue,
                            "search_page_cap": self.page_cap})
 

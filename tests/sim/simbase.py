@@ -22,6 +22,11 @@ A fault rule: {"method":"POST","path":"/rest/api/3/issue" (regex, full match),
   truncate      send only the first half of the real body (Content-Length of the whole)
   html          answer 200 with an HTML error page
   reset         close the connection without performing the request
+  garble        perform the request, answer its status with the first half of the body and a
+                matching Content-Length (truncated JSON over a healthy connection)
+  junk          perform the request, answer its status with a malformed JSON body
+  expire        expire every access token (the simulator's expire_tokens control), then serve
+                the request: a token dying in the middle of a cycle
 Control paths (/_sim/...) are never faulted, rate limited or authenticated.
 """
 
@@ -235,6 +240,11 @@ def make_handler(sim):
             if fault and fault["kind"] == "latency":
                 time.sleep(fault.get("delay_ms", 100) / 1000.0)
                 fault = None
+            if fault and fault["kind"] == "expire":
+                if hasattr(sim, "c_expire_tokens"):
+                    with sim.lock:
+                        sim.c_expire_tokens(req)
+                fault = None
             if fault and fault["kind"] == "reset":
                 self._log(req, 0)
                 self.close_connection = True
@@ -268,6 +278,10 @@ def make_handler(sim):
                     pass
                 return
             data = rep.payload()
+            if fault and fault["kind"] == "garble":
+                data = data[: len(data) // 2]
+            elif fault and fault["kind"] == "junk":
+                data = b'{"data": [{"id": "1", "name": }], "info": {'
             self._log(req, rep.status)
             self.send_response(rep.status)
             ctype = rep.content_type or ("application/json;charset=UTF-8" if data else None)
@@ -323,16 +337,28 @@ def make_handler(sim):
 
 
 def serve(sim, argv=None):
-    """Command line: --port N (0 = any free port) --host H --port-file F (written when ready)."""
+    """Command line: --port N (0 = any free port) --host H --port-file F (written when ready)
+    --tls-cert PEM --tls-key PEM (serve HTTPS with that certificate instead of HTTP)."""
     ap = argparse.ArgumentParser(description=f"{sim.name} simulator for crmbridge tests")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args(argv)
     ThreadingHTTPServer.daemon_threads = True
     srv = ThreadingHTTPServer((args.host, args.port), make_handler(sim))
     port = srv.server_address[1]
-    sim.base_url = f"http://{args.host}:{port}"
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        # a client that refuses the certificate fails the handshake inside accept(): the
+        # server loop drops that connection (ssl.SSLError is an OSError) and carries on
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        scheme = "https"
+    sim.base_url = f"{scheme}://{args.host}:{port}"
     if hasattr(sim, "on_listen"):
         sim.on_listen(sim.base_url)
     if args.port_file:

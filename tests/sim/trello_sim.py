@@ -10,7 +10,10 @@ readable through GET /1/boards/{id}/actions and /1/cards/{id}/actions, newest fi
 Auth: key and token in the query, in the body, or as `Authorization: OAuth oauth_consumer_key=
 "..", oauth_token=".."`; a token works only with the key that authorised it.
 Ids are 24-hex ObjectIds whose first 8 digits are the creation second of the simulator clock.
-It does not serve webhooks, members' boards, checklists, attachments, search or OAuth 2.0.
+Webhooks: POST /1/webhooks checks the callback with HEAD (200 or no webhook), GET
+/1/tokens/{token}/webhooks, DELETE /1/webhooks/{id}; every action on a watched board is POSTed
+with X-Trello-Webhook signed with the app secret APP_SECRET (hooksend.py).
+It does not serve members' boards, checklists, attachments, search or OAuth 2.0.
 
 Where the public record is silent, these are the choices made (tests rely on them):
 - 401 bodies are plain text: "invalid key" (no or unknown key), "invalid token" (no, unknown or
@@ -40,6 +43,9 @@ Control (besides simbase's):
   GET  /_sim/cards?board=id|name  every card of that board (default: of every board), closed
                     ones included, with "listName", "labelNames" and "attachments" (URLs)
   GET  /_sim/boards  boards with their lists and labels
+  GET  /_sim/comments?card=id|shortLink  its comments, oldest first: [{"id","author","text"}]
+  POST /_sim/comment_edit {"action": comment action id, "text", "user"}  a person edits one
+  GET  /_sim/webhooks  {"registered": [webhooks], "sent": [{"url","status","event"}]}
   GET|POST /_sim/config  limits (token_limit, key_limit, window_ms, lockout_429s,
                      members_limit, members_window_ms, too_many_cards); GET also shows the
                      seeded credentials (key, token, key2, token2)
@@ -53,12 +59,17 @@ from collections import deque
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+import urllib.error
+import urllib.request
+
+from hooksend import Outbox
 from simbase import BadJson, Reply, Sim, serve
 
 KEY = "d1f7b2c9e4a8f3b6c0d5e9a2f4b7c1e8"
 TOKEN = "ATTA9c4e1b7d2f8a3c6e0b5d9f1a4c7e2b8d3f6a0c5e9b1d4f7a2c8e3b6d0f5a9c1e4b7"
 KEY2 = "0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d"
 TOKEN2 = "ATTA1f2e3d4c5b6a79808f7e6d5c4b3a2918f7e6d5c4b3a29180f1e2d3c4b5a6978"
+APP_SECRET = "sim-trello-app-secret"  # the OAuth secret of the app that owns KEY
 OID = re.compile(r"[0-9a-f]{24}")
 SHORT = re.compile(r"[A-Za-z0-9]{8}")
 DESC_MAX = 16384
@@ -159,6 +170,7 @@ class TrelloSim(Sim):
         self.boards, self.lists, self.cards, self.labels, self.actions = {}, {}, {}, {}, []
         self.fields, self.items = {}, {}
         self.short_links = {}
+        self.webhooks, self.outbox = {}, Outbox()
         b = self.make_board("Delivery", ["To Do", "Doing", "Done"],
                             [("bug", "red"), ("feature", "green"), ("urgent", "orange"),
                              ("", "yellow"), ("", "purple"), ("", "blue")])
@@ -249,7 +261,54 @@ class TrelloSim(Sim):
         self.actions.append(a)
         if card is not None:
             card["dateLastActivity"] = now
+        for h in list(getattr(self, "webhooks", {}).values()):
+            if h["active"] and h["idModel"] in (b["id"], a["_card"]):
+                self.outbox.trello(h, {"action": self.render_action(a), "model":
+                                       self.ref_board(b), "webhook": dict(h)}, APP_SECRET)
         return a
+
+    # --- webhooks ------------------------------------------------------------------------------
+    def r_webhook_new(self, req):
+        p = self.params(req)
+        url, model = p.get("callbackURL"), p.get("idModel")
+        if not url or not str(url).startswith(("http://", "https://")):
+            raise bad_value("callbackURL")
+        if not OID.fullmatch(str(model or "")) or model not in self.boards and \
+                model not in self.cards:
+            raise bad_value("idModel")
+        for h in self.webhooks.values():
+            if h["callbackURL"] == url and h["idModel"] == model and h["_token"] == p["token"]:
+                raise ApiError(400, "A webhook with that callback, model, and token already "
+                                    "exists")
+        status = 0
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"),
+                                        timeout=5) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except OSError:
+            status = 0
+        if status != 200:
+            raise ApiError(400, f"URL ({url}) did not return 200 status code, got {status}")
+        hid = self.oid()
+        self.webhooks[hid] = {"id": hid, "description": str(p.get("description", "")),
+                              "idModel": model, "callbackURL": url, "active": True,
+                              "consecutiveFailures": 0, "_token": p["token"]}
+        return Reply(200, self.render_hook(hid))
+
+    def render_hook(self, hid):
+        return {k: v for k, v in self.webhooks[hid].items() if not k.startswith("_")}
+
+    def r_token_webhooks(self, req):
+        token = req.match.group(1)
+        return Reply(200, [self.render_hook(h) for h, w in self.webhooks.items()
+                           if w["_token"] == token])
+
+    def r_webhook_delete(self, req):
+        if self.webhooks.pop(req.match.group(1), None) is None:
+            raise not_found()
+        return Reply(200, {"_value": None})
 
     def card_data(self, c, extra=None):
         d = {"card": self.ref_card(c), "board": self.ref_board(self.boards[c["idBoard"]]),
@@ -432,11 +491,18 @@ class TrelloSim(Sim):
         r("PUT", r"/1/cards/([^/]+)/customField/([^/]+)/item", self.r_card_item_put)
         r("POST", r"/1/customFields", self.r_field_new)
         r("PUT", r"/1/actions/([^/]+)", self.r_comment_put)
+        r("POST", r"/1/webhooks/?", self.r_webhook_new)
+        r("GET", r"/1/tokens/([^/]+)/webhooks", self.r_token_webhooks)
+        r("DELETE", r"/1/webhooks/([^/]+)", self.r_webhook_delete)
         r("DELETE", r"/1/actions/([^/]+)", self.r_comment_delete)
         self.control("POST", r"/_sim/seed", wrap(self.c_seed))
         self.control("POST", r"/_sim/edit", wrap(self.c_edit))
         self.control("GET", r"/_sim/cards", wrap(self.c_cards))
+        self.control("GET", r"/_sim/comments", wrap(self.c_comments))
+        self.control("POST", r"/_sim/comment_edit", wrap(self.c_comment_edit))
         self.control("GET", r"/_sim/boards", wrap(self.c_boards))
+        self.control("GET", r"/_sim/webhooks", lambda req: Reply(200, {"registered": [
+            self.render_hook(h) for h in self.webhooks], "sent": self.outbox.log()}))
         self.control("GET", r"/_sim/config", lambda req: Reply(200, self.public_config()))
         self.control("POST", r"/_sim/config", wrap(self.c_config))
 
@@ -579,8 +645,13 @@ class TrelloSim(Sim):
             raise bad_value(name)
         return ("ms", ms)
 
-    def actions_reply(self, req, rows, default_filter=None):
-        p = req.query
+    def actions_reply(self, req, rows, default_filter=None, per_card=False):
+        p = dict(req.query)
+        if per_card:  # a card's feed only pages: 50 a page, pages 0..19 (limit, since ignored)
+            for k in ("limit", "since", "before"):
+                p.pop(k, None)
+            if self.int_param(p, "page", 0, 0, 1000) > 19:
+                raise bad_value("page")
         keep = self.action_filter(p.get("filter", default_filter))
         since, before = self.bound(p, "since"), self.bound(p, "before")
         limit = self.int_param(p, "limit", 50, 0, 1000)
@@ -609,7 +680,7 @@ class TrelloSim(Sim):
     def r_card_actions(self, req):
         c = self.card_of(req.match.group(1))
         return self.actions_reply(req, [a for a in self.actions if a["_card"] == c["id"]],
-                                  "commentCard,updateCard:idList")
+                                  "commentCard,updateCard:idList", per_card=True)
 
     # --- cards ---------------------------------------------------------------------------------
     def r_card(self, req):
@@ -817,10 +888,32 @@ class TrelloSim(Sim):
         text = self.params(req).get("text")
         if not isinstance(text, str) or not text.strip():
             raise bad_value("text")
+        self.edit_comment(a, c, text, req.member)
+        return Reply(200, self.render_action(a))
+
+    def edit_comment(self, a, c, text, who):
         old = a["data"]["text"]
         a["data"]["text"] = text
+        a["data"]["dateLastEdited"] = iso(self.now_ms())
         self.add_action(self.boards[c["idBoard"]], "updateComment", self.card_data(
-            c, {"action": {"id": a["id"], "text": text}, "old": {"text": old}}), req.member, c)
+            c, {"action": {"id": a["id"], "text": text}, "old": {"text": old}}), who, c)
+
+    def c_comments(self, req):
+        """?card=id or shortLink: the card's comments, oldest first ({id, author, text})."""
+        c = self.card_of(req.query.get("card"))
+        return Reply(200, [{"id": a["id"], "author": a["memberCreator"].get("fullName"),
+                            "text": a["data"]["text"]} for a in self.actions
+                           if a["_card"] == c["id"] and a["type"] == "commentCard"])
+
+    def c_comment_edit(self, req):
+        """{"action": id, "text", "user"}: a person edits a comment in the web UI."""
+        body = req.json() or {}
+        a = next((x for x in self.actions if x["id"] == body.get("action")
+                  and x["type"] == "commentCard"), None)
+        if a is None:
+            raise not_found()
+        self.edit_comment(a, self.cards[a["_card"]], str(body.get("text", "")),
+                          body.get("user", "Mia Krystof"))
         return Reply(200, self.render_action(a))
 
     def r_comment_delete(self, req):

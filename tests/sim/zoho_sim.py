@@ -9,7 +9,7 @@ update, upsert, delete to the recycle bin, the deleted-records feed); search wit
 delay; COQL (a real parser for the select subset). Field metadata drives validation.
 Limits: a rolling 24 h credit counter and a concurrency cap, both answering 429
 TOO_MANY_REQUESTS without Retry-After. Errors use Zoho's {code,details,message,status} envelope.
-It does not serve notes, attachments, watch or bulk read.
+Notes live in zoho_notes.py. It does not serve attachments, watch or bulk read.
 
 Where the public record is silent, these are the choices made (tests rely on them):
 - token throttle: an 11th access token from one refresh token within 10 minutes gets HTTP 400
@@ -35,7 +35,8 @@ Where the public record is silent, these are the choices made (tests rely on the
   the framing instead, which clients see as a network error).
 
 Control (besides simbase's): POST /_sim/seed, /_sim/edit, /_sim/config, /_sim/expire_tokens,
-/_sim/purge, /_sim/grant_code; GET /_sim/records?module=, /_sim/stats, /_sim/config.
+/_sim/purge, /_sim/grant_code; GET /_sim/records?module=, /_sim/stats, /_sim/config,
+/_sim/tokens (every access token minted, for tests that grep output for secrets).
 """
 
 import json
@@ -48,6 +49,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs
 
 from simbase import Reply, Sim, serve
+from zoho_notes import ZohoNotes
 
 API = "/crm/v8"
 ID_PREFIX = "5725767"
@@ -517,7 +519,7 @@ def like_regex(pattern):
 
 
 # --- the simulator -------------------------------------------------------------------------------
-class ZohoSim(Sim):
+class ZohoSim(ZohoNotes, Sim):
     name = "zoho"
     base_url = "http://127.0.0.1"
 
@@ -546,6 +548,7 @@ class ZohoSim(Sim):
                       "inflight_max": 0, "records_inserted": 0, "records_updated": 0,
                       "records_deleted": 0, "triggers_seen": []}
         self.modules = {}
+        self.notes = {}  # zoho_notes.py
         for args in (("Cases", "Case", "Cases", cases_fields(), "Subject"),
                      ("Accounts", "Account", "Accounts", accounts_fields(), "Account_Name"),
                      ("Feedback", "Feedback", "Feedback", feedback_fields(), "Name", True)):
@@ -690,16 +693,22 @@ class ZohoSim(Sim):
         self.stats["inflight_max"] = max(self.stats["inflight_max"], self.inflight)
 
     def dispatch(self, req):
+        admitted = None
         try:
-            return self.garble(req, super().dispatch(req))
+            rep = self.garble(req, super().dispatch(req))
         except ApiError as e:
-            return e.reply()
+            rep = e.reply()
         finally:
             admitted = getattr(req, "zoho_admitted", None)
             if admitted:
                 self.inflight -= 1
                 self.inflight_heavy -= 1 if admitted[1] else 0
                 req.zoho_admitted = None
+        if admitted:
+            # the secondary credit source the digest names: what is left of the rolling 24 h
+            used = sum(c for t, c in self.credit_log if t > self.now_ms() - DAY_MS)
+            rep.headers["X-API-CREDITS-REMAINING"] = str(max(0, self.cfg["credits"] - used))
+        return rep
 
     def garble(self, req, rep):
         """config garble_next: the next N API answers with a JSON body are cut in half but keep a
@@ -740,6 +749,7 @@ class ZohoSim(Sim):
 
     # --- routes ----------------------------------------------------------------------------------
     def setup_routes(self):
+        self.notes_routes(ApiError)  # before the generic /{module}/{id} routes
         r = self.route
         r("POST", r"/oauth/v2/token", self.r_token)
         r("POST", r"/oauth/v2/token/revoke", self.r_revoke)
@@ -766,6 +776,7 @@ class ZohoSim(Sim):
         c("GET", r"/_sim/config", lambda q: Reply(200, self.public_config()))
         c("POST", r"/_sim/expire_tokens", self.c_expire_tokens)
         c("GET", r"/_sim/stats", self.c_stats)
+        c("GET", r"/_sim/tokens", lambda q: Reply(200, {"access_tokens": sorted(self.tokens)}))
         c("POST", r"/_sim/purge", self.c_purge)
         c("POST", r"/_sim/grant_code", self.c_grant_code)
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/strbuf.h"
 #include "tests/unit/e2e.h"
@@ -265,7 +266,11 @@ static void test_custom_object_both_ways(void **state)
     assert_string_equal(state_value, "option3"); /* 已完成 */
     free(state_value);
     assert_quiet(e);
-    assert_int_equal(sim_count(&e->fx, "POST", "/cgi/crm/v2/data/"), 0);
+    /* the custom object never takes the preset path; only the comment sync queries the preset
+     * ActiveRecordObj (follow-up records) there */
+    assert_int_equal(sim_count(&e->fx, "POST", "/cgi/crm/v2/data/") -
+                         sim_count(&e->fx, "POST", "/cgi/crm/v2/data/query"),
+                     0);
     cJSON_Delete(keep);
     free(key);
     free(id);
@@ -415,6 +420,36 @@ static void test_invalidated_record_deletes_nothing(void **state)
     free(id);
 }
 
+/* Under deletes = "archive", an invalidated (作废) record closes its issue as Won't Do (the
+ * mapping's "rejected"), found by the sweep of linked ids; the link is cut and all is quiet. */
+static void test_invalidated_record_archives_the_issue(void **state)
+{
+    struct fxe *e = *state;
+    write_conf(e, "CasesObj", "deletes = \"archive\"; delete_sweep = 1;");
+    char *id = seed(e, "CasesObj", "{\"name\":\"客户取消了需求\",\"status\":\"新建\"}");
+    char *id2 = seed(e, "CasesObj", "{\"name\":\"保留的工单\",\"status\":\"新建\"}");
+    assert_int_equal(sync_once(e), 0);
+    char *key = fx_field(e, "CasesObj", id, "tracker_ref__c");
+    assert_non_null(key);
+    cJSON_Delete(sim_ctl(&e->fx, "POST", "/_sim/edit",
+                         "{\"object\":\"CasesObj\",\"id\":\"%s\",\"invalid\":true}", id));
+    sleep(1);
+    char *out = NULL;
+    assert_int_equal(run(e, &out, "sync", "--once"), 0);
+    if (!strstr(out, "1 archived and 0 deleted in tracker"))
+        fail_msg("sync said:\n%s", out);
+    free(out);
+    cJSON *keep = NULL;
+    assert_string_equal(jf(e, &keep, key, "status"), "Won't Do");
+    cJSON_Delete(keep);
+    assert_int_equal(count_issues(e), 2);
+    sleep(1);
+    assert_quiet(e);
+    free(key);
+    free(id);
+    free(id2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +461,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_1000_edited_while_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_create_response_in_fxiaoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalidated_record_deletes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalidated_record_archives_the_issue, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

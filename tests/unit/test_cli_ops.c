@@ -199,6 +199,49 @@ static void test_status_reports_skipped(void **state)
     free(id);
 }
 
+static double jnum(const cJSON *o, const char *a, const char *b, const char *c)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, a), b), c);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+/* status shows what each side has left of its rate limit, and what throttling cost */
+static void test_status_reports_rate_limit_budget(void **state)
+{
+    struct e2e *e = *state;
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Budget\",\"Status\":\"New\"}");
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"method\":\"GET\",\"path\":\"/rest/api/3/search/jql\","
+                         "\"kind\":\"status\",\"status\":429,\"count\":1}]}"));
+    assert_int_equal(e2e_sync_once(e), 0);
+    cJSON *zs = sim_ctl(&e->zoho, "GET", "/_sim/stats", NULL);
+    double left = cJSON_GetNumberValue(cJSON_GetObjectItem(zs, "credits_limit")) -
+                  cJSON_GetNumberValue(cJSON_GetObjectItem(zs, "credits_used"));
+    cJSON_Delete(zs);
+    cJSON *st = run_json(e, 0, "status", NULL, NULL);
+    const cJSON *last = cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "last_cycle");
+    /* Zoho publishes its credits left; the figure is the simulator's own count */
+    assert_true(jnum(last, "crm", "budget", "remaining") == left);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(last, "crm"), "budget"), "limit")));
+    assert_int_equal((int)jnum(last, "crm", "budget", "throttled"), 0);
+    /* Jira answered one 429: counted, waited through, and its headers read */
+    assert_int_equal((int)jnum(last, "tracker", "budget", "throttled"), 1);
+    assert_true(jnum(last, "tracker", "budget", "waited_ms") >= 1000);
+    assert_true(jnum(last, "tracker", "budget", "requests") >= 2);
+    cJSON_Delete(st);
+    char *out = NULL;
+    assert_int_equal(run3(e, &out, "status", NULL, NULL, NULL, NULL), 0);
+    char want[96];
+    snprintf(want, sizeof(want), "rate limit crm    %.0f left;", left);
+    if (!strstr(out, want))
+        fprintf(stderr, "want '%s' in:\n%s\n", want, out);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "1 throttled, waited 1."));
+    free(out);
+    free(id);
+}
+
 static void test_links_list_show_unlink(void **state)
 {
     struct e2e *e = *state;
@@ -261,6 +304,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_value_apply, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_show_diffs_long_text, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_status_reports_skipped, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_status_reports_rate_limit_budget, e2e_setup,
+                                        e2e_teardown),
         cmocka_unit_test_setup_teardown(test_links_list_show_unlink, e2e_setup, e2e_teardown),
         cmocka_unit_test(test_every_command_has_help),
     };

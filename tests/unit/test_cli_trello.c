@@ -245,6 +245,53 @@ static void test_lost_create_response(void **state)
     free(id);
 }
 
+/* A card's Markdown reaches the plain-text case as readable text; reading that poorer copy
+ * back is not an edit: the card keeps its markup and nothing is written again. */
+static const cJSON *named(const cJSON *arr, const char *field, const char *value)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, arr)
+    {
+        const char *v = e2e_zfield(x, field);
+        if (v && !strcmp(v, value))
+            return x;
+    }
+    fail_msg("no record with %s '%s'", field, value);
+    return NULL;
+}
+
+static void test_markdown_card_survives_plain_text_crm(void **state)
+{
+    struct tt *t = *state;
+    write_conf(t, "create = \"both\";");
+    cJSON_Delete(sim_ctl(&t->trello, "POST", "/_sim/seed",
+                         "{\"board\":\"%s\",\"list\":\"Inbox\",\"cards\":[{\"name\":\"Slow export\","
+                         "\"desc\":\"Steps:\\n\\n1. Open **Reports**\\n2. Click _Export_\\n\\nSee "
+                         "[the log](https://example.com/log).\"}]}",
+                         t->board));
+    char *out = NULL;
+    int rc = e2e_run(&t->e, &out, "sync", "--once");
+    if (rc != 0 || !strstr(out, "created 1 in crm"))
+        fail_msg("sync: %d\n%s", rc, out);
+    free(out);
+    cJSON *all = cards(t);
+    const char *desc = e2e_zfield(named(all, "name", "Slow export"), "desc");
+    assert_non_null(strstr(desc, "1. Open **Reports**\n2. Click _Export_"));
+    cJSON *recs = sim_ctl(&t->e.zoho, "GET", "/_sim/records?module=Cases", NULL);
+    const char *plain =
+        e2e_zfield(named(cJSON_GetObjectItem(recs, "data"), "Subject", "Slow export"), "Description");
+    assert_non_null(plain);
+    if (!strstr(plain, "1. Open Reports"))
+        fail_msg("case description: %s", plain);
+    assert_null(strstr(plain, "**"));
+    cJSON_Delete(recs);
+    cJSON_Delete(all);
+    assert_quiet(t);
+    all = cards(t);
+    assert_non_null(strstr(e2e_zfield(named(all, "name", "Slow export"), "desc"), "**Reports**"));
+    cJSON_Delete(all);
+}
+
 static void test_archive_deletes_nothing_in_crm(void **state)
 {
     struct tt *t = *state;
@@ -274,6 +321,34 @@ static void test_archive_deletes_nothing_in_crm(void **state)
 }
 
 /* Zoho cases with a Tracker_Ref that points at a card. */
+/* Under deletes = "archive", archiving the card closes the case; the link is then cut. */
+static void test_archive_policy_closes_the_case(void **state)
+{
+    struct tt *t = *state;
+    write_conf(t, "deletes = \"archive\";");
+    char *id = e2e_seed_case(&t->e, "{\"Subject\":\"Cancelled request\",\"Status\":\"New\"}");
+    char *id2 = e2e_seed_case(&t->e, "{\"Subject\":\"Kept request\",\"Status\":\"New\"}");
+    assert_int_equal(sync_once(t), 0);
+    cJSON *card = linked_card(t, id);
+    assert_non_null(card);
+    edit_card(t, card, "\"fields\":{\"closed\":true}");
+    char *out = NULL;
+    assert_int_equal(e2e_run(&t->e, &out, "sync", "--once"), 0);
+    if (!strstr(out, "1 archived and 0 deleted in crm"))
+        fail_msg("sync said:\n%s", out);
+    free(out);
+    cJSON *c = e2e_zoho_case(&t->e, id);
+    assert_string_equal(e2e_zfield(c, "Status"), "Closed");
+    cJSON_Delete(c);
+    c = e2e_zoho_case(&t->e, id2);
+    assert_string_equal(e2e_zfield(c, "Status"), "New");
+    cJSON_Delete(c);
+    assert_quiet(t);
+    cJSON_Delete(card);
+    free(id);
+    free(id2);
+}
+
 static int linked_cases(struct tt *t)
 {
     cJSON *all = sim_ctl(&t->e.zoho, "GET", "/_sim/records?module=Cases", NULL);
@@ -327,8 +402,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_case_becomes_card_then_done_reaches_zoho, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_merge_and_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_markdown_card_survives_plain_text_crm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_create_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_archive_deletes_nothing_in_crm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_archive_policy_closes_the_case, setup, teardown),
         cmocka_unit_test_setup_teardown(test_1500_cards_sync_without_429, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -515,6 +515,23 @@ static void test_conf_require_and_error(void **state)
                                     "test.conf:2: group 1\n");
 }
 
+/* The daemon's keys: a top-level interval is every pair's default; webhooks is a key/value group. */
+static void test_daemon_keys(void **state)
+{
+    struct fx *f = *state;
+    load_ok(f, "interval = 300; log_format = \"json\";\n"
+               "webhooks = { listen = \"127.0.0.1:8787\"; secret = \"env:HOOK\"; };\n" SKELETON);
+    assert_int_equal(f->cfg->interval_s, 300);
+    assert_int_equal(f->cfg->pairs[0].interval_s, 300);
+    assert_string_equal(f->cfg->log_format, "json");
+    assert_string_equal(conf_get(&f->cfg->webhooks, "listen"), "127.0.0.1:8787");
+    config_free(f->cfg);
+    f->cfg = NULL;
+    load_fails(f, "log_format = \"xml\"; webhooks = 3;\n" SKELETON);
+    assert_non_null(strstr(f->err.buf, "test.conf:1: 'log_format' must be \"text\" or \"json\""));
+    assert_non_null(strstr(f->err.buf, "'webhooks' must be a group"));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -533,6 +550,7 @@ int main(void)
         T(test_secret_file),
         T(test_secret_missing_key),
         T(test_conf_require_and_error),
+        T(test_daemon_keys),
     };
 #undef T
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

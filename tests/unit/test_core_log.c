@@ -172,6 +172,23 @@ static void test_write_format_and_levels(void **state)
     free(text);
 }
 
+static void write_json_lines(void)
+{
+    log_set_format(LOG_FORMAT_JSON);
+    log_write(LOG_WARN, "daemon", "pair \"%s\" failed:\n%s", "a", "GET /x?token=abcdef");
+    log_set_format(LOG_FORMAT_TEXT);
+}
+
+static void test_json_lines(void **state)
+{
+    (void)state;
+    setenv("CRMBRIDGE_FAKE_NOW_MS", "1767348672345", 1);
+    char *text = capture(write_json_lines);
+    assert_string_equal(text, "{\"ts\":\"2026-01-02T10:11:12Z\",\"level\":\"warn\",\"module\":"
+                              "\"daemon\",\"msg\":\"pair \\\"a\\\" failed:\\u000aGET /x?token=***\"}\n");
+    free(text);
+}
+
 static void write_with_secret(void)
 {
     log_write(LOG_ERROR, "jira", "GET https://acme/x?token=%s with %s", "tok-987654", "pw-SECRET");
@@ -234,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_redacts, reset_log, reset_log),
         cmocka_unit_test_setup_teardown(test_write_real_clock_and_macros, reset_log, reset_log),
         cmocka_unit_test_setup_teardown(test_level_parse, reset_log, reset_log),
+        cmocka_unit_test_setup_teardown(test_json_lines, reset_log, reset_log),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -1,0 +1,130 @@
+/*
+ * Migration throughput and memory: seeds N Zoho Cases, injects a fixed latency on every API
+ * request of both simulators, keeps Jira's simulated rate limits (GET 100/s, POST 100/s, PUT
+ * 50/s), runs migrate_run() in this process and reports records per second, the ceiling those
+ * limits allow for the requests the run actually needed (the slowest method's count / its
+ * rate), the ratio of the two and the peak resident set size. Writes JSON; judges no target.
+ *
+ *   bench_migrate [--records N] [--latency-ms MS] [--workers N] [--out FILE]
+ *   (defaults 10000 records, 100 ms, 20 connections)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "bench/benchutil.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "sync/migrate.h"
+
+static const struct {
+    const char *method;
+    double per_s;
+} jira_limits[] = {{"GET", 100}, {"POST", 100}, {"PUT", 50}};
+
+static void seed(struct bench_env *e, int n)
+{
+    for (int left = n; left > 0; left -= 2000)
+        cJSON_Delete(sim_ctl(&e->sim[SIDE_CRM], "POST", "/_sim/seed",
+                             "{\"module\":\"Cases\",\"count\":%d}", left < 2000 ? left : 2000));
+}
+
+/* The shortest time Jira's limits allow for the requests in its log, in seconds. */
+static double ceiling_seconds(const struct bench_env *e, cJSON *out)
+{
+    double worst = 0;
+    cJSON *calls = cJSON_AddObjectToObject(out, "tracker_requests");
+    for (size_t i = 0; i < sizeof(jira_limits) / sizeof(jira_limits[0]); i++) {
+        int n = sim_count(&e->sim[SIDE_TRACKER], jira_limits[i].method, NULL);
+        cJSON_AddNumberToObject(calls, jira_limits[i].method, n);
+        double s = n / jira_limits[i].per_s;
+        if (s > worst)
+            worst = s;
+    }
+    cJSON_AddNumberToObject(out, "crm_requests", sim_count(&e->sim[SIDE_CRM], NULL, NULL));
+    return worst;
+}
+
+static int run(struct bench_env *e, int n, int latency_ms, int workers, cJSON *out)
+{
+    seed(e, n);
+    cJSON_Delete(sim_ctl(&e->sim[SIDE_TRACKER], "POST", "/_sim/config",
+                         "{\"rate\":{\"GET\":100,\"POST\":100,\"PUT\":50}}"));
+    for (int s = 0; s < 2 && latency_ms > 0; s++)
+        cJSON_Delete(sim_ctl(&e->sim[s], "POST", "/_sim/faults",
+                             "{\"rules\":[{\"path\":\".*\",\"kind\":\"latency\",\"delay_ms\":%d,"
+                             "\"count\":-1}]}",
+                             latency_ms));
+    if (bench_env_open(e) != 0)
+        return -1;
+    bench_clear_logs(e);
+    struct migrate_opts o = {.from = SIDE_CRM, .workers = workers, .cfg = e->cfg};
+    struct migrate_report r;
+    migrate_report_init(&r);
+    struct strbuf err = STRBUF_INIT;
+    int64_t t0 = cbtime_now_ms();
+    enum cb_status st = migrate_run(e->pair, &o, NULL, NULL, &r, &err);
+    double secs = (double)(cbtime_now_ms() - t0) / 1000.0;
+    int rc = 0;
+    if (st != CB_OK || r.n.created != n) {
+        fprintf(stderr, "bench: migration failed (%s): created %ld of %d: %s\n", cb_status_str(st),
+                r.n.created, n, err.buf);
+        rc = -1;
+    }
+    double ceiling = ceiling_seconds(e, out);
+    cJSON_AddNumberToObject(out, "records", n);
+    cJSON_AddNumberToObject(out, "latency_ms", latency_ms);
+    cJSON_AddNumberToObject(out, "workers", workers);
+    cJSON_AddNumberToObject(out, "created", (double)r.n.created);
+    cJSON_AddNumberToObject(out, "seconds", secs);
+    cJSON_AddNumberToObject(out, "records_per_s", secs > 0 ? n / secs : 0);
+    cJSON_AddNumberToObject(out, "ceiling_records_per_s", ceiling > 0 ? n / ceiling : 0);
+    cJSON_AddNumberToObject(out, "ratio_of_ceiling", secs > 0 ? ceiling / secs : 0);
+    cJSON_AddNumberToObject(out, "requests", (double)r.requests);
+    cJSON_AddNumberToObject(out, "peak_rss_kib", (double)bench_status_kib("VmHWM"));
+    migrate_report_release(&r);
+    strbuf_release(&err);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int n = 10000, latency_ms = 100, workers = 20;
+    const char *out_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--records") && i + 1 < argc)
+            n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--latency-ms") && i + 1 < argc)
+            latency_ms = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--workers") && i + 1 < argc)
+            workers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out_path = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_migrate [--records N] [--latency-ms MS] [--workers N] "
+                            "[--out FILE]\n");
+            return 2;
+        }
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    log_set_level(LOG_ERROR);
+    struct bench_env e;
+    if (bench_env_start(&e, 60) != 0)
+        return 3;
+    cJSON *out = cJSON_CreateObject();
+    int rc = run(&e, n, latency_ms, workers, out) == 0 ? 0 : 3;
+    bench_env_stop(&e);
+    char *txt = cJSON_Print(out);
+    printf("%s\n", txt);
+    if (out_path) {
+        FILE *f = fopen(out_path, "w");
+        if (!f || fputs(txt, f) < 0 || fclose(f) != 0)
+            rc = 3;
+    }
+    cJSON_free(txt);
+    cJSON_Delete(out);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,1076 @@
+/*
+ * `crmbridge migrate`: copies every matching record of one side of a pair to the other, one page
+ * of the source listing at a time, through the engine's own steps (engine_p.h): intents and
+ * markers, batched creates, links, reading the copies back and merging them once, so the daemon
+ * carries on from the links with nothing to re-match. A checkpoint in the cache (meta key
+ * "migrate:<pair>:<side>") keeps the listing position and the counts. It never prints.
+ */
+#define LOG_MODULE "migrate"
+#include "sync/migrate.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "sync/engine_p.h"
+#include "sync/merge.h"
+
+#define PROBLEMS_CAP (4 << 20)
+#define POS_IDS_CAP 2000      /* ids kept with the position (records sharing its time) */
+#define VERIFY_SLACK_MS 60000 /* clock skew between us and the target when listing its copies */
+
+struct cond {
+    char *field, *value;
+    int neg;
+};
+
+struct checkpoint {
+    int64_t first_started_ms; /* the migration's first run; 0 = no checkpoint */
+    int64_t pos_ms;           /* every source record modified before it is done */
+    cJSON *pos_ids;           /* and these ids modified at pos_ms (owned array, capped) */
+    int64_t saved_ms;         /* when it was last saved */
+    int64_t settled_ms;       /* every copy made before it was read back and merged */
+    int finished;
+    int64_t finished_ms;
+    struct migrate_counts total;
+};
+
+struct migrate {
+    struct sync_pair *p;
+    const struct migrate_opts *o;
+    enum side s, t;
+    struct cycle c;
+    struct sync_report page; /* what the engine did with the current page */
+    struct migrate_report *rep;
+    struct checkpoint ck;
+    int64_t settle_after; /* links of this migration made after this (and before this run)
+                           * belong to a page an interruption left unfinished */
+    char ck_key[300];
+    struct cond *conds;
+    size_t n_conds;
+    struct worker *workers; /* connections writing in parallel (the first is p itself) */
+    size_t n_workers;
+    struct intent *fresh; /* creates made by this run whose outcome is unknown (page start) */
+    size_t n_fresh;
+    migrate_progress_fn fn;
+    void *arg;
+    const char *phase;
+    int plan;    /* classifying only (planning pass or dry run) */
+    int restart; /* the last page wrote to the source: list again from the checkpoint */
+    int limit_hit;
+    long queued; /* creates queued in this run (for --limit) */
+    long pages;  /* listing pages seen by the planning pass */
+    unsigned long req0;
+};
+
+/* What to do with one listed source record. */
+enum verdict {
+    V_RELISTED,
+    V_ALREADY,
+    V_SETTLE,
+    V_FILTERED,
+    V_UNLINKED,
+    V_MARKER,
+    V_BLOCKED,
+    V_COPY
+};
+
+void migrate_report_init(struct migrate_report *r)
+{
+    memset(r, 0, sizeof(*r));
+    strbuf_init(&r->problems, PROBLEMS_CAP);
+}
+
+void migrate_report_release(struct migrate_report *r)
+{
+    strbuf_release(&r->problems);
+}
+
+/* ---------------------------------------------------------------- filter */
+
+static void conds_free(struct cond *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].field);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+static char *trimmed(const char *b, const char *e)
+{
+    while (b < e && (*b == ' ' || *b == '\t'))
+        b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    return xstrndup(b, (size_t)(e - b));
+}
+
+static int known_field(const struct mapping *map, const char *f)
+{
+    for (const char *const *k = mapping_item_fields(map); *k; k++)
+        if (!strcmp(*k, f))
+            return 1;
+    return 0;
+}
+
+/* One "field=value" or "field!=value" between b and e. */
+static enum cb_status parse_cond(const struct mapping *map, const char *b, const char *e,
+                                 struct cond *out, struct strbuf *err)
+{
+    const char *eq = memchr(b, '=', (size_t)(e - b));
+    if (!eq || eq == b) {
+        char *part = trimmed(b, e);
+        strbuf_setf(err, "invalid filter '%s': expected field=value or field!=value", part);
+        free(part);
+        return CB_ERR_CONFIG;
+    }
+    out->neg = eq[-1] == '!';
+    out->field = trimmed(b, eq - out->neg);
+    out->value = trimmed(eq + 1, e);
+    if (!known_field(map, out->field)) {
+        strbuf_setf(err,
+                    "invalid filter: unknown field '%s' (the pair's mapping has no such item "
+                    "field)",
+                    out->field);
+        return CB_ERR_CONFIG;
+    }
+    return CB_OK;
+}
+
+static enum cb_status parse_filter(const struct mapping *map, const char *expr, struct cond **out,
+                                   size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!expr || !*expr)
+        return CB_OK;
+    enum cb_status st = CB_OK;
+    for (const char *b = expr; st == CB_OK && *b;) {
+        const char *e = strchr(b, ',');
+        if (!e)
+            e = b + strlen(b);
+        *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+        memset(&(*out)[*n], 0, sizeof(**out));
+        st = parse_cond(map, b, e, &(*out)[(*n)++], err);
+        b = *e ? e + 1 : e;
+    }
+    if (st != CB_OK) {
+        conds_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+enum cb_status migrate_check_filter(struct sync_pair *p, const char *filter, struct strbuf *err)
+{
+    struct cond *v;
+    size_t n;
+    enum cb_status st = parse_filter(p->map, filter, &v, &n, err);
+    conds_free(v, n);
+    return st;
+}
+
+static int value_is(const cJSON *v, const char *want)
+{
+    if (cJSON_IsString(v))
+        return !strcasecmp(v->valuestring, want);
+    if (cJSON_IsNumber(v)) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%g", v->valuedouble);
+        return !strcmp(buf, want);
+    }
+    if (cJSON_IsBool(v))
+        return !strcasecmp(cJSON_IsTrue(v) ? "true" : "false", want);
+    if (cJSON_IsArray(v)) { /* labels: the set contains the value */
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) if (value_is(e, want)) return 1;
+        return 0;
+    }
+    return !*want; /* missing or null matches "field=" */
+}
+
+static int matches(const struct migrate *m, const cJSON *view)
+{
+    for (size_t i = 0; i < m->n_conds; i++) {
+        const struct cond *k = &m->conds[i];
+        if (value_is(cJSON_GetObjectItemCaseSensitive(view, k->field), k->value) == k->neg)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- checkpoint */
+
+static long jlong(const cJSON *o, const char *name)
+{
+    return (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+static int64_t jms(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static void counts_to_json(cJSON *o, const struct migrate_counts *n)
+{
+    cJSON_AddNumberToObject(o, "read", (double)n->read);
+    cJSON_AddNumberToObject(o, "filtered", (double)n->filtered);
+    cJSON_AddNumberToObject(o, "already_linked", (double)n->already);
+    cJSON_AddNumberToObject(o, "created", (double)n->created);
+    cJSON_AddNumberToObject(o, "linked", (double)n->linked);
+    cJSON_AddNumberToObject(o, "skipped", (double)n->skipped);
+    cJSON_AddNumberToObject(o, "failed", (double)n->failed);
+    cJSON_AddNumberToObject(o, "postponed", (double)n->postponed);
+    cJSON_AddNumberToObject(o, "updated", (double)n->updated);
+}
+
+static void counts_from_json(const cJSON *o, struct migrate_counts *n)
+{
+    n->read = jlong(o, "read");
+    n->filtered = jlong(o, "filtered");
+    n->already = jlong(o, "already_linked");
+    n->created = jlong(o, "created");
+    n->linked = jlong(o, "linked");
+    n->skipped = jlong(o, "skipped");
+    n->failed = jlong(o, "failed");
+    n->postponed = jlong(o, "postponed");
+    n->updated = jlong(o, "updated");
+}
+
+static void counts_add(struct migrate_counts *a, const struct migrate_counts *b)
+{
+    a->read += b->read;
+    a->filtered += b->filtered;
+    a->already += b->already;
+    a->created += b->created;
+    a->linked += b->linked;
+    a->skipped += b->skipped;
+    a->failed += b->failed;
+    a->postponed += b->postponed;
+    a->updated += b->updated;
+}
+
+static enum cb_status load_checkpoint(struct migrate *m, struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    cJSON *j = NULL;
+    st = cache_meta_get(t, m->ck_key, &j);
+    cache_txn_abort(t);
+    if (st == CB_ERR_NOTFOUND || (st == CB_OK && !j))
+        return CB_OK;
+    if (st != CB_OK) {
+        strbuf_setf(err, "cannot read checkpoint '%s': %s", m->ck_key, cb_status_str(st));
+        return st;
+    }
+    m->ck.first_started_ms = jms(j, "started_ms");
+    m->ck.pos_ms = jms(j, "pos_ms");
+    cJSON *ids = cJSON_DetachItemFromObjectCaseSensitive(j, "pos_ids");
+    if (cJSON_IsArray(ids))
+        m->ck.pos_ids = ids;
+    else
+        cJSON_Delete(ids);
+    m->ck.saved_ms = jms(j, "saved_ms");
+    m->ck.settled_ms = jms(j, "settled_ms");
+    m->ck.finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "finished"));
+    m->ck.finished_ms = jms(j, "finished_ms");
+    counts_from_json(cJSON_GetObjectItemCaseSensitive(j, "counts"), &m->ck.total);
+    const char *was = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "filter"));
+    if (!str_eq(was ? was : "", m->o->filter ? m->o->filter : "")) {
+        /* another selection is another migration: start over (linked records are skipped) */
+        log_info("checkpoint '%s' was made with another filter: starting over", m->ck_key);
+        cJSON_Delete(m->ck.pos_ids);
+        memset(&m->ck, 0, sizeof(m->ck));
+    }
+    cJSON_Delete(j);
+    return CB_OK;
+}
+
+struct ck_commit {
+    const char *key;
+    cJSON *val;
+};
+
+static enum cb_status commit_checkpoint(struct cache_txn *t, void *arg)
+{
+    struct ck_commit *cc = arg;
+    return cache_meta_put(t, cc->key, cc->val);
+}
+
+/* Saves the position and the counts so far (this run's added to the earlier runs'). */
+static enum cb_status save_checkpoint(struct migrate *m, struct strbuf *err)
+{
+    if (m->plan)
+        return CB_OK;
+    m->ck.saved_ms = cbtime_now_ms();
+    struct migrate_counts tot = m->ck.total;
+    counts_add(&tot, &m->rep->n);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "from", side_name(m->s));
+    cJSON_AddNumberToObject(j, "started_ms", (double)m->ck.first_started_ms);
+    cJSON_AddNumberToObject(j, "pos_ms", (double)m->ck.pos_ms);
+    if (m->ck.pos_ids)
+        cJSON_AddItemToObject(j, "pos_ids", cJSON_Duplicate(m->ck.pos_ids, 1));
+    cJSON_AddNumberToObject(j, "saved_ms", (double)m->ck.saved_ms);
+    cJSON_AddNumberToObject(j, "settled_ms", (double)m->ck.settled_ms);
+    cJSON_AddBoolToObject(j, "finished", m->ck.finished);
+    if (m->ck.finished)
+        cJSON_AddNumberToObject(j, "finished_ms", (double)m->ck.finished_ms);
+    if (m->o->filter)
+        cJSON_AddStringToObject(j, "filter", m->o->filter);
+    counts_to_json(cJSON_AddObjectToObject(j, "counts"), &tot);
+    struct ck_commit cc = {m->ck_key, j};
+    enum cb_status st = with_txn(&m->c, commit_checkpoint, &cc, err);
+    cJSON_Delete(j);
+    return st;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+static void progress(struct migrate *m)
+{
+    if (!m->fn)
+        return;
+    const struct migrate_counts *n = &m->rep->n;
+    struct migrate_progress pr = {
+        .n = *n,
+        .total = m->rep->to_copy + m->rep->to_settle,
+        .done = n->created + n->linked + n->failed + n->postponed + (m->plan ? 0 : n->skipped),
+        .started_ms = m->rep->started_ms,
+        .requests = http_total_requests() - m->req0,
+        .phase = m->phase,
+    };
+    m->fn(m->arg, &pr);
+}
+
+/* ---------------------------------------------------------------- one page */
+
+/* Handled by an earlier page or run: the listing repeats records around its position. */
+static int before_position(const struct migrate *m, const struct record *r)
+{
+    if (r->modified_ms != m->ck.pos_ms)
+        return r->modified_ms < m->ck.pos_ms;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, m->ck.pos_ids) if (str_eq(id->valuestring, r->id)) return 1;
+    return 0;
+}
+
+static void fresh_release(struct migrate *m)
+{
+    for (size_t i = 0; i < m->n_fresh; i++)
+        intent_release(&m->fresh[i]);
+    free(m->fresh);
+    m->fresh = NULL;
+    m->n_fresh = 0;
+}
+
+/* A create of this run whose answer was lost must not be sent again before the next run has
+ * looked for its marker (the engine's rule: recover first, then re-create). */
+static int fresh_intent(const struct migrate *m, const char *source_id)
+{
+    for (size_t i = 0; i < m->n_fresh; i++)
+        if (m->fresh[i].target == (int)m->t && m->fresh[i].created_ms >= m->rep->started_ms &&
+            str_eq(m->fresh[i].source_id, source_id))
+            return 1;
+    return 0;
+}
+
+static enum verdict classify_one(struct migrate *m, struct cache_txn *t, const struct record *r,
+                                 struct link *l)
+{
+    const char *pair = m->p->pc->name;
+    enum cb_status fs = cache_link_find(t, pair, m->s, r->id, l);
+    if (fs == CB_OK) {
+        if (l->created_ms < m->ck.first_started_ms || !m->ck.first_started_ms)
+            return V_ALREADY;
+        /* ours: made by a page that an interruption left unfinished, or seen again because a
+         * write after the copy moved it to the end of the listing */
+        return l->created_ms > m->settle_after && l->created_ms < m->rep->started_ms ? V_SETTLE
+                                                                                     : V_RELISTED;
+    }
+    if (before_position(m, r))
+        return V_RELISTED;
+    if (m->n_conds) {
+        cJSON *view = map_record(&m->c, m->s, r);
+        int ok = matches(m, view);
+        cJSON_Delete(view);
+        if (!ok)
+            return V_FILTERED;
+    }
+    if (cache_was_unlinked(t, pair, (int)m->s, r->id))
+        return V_UNLINKED;
+    if (r->marker)
+        return V_MARKER;
+    if (fresh_intent(m, r->id))
+        return V_RELISTED; /* counted as postponed when its create failed */
+    if (is_blocked(&m->c, m->s, r->id))
+        return V_BLOCKED;
+    return V_COPY;
+}
+
+static const char *rec_name(const struct record *r)
+{
+    return r->key ? r->key : r->id;
+}
+
+static void add_problem(struct migrate *m, const char *fmt, ...) CB_PRINTF(2, 3);
+static void add_problem(struct migrate *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)strbuf_vaddf(&m->rep->problems, fmt, ap);
+    va_end(ap);
+    (void)strbuf_adds(&m->rep->problems, "\n");
+}
+
+/* Counts r's verdict; in a copy run queues what must be written. */
+static void take(struct migrate *m, enum verdict v, struct record *r, struct link *l)
+{
+    struct migrate_counts *n = &m->rep->n;
+    const char *sn = side_name(m->s);
+    if (v != V_RELISTED && v != V_SETTLE)
+        n->read++;
+    switch (v) {
+    case V_RELISTED:
+        break;
+    case V_ALREADY:
+        n->already++;
+        break;
+    case V_FILTERED:
+        n->filtered++;
+        break;
+    case V_UNLINKED:
+        n->skipped++;
+        add_problem(m, "skipped %s record '%s': a person unlinked it", sn, rec_name(r));
+        break;
+    case V_MARKER:
+        n->skipped++;
+        add_problem(m, "skipped %s record '%s': it was made by crmbridge but is not linked", sn,
+                    rec_name(r));
+        break;
+    case V_BLOCKED:
+        n->postponed++;
+        if (!m->plan && r->modified_ms - 1 < m->c.cap_ms[m->s])
+            m->c.cap_ms[m->s] = r->modified_ms - 1;
+        if (!m->plan)
+            add_problem(m, "postponed %s record '%s': an earlier create of it is not visible yet",
+                        sn, rec_name(r));
+        break;
+    case V_SETTLE:
+        m->rep->to_settle += m->plan;
+        if (!m->plan) {
+            struct work *w = work_add(&m->c);
+            w->link = *l;
+            memset(l, 0, sizeof(*l));
+            record_copy(&w->rec[m->s], r);
+        }
+        break;
+    case V_COPY:
+        m->queued++;
+        if (m->plan) {
+            m->rep->to_copy++;
+        } else {
+            struct record copy;
+            record_copy(&copy, r);
+            record_list_push(&m->c.creates[m->s], &copy);
+        }
+        break;
+    }
+}
+
+static void page_reset(struct migrate *m)
+{
+    for (size_t i = 0; i < m->c.n_w; i++)
+        work_release(&m->c.w[i]);
+    m->c.n_w = 0;
+    record_list_release(&m->c.creates[m->s]);
+    sync_report_release(&m->page);
+    sync_report_init(&m->page);
+}
+
+/* Adds what the engine did with (part of) a page to the run's counts and problems. */
+static void absorb(struct migrate *m, const struct sync_report *page)
+{
+    struct migrate_counts *n = &m->rep->n;
+    n->created += page->created[m->t];
+    n->linked += page->linked;
+    n->failed += page->failed;
+    n->postponed += page->postponed;
+    n->skipped += page->skipped;
+    n->updated += page->updated[0] + page->updated[1];
+    (void)strbuf_add(&m->rep->problems, page->problems.buf, page->problems.len);
+}
+
+/* The engine's create path for the records queued in c, then the read back and the merge. */
+static enum cb_status write_cycle(struct cycle *c, enum side s, struct strbuf *err)
+{
+    enum cb_status st = ensure_pinged(c->p, err);
+    if (st == CB_OK)
+        st = load_bases(c, err);
+    if (st == CB_OK)
+        st = create_side(c, s, err);
+    for (int k = 0; k < 2 && st == CB_OK; k++)
+        st = fetch_side(c, (enum side)k, err);
+    if (st == CB_OK)
+        st = merge_and_write(c, 0, err);
+    return st;
+}
+
+/* ---------------------------------------------------------------- workers (several in flight) */
+
+/* One more connection to both services: its own connectors (and HTTP clients) and cycle. */
+struct worker {
+    struct migrate *m;
+    struct sync_pair *p;
+    struct cycle c;
+    struct sync_report page;
+    enum cb_status st;
+    struct strbuf err;
+    pthread_t th;
+    int th_ok;
+};
+
+static void worker_reset(struct worker *w, struct migrate *m)
+{
+    for (size_t i = 0; i < w->c.n_w; i++)
+        work_release(&w->c.w[i]);
+    free(w->c.w);
+    record_list_release(&w->c.creates[m->s]);
+    memset(&w->c, 0, sizeof(w->c));
+    w->c.p = w->p;
+    w->c.rep = &w->page;
+    w->c.cap_ms[0] = w->c.cap_ms[1] = INT64_MAX;
+    w->c.started_ms = m->c.started_ms;
+    w->c.intents = m->c.intents; /* shared, read only: markers of creates to retry */
+    w->c.n_intents = m->c.n_intents;
+    sync_report_release(&w->page);
+    sync_report_init(&w->page);
+    strbuf_reset(&w->err);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->st = write_cycle(&w->c, w->m->s, &w->err);
+    return NULL;
+}
+
+/* Hands the page's creates (in chunks no smaller than the target's batch) and its unfinished
+ * copies to the workers, runs them in parallel and gathers their outcomes. */
+static enum cb_status write_parallel(struct migrate *m, struct strbuf *err)
+{
+    struct record_list *l = &m->c.creates[m->s];
+    size_t k = m->n_workers, per = (l->n + k - 1) / k;
+    size_t batch =
+        (size_t)(m->p->ops[m->t]->max_batch_write > 0 ? m->p->ops[m->t]->max_batch_write : 1);
+    if (per < batch)
+        per = batch;
+    for (size_t i = 0; i < k; i++)
+        worker_reset(&m->workers[i], m);
+    for (size_t i = 0; i < l->n; i++)
+        record_list_push(&m->workers[i / per].c.creates[m->s], &l->v[i]);
+    l->n = 0;
+    for (size_t i = 0; i < m->c.n_w; i++) {
+        struct work *w = work_add(&m->workers[i % k].c);
+        *w = m->c.w[i];
+    }
+    m->c.n_w = 0;
+    for (size_t i = 0; i < k; i++)
+        if (pthread_create(&m->workers[i].th, NULL, worker_main, &m->workers[i]) != 0)
+            worker_main(&m->workers[i]); /* no thread: do it here */
+        else
+            m->workers[i].th_ok = 1;
+    enum cb_status st = CB_OK;
+    for (size_t i = 0; i < k; i++) {
+        struct worker *w = &m->workers[i];
+        if (w->th_ok)
+            pthread_join(w->th, NULL);
+        w->th_ok = 0;
+        absorb(m, &w->page);
+        if (w->c.cap_ms[m->s] < m->c.cap_ms[m->s])
+            m->c.cap_ms[m->s] = w->c.cap_ms[m->s];
+        if (w->page.updated[m->s])
+            m->page.updated[m->s] += w->page.updated[m->s];
+        if (st == CB_OK && w->st != CB_OK) {
+            st = w->st;
+            strbuf_setf(err, "%s", w->err.buf);
+        }
+    }
+    return st;
+}
+
+static void workers_close(struct migrate *m)
+{
+    for (size_t i = 0; i < m->n_workers; i++) {
+        struct worker *w = &m->workers[i];
+        worker_reset(w, m);
+        w->c.intents = NULL;
+        sync_report_release(&w->page);
+        strbuf_release(&w->err);
+        if (w->p != m->p)
+            sync_pair_close(w->p);
+    }
+    free(m->workers);
+}
+
+/* Opens o->workers connections (the pair itself is the first). On failure runs with fewer. */
+static void workers_open(struct migrate *m)
+{
+    size_t k = m->o->workers > 1 && m->o->cfg ? (size_t)m->o->workers : 1;
+    m->workers = xcalloc(k, sizeof(*m->workers));
+    for (size_t i = 0; i < k; i++) {
+        struct worker *w = &m->workers[i];
+        w->m = m;
+        strbuf_init(&w->err, 0);
+        sync_report_init(&w->page);
+        w->p = m->p;
+        if (i > 0) {
+            struct strbuf e = STRBUF_INIT;
+            w->p = NULL;
+            if (sync_pair_open(m->o->cfg, m->p->pc, m->p->cache, &w->p, &e) != CB_OK) {
+                log_warn("cannot open connection %zu of pair '%s': %s", i + 1, m->p->pc->name,
+                         e.buf);
+                strbuf_release(&e);
+                sync_report_release(&w->page);
+                strbuf_release(&w->err);
+                break;
+            }
+            strbuf_release(&e);
+        }
+        m->n_workers = i + 1;
+    }
+}
+
+/* The page's writes: in this thread, or spread over the workers. */
+static enum cb_status write_page(struct migrate *m, struct strbuf *err)
+{
+    if (m->n_workers > 1)
+        return write_parallel(m, err);
+    enum cb_status st = write_cycle(&m->c, m->s, err);
+    absorb(m, &m->page);
+    return st;
+}
+
+/* The position to resume from: the last record handled (with the ids handled at its time),
+ * but never past one left for later. */
+static void advance(struct migrate *m, const struct record *recs, size_t used)
+{
+    int64_t pos = recs[used - 1].modified_ms;
+    int capped = m->c.cap_ms[m->s] != INT64_MAX && m->c.cap_ms[m->s] + 1 < pos;
+    if (capped)
+        pos = m->c.cap_ms[m->s] + 1;
+    if (pos < m->ck.pos_ms)
+        return;
+    if (pos > m->ck.pos_ms || !m->ck.pos_ids) {
+        cJSON_Delete(m->ck.pos_ids);
+        m->ck.pos_ids = cJSON_CreateArray();
+        m->ck.pos_ms = pos;
+    }
+    for (size_t i = 0; i < used && !capped; i++)
+        if (recs[i].modified_ms == pos && cJSON_GetArraySize(m->ck.pos_ids) < POS_IDS_CAP)
+            cJSON_AddItemToArray(m->ck.pos_ids, cJSON_CreateString(recs[i].id));
+}
+
+static enum cb_status on_page(void *arg, struct record *recs, size_t n)
+{
+    struct migrate *m = arg;
+    if (sync_stop_requested())
+        return CB_ERR_STOPPED;
+    struct strbuf err = STRBUF_INIT;
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, &err);
+    if (st != CB_OK) {
+        log_error("%s", err.buf);
+        strbuf_release(&err);
+        return st;
+    }
+    fresh_release(m);
+    if (!m->plan)
+        st = cache_intent_list(t, m->p->pc->name, &m->fresh, &m->n_fresh);
+    size_t used = 0;
+    for (; st == CB_OK && used < n; used++) {
+        if (m->o->limit > 0 && m->queued >= m->o->limit) {
+            m->limit_hit = 1;
+            break;
+        }
+        if (!recs[used].id)
+            continue;
+        struct link l = {0};
+        take(m, classify_one(m, t, &recs[used], &l), &recs[used], &l);
+        link_release(&l);
+    }
+    cache_txn_abort(t);
+    m->pages++;
+    if (m->plan) {
+        progress(m);
+        strbuf_release(&err);
+        return st != CB_OK ? st : m->limit_hit ? CB_ERR_STOPPED : CB_OK;
+    }
+    if (st == CB_OK)
+        st = write_page(m, &err);
+    int wrote_source = m->page.updated[m->s] > 0;
+    if (used > 0 && st == CB_OK) /* a stopped page is listed again: its copies are settled */
+        advance(m, recs, used);
+    if (st == CB_OK)
+        m->ck.settled_ms = cbtime_now_ms();
+    if (st != CB_OK && st != CB_ERR_STOPPED)
+        log_error("%s", err.buf);
+    log_debug("page of %zu records (%zu handled): %s; position %lld", n, used, cb_status_str(st),
+              (long long)m->ck.pos_ms);
+    enum cb_status cs = save_checkpoint(m, &err);
+    if (st == CB_OK)
+        st = cs;
+    page_reset(m);
+    progress(m);
+    strbuf_release(&err);
+    if (st != CB_OK)
+        return st;
+    if (m->limit_hit)
+        return CB_ERR_STOPPED;
+    /* Our writes moved source records to the end of the listing, which offset paging would
+     * then skip: list again from the checkpoint. */
+    if (wrote_source) {
+        m->restart = 1;
+        return CB_ERR_STOPPED;
+    }
+    return CB_OK;
+}
+
+/* Lists the source from the checkpoint to its end, page by page, restarting after pages that
+ * wrote to the source. */
+static enum cb_status walk_source(struct migrate *m, struct strbuf *err)
+{
+    struct sync_pair *p = m->p;
+    enum cb_status st;
+    do {
+        m->restart = 0;
+        struct strbuf e = STRBUF_INIT;
+        st = p->ops[m->s]->list_changed(p->conn[m->s], m->ck.pos_ms, on_page, m, &e);
+        if (st != CB_OK && st != CB_ERR_STOPPED)
+            strbuf_setf(err, "cannot list %s '%s': %s", side_name(m->s), p->ep_name[m->s],
+                        e.len ? e.buf : cb_status_str(st));
+        strbuf_release(&e);
+    } while (st == CB_ERR_STOPPED && m->restart && !sync_stop_requested() && !m->limit_hit);
+    return st;
+}
+
+/* ---------------------------------------------------------------- intents left behind */
+
+/* Waits until every pending create is older than its target's search lag, so that the
+ * recovery can tell "lost" from "not visible yet". */
+static enum cb_status wait_for_intents(struct migrate *m, struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    struct intent *v = NULL;
+    size_t n = 0;
+    st = cache_intent_list(t, m->p->pc->name, &v, &n);
+    cache_txn_abort(t);
+    int64_t until = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t ready = v[i].created_ms + lag_of(m->p, (enum side)v[i].target);
+        if (ready > until)
+            until = ready;
+        intent_release(&v[i]);
+    }
+    free(v);
+    m->rep->intents = (long)n;
+    while (st == CB_OK && cbtime_now_ms() < until) {
+        if (sync_stop_requested())
+            return CB_ERR_STOPPED;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return st;
+}
+
+/* Links (or lets the create path re-make) the creates an interruption left unfinished. */
+static enum cb_status recover(struct migrate *m, struct strbuf *err)
+{
+    enum cb_status st = wait_for_intents(m, err);
+    if (st == CB_OK)
+        st = recover_intents(&m->c, err);
+    for (int s = 0; s < 2 && st == CB_OK; s++)
+        st = fetch_side(&m->c, (enum side)s, err);
+    if (st == CB_OK)
+        st = merge_and_write(&m->c, 0, err);
+    absorb(m, &m->page);
+    page_reset(m);
+    return st;
+}
+
+/* ---------------------------------------------------------------- verification */
+
+static int count_ours(void *arg, const struct link *l)
+{
+    struct migrate *m = arg;
+    if (l->created_ms >= m->ck.first_started_ms && l->remote[m->t])
+        m->rep->verify_links++;
+    return 0;
+}
+
+static enum cb_status on_target_page(void *arg, struct record *recs, size_t n)
+{
+    struct migrate *m = arg;
+    struct strbuf e = STRBUF_INIT;
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, &e);
+    for (size_t i = 0; st == CB_OK && i < n; i++) {
+        struct link l = {0};
+        if (recs[i].id && cache_link_find(t, m->p->pc->name, m->t, recs[i].id, &l) == CB_OK &&
+            l.created_ms >= m->ck.first_started_ms) {
+            m->rep->verify_found++;
+            cJSON *base = NULL;
+            (void)cache_base_get(t, m->p->pc->name, l.id, &base);
+            cJSON *view = map_record(&m->c, m->t, &recs[i]);
+            if (merge_side_changed(m->p->map, base, m->t, view)) {
+                m->rep->verify_differ++;
+                add_problem(m, "%s record '%s' differs from the copy agreed with %s '%s'",
+                            side_name(m->t), rec_name(&recs[i]), side_name(m->s),
+                            l.key[m->s] ? l.key[m->s] : l.remote[m->s]);
+            }
+            cJSON_Delete(view);
+            cJSON_Delete(base);
+        }
+        link_release(&l);
+    }
+    if (st == CB_OK)
+        cache_txn_abort(t);
+    strbuf_release(&e);
+    return st;
+}
+
+/* Counts this migration's links and finds each copy in the target's own listing. */
+static enum cb_status verify(struct migrate *m, struct strbuf *err)
+{
+    m->phase = "verify";
+    progress(m);
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    st = cache_link_foreach(t, m->p->pc->name, count_ours, m);
+    cache_txn_abort(t);
+    struct sync_pair *p = m->p;
+    struct strbuf e = STRBUF_INIT;
+    int64_t since = m->ck.first_started_ms - VERIFY_SLACK_MS;
+    if (st == CB_OK)
+        st = p->ops[m->t]->list_changed(p->conn[m->t], since, on_target_page, m, &e);
+    if (st != CB_OK)
+        strbuf_setf(err, "cannot verify the copies on %s '%s': %s", side_name(m->t),
+                    p->ep_name[m->t], e.len ? e.buf : cb_status_str(st));
+    strbuf_release(&e);
+    m->rep->verified = st == CB_OK;
+    long missing = m->rep->verify_links - m->rep->verify_found;
+    if (m->rep->verified && missing > 0)
+        add_problem(m, "%ld linked %s record(s) not found on %s '%s'", missing, side_name(m->t),
+                    side_name(m->t), p->ep_name[m->t]);
+    return st;
+}
+
+/* ---------------------------------------------------------------- cursors, plan, run */
+
+static enum cb_status commit_cursors(struct cache_txn *t, void *arg)
+{
+    struct migrate *m = arg;
+    enum cb_status st = CB_OK;
+    for (int s = 0; s < 2 && st == CB_OK; s++) {
+        int64_t cur = 0;
+        st = cache_cursor_get(t, m->p->pc->name, s, &cur);
+        if (st == CB_OK && cur == 0)
+            st = cache_cursor_put(t, m->p->pc->name, s, m->ck.first_started_ms);
+    }
+    return st;
+}
+
+/* A pair never synced starts from the migration: the daemon then reads only what changed since
+ * (our copies included, which it finds linked and unchanged). A pair already synced keeps its
+ * cursors. */
+static enum cb_status set_cursors(struct migrate *m, struct strbuf *err)
+{
+    return with_txn(&m->c, commit_cursors, m, err);
+}
+
+static long div_up(long a, int b)
+{
+    return b > 0 ? (a + b - 1) / b : a;
+}
+
+/* Requests a copy run would make, from the planning pass's counts and the batch sizes. */
+static void estimate(struct migrate *m, int64_t plan_ms, unsigned long plan_requests)
+{
+    struct sync_pair *p = m->p;
+    long n = m->rep->to_copy;
+    int writes_back = 0;
+    for (const char *const *f = mapping_item_fields(p->map); *f; f++)
+        writes_back |= mapping_flows(p->map, *f, m->t);
+    m->rep->plan_calls[m->s] = (long)plan_requests + m->pages +
+                               (writes_back ? div_up(n, p->ops[m->s]->max_batch_write) : 0);
+    m->rep->plan_calls[m->t] = div_up(n, p->ops[m->t]->max_batch_write) +
+                               div_up(n, p->ops[m->t]->max_batch_read) + div_up(n, 100);
+    double per_call = plan_requests ? (double)plan_ms / (double)plan_requests : 0;
+    m->rep->plan_seconds =
+        per_call * (double)(m->rep->plan_calls[0] + m->rep->plan_calls[1]) / 1000.0;
+}
+
+/* Reads the source from the checkpoint and counts what a copy would do (writes nothing). */
+static enum cb_status plan(struct migrate *m, struct strbuf *err)
+{
+    m->plan = 1;
+    m->phase = "plan";
+    struct migrate_counts keep = m->rep->n;
+    unsigned long r0 = http_total_requests();
+    int64_t t0 = cbtime_now_ms();
+    struct strbuf e = STRBUF_INIT;
+    struct sync_pair *p = m->p;
+    enum cb_status st = p->ops[m->s]->list_changed(p->conn[m->s], m->ck.pos_ms, on_page, m, &e);
+    if (st == CB_ERR_STOPPED && m->limit_hit && !sync_stop_requested())
+        st = CB_OK;
+    if (st != CB_OK)
+        strbuf_setf(err, "cannot list %s '%s': %s", side_name(m->s), p->ep_name[m->s],
+                    e.len ? e.buf : cb_status_str(st));
+    strbuf_release(&e);
+    estimate(m, cbtime_now_ms() - t0, http_total_requests() - r0);
+    if (!m->o->dry_run)
+        m->rep->n = keep; /* the copy pass counts for real */
+    m->plan = 0;
+    m->limit_hit = 0;
+    m->queued = 0;
+    return st;
+}
+
+static enum cb_status run(struct migrate *m, struct strbuf *err)
+{
+    enum cb_status st = ensure_pinged(m->p, err);
+    if (st == CB_OK)
+        st = load_checkpoint(m, err);
+    if (st != CB_OK)
+        return st;
+    m->rep->resumed = m->ck.first_started_ms != 0;
+    m->settle_after = m->ck.settled_ms;
+    m->rep->was_finished = m->ck.finished;
+    if (!m->ck.first_started_ms)
+        m->ck.first_started_ms = m->ck.settled_ms = m->rep->started_ms;
+    m->rep->first_started_ms = m->ck.first_started_ms;
+    if (!m->o->dry_run)
+        st = recover(m, err);
+    if (st == CB_OK)
+        st = plan(m, err);
+    if (st != CB_OK || m->o->dry_run)
+        return st;
+    m->phase = "copy";
+    progress(m);
+    m->ck.finished = 0;
+    /* saved before the first write, so that every copy made from here on is known as ours */
+    st = save_checkpoint(m, err);
+    if (st == CB_OK)
+        st = walk_source(m, err);
+    if (st == CB_ERR_STOPPED && m->limit_hit && !sync_stop_requested())
+        st = CB_OK;
+    m->rep->stopped = m->limit_hit || st == CB_ERR_STOPPED;
+    if (st != CB_OK || m->limit_hit)
+        return st;
+    m->rep->finished = 1;
+    m->ck.finished = 1;
+    m->ck.finished_ms = cbtime_now_ms();
+    st = save_checkpoint(m, err);
+    if (st == CB_OK)
+        st = set_cursors(m, err);
+    if (st == CB_OK)
+        st = verify(m, err);
+    return st;
+}
+
+enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
+                           migrate_progress_fn fn, void *arg, struct migrate_report *rep,
+                           struct strbuf *err)
+{
+    struct migrate *m = xcalloc(1, sizeof(*m));
+    m->p = p;
+    m->o = o;
+    m->s = o->from;
+    m->t = SIDE_OTHER(o->from);
+    m->rep = rep;
+    m->fn = fn;
+    m->arg = arg;
+    m->phase = "plan";
+    m->req0 = http_total_requests();
+    m->c.p = p;
+    m->c.rep = &m->page;
+    m->c.cap_ms[0] = m->c.cap_ms[1] = INT64_MAX;
+    m->c.started_ms = rep->started_ms = cbtime_now_ms();
+    sync_report_init(&m->page);
+    snprintf(m->ck_key, sizeof(m->ck_key), "migrate:%s:%s", p->pc->name, side_name(m->s));
+    enum cb_status st = parse_filter(p->map, o->filter, &m->conds, &m->n_conds, err);
+    if (st == CB_OK) {
+        workers_open(m);
+        st = run(m, err);
+        workers_close(m);
+    }
+    counts_add(&rep->total, &m->ck.total);
+    if (!o->dry_run)
+        counts_add(&rep->total, &rep->n);
+    rep->requests = http_total_requests() - m->req0;
+    rep->finished_ms = cbtime_now_ms();
+    page_reset(m);
+    sync_report_release(&m->page);
+    m->c.creates[m->s] = (struct record_list){0};
+    m->c.rep = NULL;
+    for (size_t i = 0; i < m->c.n_intents; i++)
+        intent_release(&m->c.intents[i]);
+    free(m->c.intents);
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; i < m->c.n_blocked[s]; i++)
+            free(m->c.blocked[s][i]);
+        free(m->c.blocked[s]);
+    }
+    free(m->c.w);
+    conds_free(m->conds, m->n_conds);
+    fresh_release(m);
+    cJSON_Delete(m->ck.pos_ids);
+    free(m);
+    return st;
+}
+
+/* ---------------------------------------------------------------- report */
+
+cJSON *migrate_report_json(const struct migrate_report *r, const char *pair, enum side from)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "pair", pair);
+    cJSON_AddStringToObject(o, "from", side_name(from));
+    cJSON_AddStringToObject(o, "to", side_name(SIDE_OTHER(from)));
+    cJSON_AddNumberToObject(o, "migration_started_ms", (double)r->first_started_ms);
+    cJSON_AddNumberToObject(o, "started_ms", (double)r->started_ms);
+    cJSON_AddNumberToObject(o, "finished_ms", (double)r->finished_ms);
+    cJSON_AddBoolToObject(o, "resumed", r->resumed);
+    cJSON_AddBoolToObject(o, "finished", r->finished);
+    cJSON_AddBoolToObject(o, "stopped", r->stopped);
+    cJSON_AddNumberToObject(o, "to_copy", (double)r->to_copy);
+    cJSON_AddNumberToObject(o, "pending_creates_found", (double)r->intents);
+    counts_to_json(cJSON_AddObjectToObject(o, "run"), &r->n);
+    counts_to_json(cJSON_AddObjectToObject(o, "migration"), &r->total);
+    cJSON_AddNumberToObject(o, "requests", (double)r->requests);
+    if (r->verified) {
+        cJSON *v = cJSON_AddObjectToObject(o, "verification");
+        cJSON_AddNumberToObject(v, "links", (double)r->verify_links);
+        cJSON_AddNumberToObject(v, "found_on_target", (double)r->verify_found);
+        cJSON_AddNumberToObject(v, "missing", (double)(r->verify_links - r->verify_found));
+        cJSON_AddNumberToObject(v, "differ", (double)r->verify_differ);
+    }
+    add_lines(o, "problems", &r->problems, INT_MAX);
+    return o;
+}

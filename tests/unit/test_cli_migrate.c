@@ -1,0 +1,390 @@
+/*
+ * End to end: `crmbridge migrate` against the simulators, as an admin would run it. Each test
+ * checks both sides (every record copied exactly once, each linked), the report and exit code,
+ * that a rerun and the daemon's next cycle write nothing, and that a run killed at random journal
+ * points (SIGKILL) or stopped with Ctrl-C continues to the same result with no duplicate.
+ * CB_MIGRATE_CASES sets the size of the large Zoho -> Jira test (default below; the benchmark
+ * bench/bench_migrate runs 10,000).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/strbuf.h"
+#include "tests/unit/e2e.h"
+
+#define DEFAULT_CASES 1000
+
+static int migrate(struct e2e *e, char **out, const char *extra1, const char *extra2)
+{
+    char *o = NULL;
+    int rc = tu_run_crmbridge(&o, "-c", e->conf, "migrate", "--pair", "feedback", "--from", "crm",
+                              extra1, extra2, (char *)NULL);
+    if (rc != 0 && rc != 1)
+        fprintf(stderr, "crmbridge migrate -> %d:\n%s\n", rc, o);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    return rc;
+}
+
+static void fast_jira(struct e2e *e)
+{
+    /* the tests measure correctness, not the limiter (the benchmark keeps the real limits) */
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/config",
+                         "{\"rate\":{\"GET\":5000,\"POST\":5000,\"PUT\":5000}}"));
+}
+
+/* Every case carries the key of one Jira issue, and no two cases share one. */
+static void assert_one_issue_per_case(struct e2e *e, int n)
+{
+    assert_int_equal(e2e_count_issues(e), n);
+    cJSON *all = sim_call(&e->zoho, "GET", "/_sim/records?module=Cases", NULL, NULL);
+    int linked = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(all, "data")) linked +=
+        e2e_zfield(r, "Jira_Issue") != NULL;
+    cJSON_Delete(all);
+    assert_int_equal(linked, n);
+}
+
+static void test_cases_into_jira(void **state)
+{
+    struct e2e *e = *state;
+    const char *env = getenv("CB_MIGRATE_CASES");
+    int n = env ? atoi(env) : DEFAULT_CASES;
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":%d}", n));
+    fast_jira(e);
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, "--workers", "8"), 0);
+    char want[128];
+    snprintf(want, sizeof(want), "read %d, created %d,", n, n);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof(want), "verification: %d linked copies, %d found on tracker, 0 missing",
+             n, n);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "report: "));
+    /* the report file says the same */
+    char *file = strstr(out, "report: ") + 8;
+    *strchr(file, '\n') = '\0';
+    char *text = tu_read_file(file);
+    cJSON *rep = cJSON_Parse(text);
+    const cJSON *run = cJSON_GetObjectItem(rep, "run");
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(run, "created")), n);
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(run, "failed")), 0);
+    cJSON_Delete(rep);
+    free(text);
+    free(out);
+    assert_one_issue_per_case(e, n);
+    /* the keys go back to Zoho in batches (one per connection and page), never one per case */
+    assert_true(sim_count(&e->zoho, "PUT", "/crm/v8/Cases") <= n / 20 + 5);
+    /* a rerun writes nothing and says so; so does the daemon's next cycle */
+    sim_clear_log(&e->zoho);
+    sim_clear_log(&e->jira);
+    assert_int_equal(migrate(e, &out, NULL, NULL), 0);
+    assert_non_null(strstr(out, "nothing to copy"));
+    free(out);
+    assert_int_equal(e2e_writes(&e->zoho), 0);
+    assert_int_equal(e2e_writes(&e->jira), 0);
+    e2e_assert_quiet(e);
+}
+
+static void test_dry_run_writes_nothing(void **state)
+{
+    struct e2e *e = *state;
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":120}"));
+    sim_clear_log(&e->zoho);
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, "--dry-run", NULL), 0);
+    assert_non_null(strstr(out, "would create 120,"));
+    assert_non_null(strstr(out, "requests"));
+    free(out);
+    assert_int_equal(e2e_writes(&e->zoho), 0);
+    assert_int_equal(e2e_writes(&e->jira), 0);
+    assert_int_equal(e2e_count_issues(e), 0);
+    /* and the real run afterwards starts from the beginning */
+    assert_int_equal(migrate(e, NULL, NULL, NULL), 0);
+    assert_one_issue_per_case(e, 120);
+}
+
+static void test_filter_limit_and_json(void **state)
+{
+    struct e2e *e = *state;
+    fast_jira(e);
+    for (int i = 0; i < 30; i++)
+        free(e2e_seed_case(e, i % 3 ? "{\"Subject\":\"Open one\",\"Status\":\"New\"}"
+                                    : "{\"Subject\":\"Closed one\",\"Status\":\"Closed\"}"));
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, "--filter", "status=nowhere,title="), 0);
+    free(out);
+    assert_int_equal(e2e_count_issues(e), 0);
+    assert_int_equal(migrate(e, &out, "--filter", "nosuchfield=1"), 2);
+    assert_non_null(strstr(out, "nosuchfield"));
+    free(out);
+    /* a slice of 7, then the rest of the open ones */
+    char *json = NULL;
+    assert_int_equal(tu_run_crmbridge(&json, "-c", e->conf, "migrate", "--pair", "feedback",
+                                      "--from", "crm", "--filter", "status!=done", "--limit", "7",
+                                      "--json", (char *)NULL),
+                     0);
+    cJSON *rep = NULL;
+    for (const char *line = json; line && *line;) { /* the report is the last JSON line */
+        const char *nl = strchr(line, '\n');
+        cJSON *j = cJSON_ParseWithLength(line, nl ? (size_t)(nl - line) : strlen(line));
+        if (j && cJSON_GetObjectItem(j, "run")) {
+            cJSON_Delete(rep);
+            rep = j;
+        } else {
+            cJSON_Delete(j);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    assert_non_null(rep);
+    assert_int_equal(
+        (int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "run"), "created")),
+        7);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rep, "stopped")));
+    cJSON_Delete(rep);
+    free(json);
+    assert_int_equal(e2e_count_issues(e), 7);
+    assert_int_equal(migrate(e, &out, "--filter", "status!=done"), 0);
+    assert_non_null(strstr(out, "whole migration: read 30, created 20,"));
+    assert_non_null(strstr(out, "filtered out 10"));
+    free(out);
+    assert_int_equal(e2e_count_issues(e), 20);
+}
+
+/* A run killed at random journal points three times, then resumed: each case copied once. */
+static void test_killed_three_times_then_resumed(void **state)
+{
+    struct e2e *e = *state;
+    int n = 400;
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":%d}", n));
+    fast_jira(e);
+    unsigned seed = (unsigned)time(NULL);
+    srand(seed);
+    for (int k = 0; k < 3; k++) {
+        char after[16];
+        snprintf(after, sizeof(after), "%d", 5 + rand() % 300);
+        fprintf(stderr, "kill %d after %s commits (seed %u)\n", k + 1, after, seed);
+        setenv("CRMBRIDGE_CRASH_AFTER_COMMITS", after, 1);
+        char *out = NULL;
+        int rc = migrate(e, &out, k == 1 ? "--workers" : NULL, "6"); /* one killed in parallel */
+        unsetenv("CRMBRIDGE_CRASH_AFTER_COMMITS");
+        free(out);
+        assert_true(rc == 137 || rc == 0); /* killed (or finished before the point) */
+    }
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, NULL, NULL), 0);
+    assert_non_null(strstr(out, "whole migration"));
+    free(out);
+    assert_one_issue_per_case(e, n);
+    /* Jira has no duplicate: every issue is linked from exactly one case */
+    cJSON *issues = e2e_jira_issues(e);
+    assert_int_equal(cJSON_GetArraySize(issues), n);
+    cJSON_Delete(issues);
+    sim_clear_log(&e->zoho);
+    sim_clear_log(&e->jira);
+    assert_int_equal(migrate(e, NULL, NULL, NULL), 0);
+    assert_int_equal(e2e_writes(&e->zoho), 0);
+    assert_int_equal(e2e_writes(&e->jira), 0);
+    e2e_assert_quiet(e);
+}
+
+/* Ctrl-C stops after the writes in flight and says how to continue; the rerun finishes. */
+static void test_sigint_stops_cleanly(void **state)
+{
+    struct e2e *e = *state;
+    int n = 600;
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":%d}", n));
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/config", "{\"rate\":{\"POST\":100}}"));
+    char outpath[700];
+    snprintf(outpath, sizeof(outpath), "%s/sigint.out", e->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(outpath, "w", stdout);
+        (void)f;
+        dup2(STDOUT_FILENO, STDERR_FILENO);
+        execl(tu_crmbridge_bin(), "crmbridge", "-c", e->conf, "migrate", "--pair", "feedback",
+              "--from", "crm", (char *)NULL);
+        _exit(127);
+    }
+    /* wait until some issues exist, then interrupt */
+    for (int i = 0; i < 200 && e2e_count_issues(e) < 50; i++)
+        usleep(50000);
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    char *out = tu_read_file(outpath);
+    assert_non_null(strstr(out, "Run the same command again to continue"));
+    free(out);
+    int made = e2e_count_issues(e);
+    assert_true(made > 0 && made < n);
+    fast_jira(e);
+    assert_int_equal(migrate(e, NULL, NULL, NULL), 0);
+    assert_one_issue_per_case(e, n);
+    e2e_assert_quiet(e);
+}
+
+/* A create whose answer was lost is found by its marker and linked, never made twice. */
+static void test_lost_answer_links_existing(void **state)
+{
+    struct e2e *e = *state;
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":30}"));
+    fast_jira(e);
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue$\","
+                         "\"kind\":\"drop_response\",\"count\":1}]}"));
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, NULL, NULL), 1); /* one postponed: never a green run */
+    assert_non_null(strstr(out, "postponed 1"));
+    free(out);
+    assert_int_equal(e2e_count_issues(e), 30);
+    assert_int_equal(migrate(e, &out, NULL, NULL), 0);
+    assert_non_null(strstr(out, "linked to existing 1"));
+    free(out);
+    assert_one_issue_per_case(e, 30);
+    e2e_assert_quiet(e);
+}
+
+/* ---------------------------------------------------------------- a Trello board into Fxiaoke */
+
+#define TRELLO_KEY "d1f7b2c9e4a8f3b6c0d5e9a2f4b7c1e8"
+#define TRELLO_TOKEN "ATTA9c4e1b7d2f8a3c6e0b5d9f1a4c7e2b8d3f6a0c5e9b1d4f7a2c8e3b6d0f5a9c1e4b7"
+#define FX_USER "FSUID_00000000000000000000000000000001"
+
+struct tf {
+    struct sim fx, trello;
+    char *dir;
+    char conf[600];
+};
+
+static int tf_setup(void **state)
+{
+    struct tf *t = calloc(1, sizeof(*t));
+    t->dir = tu_tmpdir();
+    assert_int_equal(sim_start(&t->fx, "fxiaoke", NULL), 0);
+    assert_int_equal(sim_start(&t->trello, "trello", NULL), 0);
+    char path[700], text[4096];
+    snprintf(path, sizeof(path), "%s/fx.code", t->dir);
+    assert_int_equal(tu_write_file(path, "sim-permanent-code\n"), 0);
+    setenv("CB_TEST_FX_SECRET", "sim-app-secret", 1);
+    setenv("CB_TEST_TRELLO_KEY", TRELLO_KEY, 1);
+    setenv("CB_TEST_TRELLO_TOKEN", TRELLO_TOKEN, 1);
+    cJSON_Delete(sim_ctl(&t->fx, "POST", "/_sim/config", "{\"rate_calls\":5000}"));
+    cJSON *b = sim_ctl(&t->trello, "POST", "/_sim/seed",
+                       "{\"new_board\":{\"name\":\"Old team board\",\"lists\":[\"Inbox\","
+                       "\"Doing\",\"Done\"]}}");
+    snprintf(t->conf, sizeof(t->conf), "%s/crmbridge.conf", t->dir);
+    snprintf(text, sizeof(text),
+             "state_dir = \"%s/state\";\n"
+             "endpoints = {\n"
+             "  fx = { type = \"fxiaoke\"; api_url = \"%s\"; app_id = \"FSAID_SIMAPP01\";\n"
+             "    app_secret = \"env:CB_TEST_FX_SECRET\"; permanent_code = \"file:%s\";\n"
+             "    user_id = \"" FX_USER "\"; rate_limit = 5000; };\n"
+             "  board = { type = \"trello\"; api_url = \"%s\";\n"
+             "    key = \"env:CB_TEST_TRELLO_KEY\"; token = \"env:CB_TEST_TRELLO_TOKEN\"; };\n"
+             "};\n"
+             "pairs = ( { name = \"handover\";\n"
+             "  crm = { endpoint = \"fx\"; object = \"CasesObj\"; };\n"
+             "  tracker = { endpoint = \"board\"; board = \"%s\"; list = \"Inbox\"; };\n"
+             "  create = \"to_crm\"; overlap = 5; } );\n",
+             t->dir, t->fx.base, path, t->trello.base,
+             cJSON_GetStringValue(cJSON_GetObjectItem(b, "board")));
+    cJSON_Delete(b);
+    assert_int_equal(tu_write_file(t->conf, text), 0);
+    *state = t;
+    return 0;
+}
+
+static int tf_teardown(void **state)
+{
+    struct tf *t = *state;
+    sim_stop(&t->fx);
+    sim_stop(&t->trello);
+    tu_rmrf(t->dir);
+    free(t->dir);
+    free(t);
+    return 0;
+}
+
+/* Requests that change data: Fxiaoke's create/update/invalid calls, Trello's non-GETs. */
+static int tf_writes(struct tf *t)
+{
+    static const char *const verbs[] = {"/create", "/update", "/invalid", "/delete", NULL};
+    cJSON *log = sim_call(&t->fx, "GET", "/_sim/log", NULL, NULL);
+    int n = 0;
+    const cJSON *en;
+    cJSON_ArrayForEach(en, log) for (int i = 0; verbs[i]; i++) n +=
+        strstr(cJSON_GetStringValue(cJSON_GetObjectItem(en, "path")), verbs[i]) != NULL;
+    cJSON_Delete(log);
+    return n + sim_count(&t->trello, "POST", NULL) + sim_count(&t->trello, "PUT", NULL) +
+           sim_count(&t->trello, "DELETE", NULL);
+}
+
+static void test_trello_board_into_fxiaoke(void **state)
+{
+    struct tf *t = *state;
+    int n = 300;
+    cJSON_Delete(sim_ctl(&t->trello, "POST", "/_sim/seed",
+                         "{\"board\":\"Old team board\",\"list\":\"Doing\",\"count\":%d}", n));
+    char *out = NULL;
+    int rc = tu_run_crmbridge(&out, "-c", t->conf, "migrate", "--pair", "handover", "--from",
+                              "tracker", (char *)NULL);
+    if (rc)
+        fprintf(stderr, "%s", out);
+    assert_int_equal(rc, 0);
+    char want[128];
+    snprintf(want, sizeof(want), "created %d,", n);
+    assert_non_null(strstr(out, want));
+    free(out);
+    /* every card once in Fxiaoke, in the status of its list, pointing back at its card */
+    cJSON *all = sim_call(&t->fx, "GET", "/_sim/records?object=CasesObj", NULL, NULL);
+    int copies = 0, with_ref = 0, doing = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(all, "data"))
+    {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(r, "name"));
+        copies += name && !strncmp(name, "Seeded card ", 12);
+        with_ref += cJSON_GetStringValue(cJSON_GetObjectItem(r, "tracker_ref__c")) != NULL;
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(r, "status__label"));
+        doing += st && !strcmp(st, "处理中");
+    }
+    cJSON_Delete(all);
+    assert_int_equal(copies, n);
+    assert_int_equal(with_ref, n);
+    assert_int_equal(doing, n);
+    /* a rerun and the daemon's next cycle write nothing */
+    sim_clear_log(&t->fx);
+    sim_clear_log(&t->trello);
+    assert_int_equal(tu_run_crmbridge(&out, "-c", t->conf, "migrate", "--pair", "handover",
+                                      "--from", "tracker", (char *)NULL),
+                     0);
+    assert_non_null(strstr(out, "nothing to copy"));
+    free(out);
+    assert_int_equal(tu_run_crmbridge(&out, "-c", t->conf, "sync", "--once", (char *)NULL), 0);
+    free(out);
+    assert_int_equal(tf_writes(t), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cases_into_jira, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_filter_limit_and_json, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_three_times_then_resumed, e2e_setup,
+                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_stops_cleanly, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_answer_links_existing, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_trello_board_into_fxiaoke, tf_setup, tf_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
