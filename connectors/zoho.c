@@ -1432,6 +1432,26 @@ static cJSON *zoho_echo(const struct connector *c, const char *field, const cJSO
     return back;
 }
 
+/* Deletes a record into Zoho's recycle bin (kept 60 days there), without firing workflows. */
+static enum cb_status zoho_remove(struct connector *c, const char *id, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT, what = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/%s?ids=", c->module);
+    (void)strbuf_add_urlencoded(&path, id);
+    (void)strbuf_adds(&path, "&wf_trigger=false");
+    (void)strbuf_addf(&what, "delete zoho %s record '%s'", c->module, id);
+    struct api_req rq = {.method = "DELETE", .path = path.buf};
+    long status = 0;
+    cJSON *j = NULL;
+    enum cb_status st = api_call(c, &rq, what.buf, &status, &j, err);
+    if (st == CB_ERR_FINAL && strstr(err->buf, "INVALID_DATA"))
+        st = CB_ERR_NOTFOUND;
+    cJSON_Delete(j);
+    strbuf_release(&path);
+    strbuf_release(&what);
+    return st;
+}
+
 const struct connector_ops zoho_ops = {
     .name = "zoho",
     .check_config = zoho_check_config,
@@ -1450,4 +1470,5 @@ const struct connector_ops zoho_ops = {
     .search_lag_ms = 0,
     .budget = zoho_budget,
     .echo = zoho_echo,
+    .remove = zoho_remove,
 };

@@ -406,7 +406,8 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
     int64_t age = cbtime_now_ms() - in->created_ms;
     if (st == CB_ERR_NOTFOUND && age >= lag_of(p, t)) {
         strbuf_release(&e);
-        return CB_OK; /* not there: the create step makes it again, with the same marker */
+        c->n_stale++; /* not there: the create step makes it again, with the same marker */
+        return CB_OK;
     }
     block(c, s, in->source_id);
     c->rep->postponed++;
@@ -1019,6 +1020,52 @@ static enum cb_status drop_intent(struct cache_txn *t, void *arg)
     return cache_intent_del(t, ic->pair, ic->in->id);
 }
 
+static int intent_listed(const struct cycle *c, enum side s, const char *id)
+{
+    for (size_t i = 0; i < c->pulled[s].n; i++)
+        if (str_eq(c->pulled[s].v[i].id, id))
+            return 1;
+    return 0;
+}
+
+static int work_has_source(const struct cycle *c, enum side s, const char *id)
+{
+    for (size_t i = 0; i < c->n_w; i++)
+        if (str_eq(c->w[i].link.remote[s], id))
+            return 1;
+    return 0;
+}
+
+/* A pending create whose source record is neither listed nor readable any more (deleted
+ * before its create could be retried) would be looked for on every cycle: drop it. */
+static enum cb_status drop_orphan_intents(struct cycle *c, struct strbuf *err)
+{
+    if (!c->n_stale)
+        return CB_OK;
+    struct sync_pair *p = c->p;
+    enum cb_status st = CB_OK;
+    for (size_t i = 0; i < c->n_intents && st == CB_OK; i++) {
+        struct intent *in = &c->intents[i];
+        enum side s = SIDE_OTHER((enum side)in->target);
+        if (intent_listed(c, s, in->source_id) || work_has_source(c, s, in->source_id))
+            continue;
+        struct record_list got = {0};
+        const char *ids[1] = {in->source_id};
+        struct strbuf e = STRBUF_INIT;
+        enum cb_status gs = p->ops[s]->get_many(p->conn[s], ids, 1, &got, &e);
+        if (gs == CB_OK && got.n == 0) {
+            struct intent_commit ic = {p->pc->name, in};
+            st = with_txn(c, drop_intent, &ic, err);
+            cycle_note(c, "dropped the pending create of %s record '%s': it no longer exists",
+                       side_name(s), in->source_id);
+        }
+        record_list_release(&got);
+        strbuf_release(&e);
+    }
+    return st;
+}
+
+
 struct create_job {
     struct record *src;
     cJSON *view;        /* source view (owned) */
@@ -1238,6 +1285,8 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
     if (st != CB_OK)
         return st;
     st = classify(c, err);
+    if (st == CB_OK)
+        st = drop_orphan_intents(c, err);
     if (st == CB_OK)
         st = load_resolutions(c, err);
     if (st == CB_OK)

@@ -46,6 +46,7 @@ struct cycle {
     struct record_list creates[2]; /* unlinked records of side s to create on the other side */
     struct intent *intents;
     size_t n_intents;
+    size_t n_stale;       /* intents whose record was not found after the search lag */
     char **blocked[2];    /* source ids whose create waits (search lag) */
     size_t n_blocked[2];
     int64_t started_ms;

@@ -34,7 +34,7 @@ Where the public record is silent, these are the choices made (tests rely on the
   Content-Length (malformed JSON over a healthy connection; simbase's "truncate" fault breaks
   the framing instead, which clients see as a network error).
 
-Control (besides simbase's): POST /_sim/seed, /_sim/edit, /_sim/config, /_sim/expire_tokens,
+Control (besides simbase's): POST /_sim/seed, /_sim/edit ({"delete": true} deletes), /_sim/config, /_sim/expire_tokens,
 /_sim/purge, /_sim/grant_code; GET /_sim/records?module=, /_sim/stats, /_sim/config,
 /_sim/tokens (every access token minted, for tests that grep output for secrets).
 """
@@ -1640,6 +1640,10 @@ class ZohoSim(ZohoNotes, Sim):
         if not row:
             raise ApiError(400, "INVALID_DATA", "the id given seems to be invalid",
                            {"id": body.get("id")})
+        if body.get("delete"):  # a person deletes it in the web UI: into the recycle bin
+            row["deleted"] = {"ms": self.now_s_ms(),
+                              "by": self.user_by_name(body.get("user") or "Li Wei")}
+            return Reply(200, {"data": [{"id": row["id"], "status": "deleted"}]})
         vals, e = self.validate(mod, 0, self.seed_values(mod, body.get("fields") or {}),
                                 creating=False)
         if e is None:

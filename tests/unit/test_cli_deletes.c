@@ -144,6 +144,61 @@ static void test_guard_refuses_mass_archive(void **state)
     release(5, ids, keys);
 }
 
+static void test_delete_policy_deletes_the_issue(void **state)
+{
+    struct e2e *e = *state;
+    e2e_write_conf(e, "deletes = \"delete\"; delete_sweep = 1;");
+    char *ids[3], *keys[3];
+    seed_linked(e, 3, ids, keys);
+    /* the account manager deletes a case: its issue goes too, the others stay */
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"delete\":true}", ids[2]));
+    sleep(1);
+    char *out = NULL;
+    assert_int_equal(e2e_run(e, &out, "sync", "--once"), 0);
+    if (!strstr(out, "0 archived and 1 deleted in tracker"))
+        fail_msg("sync said:\n%s", out);
+    free(out);
+    assert_int_equal(e2e_count_issues(e), 2);
+    cJSON *kept = e2e_jira_issue(e, keys[0]); /* asserts it exists */
+    cJSON_Delete(kept);
+    assert_int_equal(link_count(e), 2);
+    sleep(1);
+    e2e_assert_quiet(e);
+    release(3, ids, keys);
+}
+
+/* A create that never landed, whose case is then deleted, is not looked for forever. */
+static void test_pending_create_of_a_deleted_case_is_dropped(void **state)
+{
+    struct e2e *e = *state;
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Short-lived\",\"Status\":\"New\"}");
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue\","
+                         "\"kind\":\"status\",\"status\":503,\"count\":100}]}"));
+    char *out = NULL;
+    e2e_run(e, &out, "sync", "--once");
+    assert_non_null(strstr(out, "postponed"));
+    free(out);
+    cJSON_Delete(sim_call(&e->jira, "DELETE", "/_sim/faults", NULL, NULL));
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"delete\":true}", id));
+    assert_int_equal(e2e_run(e, &out, "sync", "--once"), 0);
+    if (!strstr(out, "dropped the pending create"))
+        fail_msg("sync said:\n%s", out);
+    free(out);
+    assert_int_equal(tu_run_crmbridge(&out, "-c", e->conf, "status", "--json", (char *)NULL), 0);
+    cJSON *st = cJSON_Parse(out);
+    free(out);
+    assert_int_equal((int)cJSON_GetNumberValue(
+                         cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "pending_creates")),
+                     0);
+    cJSON_Delete(st);
+    assert_int_equal(e2e_count_issues(e), 0);
+    e2e_assert_quiet(e);
+    free(id);
+}
+
 static void test_bad_policy_is_a_config_error(void **state)
 {
     struct e2e *e = *state;
@@ -160,6 +215,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ignore_keeps_the_case, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_archive_closes_the_case_once, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_guard_refuses_mass_archive, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_policy_deletes_the_issue, e2e_setup,
+                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_pending_create_of_a_deleted_case_is_dropped,
+                                        e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_bad_policy_is_a_config_error, e2e_setup, e2e_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
