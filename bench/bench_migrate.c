@@ -7,7 +7,7 @@
  * judges no target.
  *
  *   bench_migrate [--records N] [--latency-ms MS] [--workers N] [--out FILE]
- *   (defaults 10000 records, 100 ms, 20 connections)
+ *   (defaults 10000 records, 100 ms, 40 connections)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +133,7 @@ static int run(struct bench_env *e, int n, int latency_ms, int workers, cJSON *o
 
 int main(int argc, char **argv)
 {
-    int n = 10000, latency_ms = 100, workers = 20;
+    int n = 10000, latency_ms = 100, workers = 40;
     const char *out_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--records") && i + 1 < argc)

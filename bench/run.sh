@@ -39,10 +39,10 @@ failed=0
 step "calls per change and latency (about 3 minutes; 30 s with --quick)"
 "$bin/bench_sync" $quick --out "$parts/sync.json" >"$parts/sync.log" 2>&1 || failed=1
 
-step "migration: 10,000 cases into Jira, 100 ms latency, 20 connections (1,000 with --quick)"
+step "migration: 10,000 cases into Jira, 100 ms latency, 40 connections (1,000 with --quick)"
 records=10000
 [ -n "$quick" ] && records=1000
-"$bin/bench_migrate" --records $records --latency-ms 100 --workers 20 \
+"$bin/bench_migrate" --records $records --latency-ms 100 --workers 40 \
     --out "$parts/migrate.json" >"$parts/migrate.log" 2>&1 || failed=1
 
 step "memory and disk with 100,000 links"

@@ -855,6 +855,7 @@ void intent_release(struct intent *i)
 {
     free(i->source_id);
     free(i->marker);
+    cJSON_Delete(i->base);
     memset(i, 0, sizeof(*i));
 }
 
@@ -870,6 +871,10 @@ enum cb_status cache_intent_put(struct cache_txn *t, const char *pair, struct in
     json_put_str(j, "source_id", i->source_id);
     json_put_str(j, "marker", i->marker);
     cJSON_AddNumberToObject(j, "created_ms", (double)i->created_ms);
+    if (i->unsure_ms)
+        cJSON_AddNumberToObject(j, "unsure_ms", (double)i->unsure_ms);
+    if (i->base)
+        cJSON_AddItemToObject(j, "base", cJSON_Duplicate(i->base, 1));
     struct key k = key_pair_id(pair, id);
     if (db_put_owned(t, DB_INTENTS, &k, j) == CB_OK)
         i->id = id;
@@ -902,6 +907,8 @@ static int intent_list_step(struct cache_txn *t, const MDB_val *k, const MDB_val
         .source_id = json_dup_str(j, "source_id"),
         .marker = json_dup_str(j, "marker"),
         .created_ms = json_i64(j, "created_ms"),
+        .unsure_ms = json_i64(j, "unsure_ms"),
+        .base = cJSON_DetachItemFromObjectCaseSensitive(j, "base"),
     };
     cJSON_Delete(j);
     return 0;

@@ -41,6 +41,9 @@ struct intent {
     char *source_id;     /* remote id on the other side */
     char *marker;        /* stored on the created record */
     int64_t created_ms;
+    int64_t unsure_ms;   /* when a send's outcome was last unknown (timeout); 0 = never */
+    cJSON *base;         /* the base to keep if the create is found after a crash; owned, may
+                          * be NULL */
 };
 
 struct conflict {

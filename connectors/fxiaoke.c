@@ -8,6 +8,7 @@
  * Every answer is HTTP 200 with an errorCode; each code is classed once, in code_class().
  * It does not invalidate (作废), delete, change owners, read details or take event pushes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -15,6 +16,7 @@
 
 #include "cache/cache.h"
 #include "connectors/connector.h"
+#include "connectors/filter_expr.h"
 #include "connectors/pace.h"
 #include "core/timeutil.h"
 #include "mapping/richtext.h"
@@ -82,6 +84,9 @@ struct connector {
     char *key_field; /* an auto_number field, or NULL */
     struct iface_pace paces[FX_MAX_IFACES];
     size_t n_paces;
+    char *filter_text;     /* the side's `filter`, or NULL */
+    cJSON *filters;        /* its conditions as query filters (ANDed into listings) */
+    struct filter *filter; /* the same, evaluated on records read by id */
 };
 
 /* One call: the interface path, its data member (borrowed) and the options beside data. */
@@ -97,6 +102,7 @@ static const char *const ep_keys[] = {"api_url",        "app_id",  "app_secret",
 static const char *const ep_extra[] = {"auth",       "marker_field", "web_url",
                                        "utc_offset", "rate_limit",   NULL};
 static const char *const side_keys[] = {"object", NULL};
+static const char *const side_extra[] = {"filter", NULL};
 static const char *const system_ro[] = {
     "_id",         "create_time", "created_by", "last_modified_time", "last_modified_by",
     "life_status", "lock_status", "version",    "is_deleted",         "object_describe_api_name",
@@ -202,11 +208,93 @@ static int check_endpoint_values(const struct conf_group *g, struct strbuf *err)
     return bad;
 }
 
+/* Appends one query filter; values (owned) is a JSON array. */
+static void add_filter(cJSON *filters, const char *field, const char *op, cJSON *values)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "field_name", field);
+    cJSON_AddItemToObject(f, "field_values", values);
+    cJSON_AddStringToObject(f, "operator", op);
+    cJSON_AddItemToArray(filters, f);
+}
+
+/* The operators a scope filter may use: the query's own name and how it reads locally. */
+static const struct {
+    const char *name;
+    enum filter_op op;
+    int n_min; /* values needed */
+} scope_ops[] = {{"EQ", FILTER_EQ, 1},         {"N", FILTER_NE, 1},    {"IN", FILTER_IN, 1},
+                 {"NIN", FILTER_NIN, 1},       {"LIKE", FILTER_LIKE, 1}, {"STARTWITH", FILTER_STARTS, 1},
+                 {"IS", FILTER_EMPTY, 0},      {"ISN", FILTER_NEMPTY, 0}, {NULL, FILTER_EQ, 0}};
+
+/* One condition {field, operator, values} into the query filters and the local filter (either
+ * may be NULL: check only). */
+static enum cb_status scope_cond(const cJSON *o, cJSON *filters, struct filter *local,
+                                 struct strbuf *why)
+{
+    const char *field = jstr(o, "field"), *opname = jstr(o, "operator");
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(o, "values"), *v;
+    int k = 0;
+    while (opname && scope_ops[k].name && strcmp(scope_ops[k].name, opname))
+        k++;
+    if (!cJSON_IsObject(o) || !field || !is_api_name(field)) {
+        strbuf_setf(why, "each condition needs a 'field' api name");
+        return CB_ERR_CONFIG;
+    }
+    if (!opname || !scope_ops[k].name) {
+        strbuf_setf(why, "'operator' of '%s' must be EQ, N, IN, NIN, LIKE, STARTWITH, IS or ISN",
+                    field);
+        return CB_ERR_CONFIG;
+    }
+    size_t n = 0;
+    const char *texts[64];
+    char nums[64][32];
+    cJSON_ArrayForEach(v, vals) if (n < 64 && (cJSON_IsString(v) || cJSON_IsNumber(v)))
+    {
+        if (cJSON_IsNumber(v))
+            snprintf(nums[n], sizeof(nums[n]), "%.17g", v->valuedouble);
+        texts[n] = cJSON_IsString(v) ? v->valuestring : nums[n];
+        n++;
+    }
+    if ((vals && !cJSON_IsArray(vals)) || (int)n != cJSON_GetArraySize(vals) ||
+        (int)n < scope_ops[k].n_min) {
+        strbuf_setf(why, "'values' of '%s' must be a list of up to 64 strings or numbers%s", field,
+                    scope_ops[k].n_min ? ", not empty" : "");
+        return CB_ERR_CONFIG;
+    }
+    if (filters)
+        add_filter(filters, field, opname, vals ? cJSON_Duplicate(vals, 1) : cJSON_CreateArray());
+    if (local)
+        filter_add(local, field, scope_ops[k].op, texts, n);
+    return CB_OK;
+}
+
+/* Parses a filter setting: one condition or a list of them, as JSON (libconfig groups reach the
+ * connector as JSON text). filters and local may be NULL (check only). */
+static enum cb_status scope_parse(const char *text, cJSON *filters, struct filter *local,
+                                  struct strbuf *why)
+{
+    cJSON *j = cJSON_ParseWithLengthOpts(text, strlen(text) + 1, NULL, 1); /* +1: the NUL */
+    enum cb_status st = CB_OK;
+    if (!j || (!cJSON_IsObject(j) && !cJSON_IsArray(j)) ||
+        (cJSON_IsArray(j) && !cJSON_GetArraySize(j))) {
+        strbuf_setf(why, "not one condition or a list of them");
+        st = CB_ERR_CONFIG;
+    } else if (cJSON_IsObject(j)) {
+        st = scope_cond(j, filters, local, why);
+    } else {
+        const cJSON *o;
+        cJSON_ArrayForEach(o, j) if (st == CB_OK) st = scope_cond(o, filters, local, why);
+    }
+    cJSON_Delete(j);
+    return st;
+}
+
 static int check_side(const struct side_conf *side, struct strbuf *err)
 {
     const struct conf_group *g = &side->g;
     int bad = conf_require(g, side_keys, "the fxiaoke side of the pair", err);
-    bad += conf_unknown_keys(g, side_keys, NULL, "fxiaoke side", err);
+    bad += conf_unknown_keys(g, side_keys, side_extra, "fxiaoke side", err);
     const char *o = conf_get(g, "object");
     if (o && (!is_api_name(o) || !(ends_with(o, "Obj") || ends_with(o, "__c")))) {
         conf_error(g, "object", err,
@@ -215,6 +303,16 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
                    o);
         bad++;
     }
+    const char *f = conf_get(g, "filter");
+    struct strbuf why = STRBUF_INIT;
+    if (f && scope_parse(f, NULL, NULL, &why) != CB_OK) {
+        conf_error(g, "filter", err,
+                   "fxiaoke 'filter' must be { field = \"record_type\"; operator = \"EQ\"; "
+                   "values = [\"default__c\"]; } or a list of them: %s",
+                   why.buf);
+        bad++;
+    }
+    strbuf_release(&why);
     return bad;
 }
 
@@ -280,6 +378,9 @@ static void fx_close(struct connector *c)
     free(c->user_id);
     free(c->marker_field);
     free(c->object);
+    free(c->filter_text);
+    cJSON_Delete(c->filters);
+    filter_free(c->filter);
     http_free(c->http);
     free(c);
 }
@@ -313,6 +414,15 @@ static void open_settings(struct connector *c, const struct connector_params *p)
     c->rate_limit = conf_get(g, "rate_limit") ? atoi(conf_get(g, "rate_limit")) : FX_RATE_CALLS;
     if (off && cbtime_parse_offset(off, &c->tz_min) != CB_OK)
         c->tz_min = 480; /* check_config rejected it already */
+    const char *f = p->side ? conf_get(&p->side->g, "filter") : NULL;
+    struct strbuf ignore = STRBUF_INIT;
+    if (f) {
+        c->filter_text = xstrdup(f);
+        c->filters = cJSON_CreateArray();
+        c->filter = filter_new_all();
+        (void)scope_parse(f, c->filters, c->filter, &ignore); /* check_config passed it */
+    }
+    strbuf_release(&ignore);
 }
 
 static enum cb_status fx_open(const struct connector_params *p, struct connector **out,
@@ -811,6 +921,13 @@ static enum cb_status fx_ping(struct connector *c, struct strbuf *info, struct s
     enum cb_status st = meta_load(c, err);
     if (st != CB_OK)
         return st;
+    const cJSON *sf;
+    cJSON_ArrayForEach(sf, c->filters) if (!meta_find(c, jstr(sf, "field_name")))
+    {
+        strbuf_setf(err, "field '%s' of the filter does not exist in fxiaoke object '%s'",
+                    jstr(sf, "field_name"), c->object);
+        return CB_ERR_CONFIG;
+    }
     struct strbuf miss = STRBUF_INIT;
     size_t n = unmapped(c, &miss);
     if (n)
@@ -821,6 +938,8 @@ static enum cb_status fx_ping(struct connector *c, struct strbuf *info, struct s
                     c->label ? c->label : "", c->label ? ")" : "", c->n_meta);
         if (n)
             (void)strbuf_addf(info, "; left unmapped (not on the object): %s", miss.buf);
+        if (c->filter_text)
+            (void)strbuf_addf(info, "; filter %s", c->filter_text);
         if (!meta_find(c, c->marker_field))
             (void)strbuf_addf(info,
                               "; no marker field '%s' (creates in fxiaoke need a text "
@@ -951,6 +1070,7 @@ static enum cb_status record_decode(const struct connector *c, const cJSON *item
     r->modified_ms = json_ms(cJSON_GetObjectItemCaseSensitive(item, "last_modified_time"));
     r->modified_by = editor_of(item);
     r->marker = dup_or_null(jstr(item, c->marker_field));
+    r->out_of_scope = c->filter && !filter_match(c->filter, item);
     r->fields = cJSON_CreateObject();
     for (size_t i = 0; i < c->n_want; i++) {
         const struct ffield *f = meta_find(c, c->want[i]);
@@ -967,21 +1087,21 @@ static int is_invalid(const cJSON *item)
 
 /* ---- queries ---------------------------------------------------------------------------- */
 
-static void add_filter(cJSON *filters, const char *field, const char *op, cJSON *values)
-{
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "field_name", field);
-    cJSON_AddItemToObject(f, "field_values", values);
-    cJSON_AddStringToObject(f, "operator", op);
-    cJSON_AddItemToArray(filters, f);
-}
-
 static void add_order(cJSON *orders, const char *field)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "fieldName", field);
     cJSON_AddTrueToObject(o, "isAsc");
     cJSON_AddItemToArray(orders, o);
+}
+
+/* Adds field f to a projection unless it is there already. */
+static void proj_add(cJSON *proj, const char *f)
+{
+    for (const cJSON *x = proj->child; x; x = x->next)
+        if (strcmp(x->valuestring, f) == 0)
+            return;
+    cJSON_AddItemToArray(proj, cJSON_CreateString(f));
 }
 
 static void add_projection(const struct connector *c, cJSON *sqi)
@@ -991,12 +1111,12 @@ static void add_projection(const struct connector *c, cJSON *sqi)
     cJSON *proj = cJSON_AddArrayToObject(sqi, "fieldProjection");
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]) + c->n_want; i++) {
         const char *f = i < c->n_want ? c->want[i] : own[i - c->n_want];
-        int dup = !f || !meta_find(c, f);
-        for (const cJSON *x = proj->child; x && !dup; x = x->next)
-            dup = strcmp(x->valuestring, f) == 0;
-        if (!dup)
-            cJSON_AddItemToArray(proj, cJSON_CreateString(f));
+        if (f && meta_find(c, f))
+            proj_add(proj, f);
     }
+    const cJSON *sf;
+    cJSON_ArrayForEach(sf, c->filters) /* what the scope filter reads on records read by id */
+        proj_add(proj, jstr(sf, "field_name"));
 }
 
 /* A query's data member; filters (owned) become search_query_info.filters. */
@@ -1136,6 +1256,9 @@ static enum cb_status list_step(struct connector *c, struct list_state *ls, reco
     /* GT lo-1 rather than GTE lo: GT is in both published operator vocabularies (GTE/GE) */
     cJSON_AddItemToArray(vals, cJSON_CreateNumber((double)(ls->lo - 1)));
     add_filter(filters, "last_modified_time", "GT", vals);
+    const cJSON *f;
+    cJSON_ArrayForEach(f, c->filters) /* the side's scope, as the query takes it */
+        cJSON_AddItemToArray(filters, cJSON_Duplicate(f, 1));
     cJSON *data = query_data(c, filters, ls->offset, 1);
     struct strbuf what = STRBUF_INIT;
     (void)strbuf_addf(&what, "list fxiaoke object '%s'", c->object);

@@ -25,7 +25,8 @@
 #define MAX_HOPS 6       /* transitions tried per status change */
 #define MARKER_PROP "crmbridge"
 #define COMMENT_PAGE 100 /* comments per page: the API's maximum */
-#define MARKER_SLACK_MS 60000 /* find_marker looks this far before since_ms (clock skew) */
+#define MARKER_SLACK_MS 3600000 /* find_marker looks this far before since_ms: the two clocks may
+                                 * disagree by minutes (a tracker behind ours hides its issue) */
 
 enum fkind {
     FK_TEXT,
@@ -59,6 +60,7 @@ struct edge {
 struct connector {
     struct http *http;
     char *api_url, *email, *auth, *project, *issue_type;
+    char *filter; /* the side's JQL fragment (scope), or NULL */
     int dc; /* flavor "datacenter": REST v2, Bearer token, wiki markup, users by name */
     int64_t search_lag_ms;
     struct strlist need;   /* field names as the mapping says them (no pseudo fields) */
@@ -156,7 +158,7 @@ static int flavor_dc(const struct conf_group *g)
     const char *f = conf_get(g, "flavor");
     return !f || !strcmp(f, "cloud") ? 0 : !strcmp(f, "datacenter") ? 1 : -1;
 }
-static const char *const side_keys[] = {"project", "issue_type", NULL};
+static const char *const side_keys[] = {"project", "issue_type", "filter", NULL};
 
 static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
 {
@@ -198,6 +200,32 @@ static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
     return bad;
 }
 
+/* NULL when a JQL fragment can be ANDed into a query, else what is wrong with it. */
+static const char *fragment_problem(const char *f)
+{
+    int depth = 0;
+    char quote = 0;
+    if (!f[strspn(f, " \t\r\n")])
+        return "is empty";
+    for (const char *p = f; *p; p++) {
+        if (quote) {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == quote)
+                quote = 0;
+        } else if (*p == '"' || *p == '\'') {
+            quote = *p;
+        } else if (*p == '(' || *p == ')') {
+            depth += *p == '(' ? 1 : -1;
+            if (depth < 0)
+                return "closes a parenthesis it never opened";
+        } else if (!strncasecmp(p, "order by", 8) && (p == f || strchr(" \t)", p[-1]))) {
+            return "has an ORDER BY (crmbridge orders its own searches)";
+        }
+    }
+    return quote ? "has an unfinished quoted string" : depth ? "leaves a parenthesis open" : NULL;
+}
+
 static int check_side(const struct side_conf *side, struct strbuf *err)
 {
     static const char *const required[] = {"project", NULL};
@@ -209,6 +237,13 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
               p[0] < 'A' || p[0] > 'Z')) {
         conf_error(g, "project", err,
                    "jira 'project' must be a project key like \"SUP\" (got '%s')", p);
+        bad++;
+    }
+    const char *f = conf_get(g, "filter");
+    const char *why = f ? fragment_problem(f) : NULL;
+    if (why) {
+        conf_error(g, "filter", err,
+                   "jira 'filter' must be a JQL condition like \"labels = customer\": it %s", why);
         bad++;
     }
     return bad;
@@ -275,6 +310,7 @@ static void jira_close(struct connector *c)
     free(c->auth);
     free(c->project);
     free(c->issue_type);
+    free(c->filter);
     free(c);
 }
 
@@ -325,6 +361,8 @@ static enum cb_status jira_open(const struct connector_params *p, struct connect
     c->project = xstrdup(conf_get(&p->side->g, "project"));
     const char *it = conf_get(&p->side->g, "issue_type");
     c->issue_type = xstrdup(it ? it : "Task");
+    const char *filter = conf_get(&p->side->g, "filter");
+    c->filter = filter ? xstrdup(filter) : NULL;
     for (const char *const *f = p->fields ? p->fields : default_fields; *f; f++)
         if ((*f)[0] != '$' && !strlist_has(&c->need, *f))
             strlist_push(&c->need, *f);
@@ -654,9 +692,10 @@ static enum cb_status jira_ping(struct connector *c, struct strbuf *info, struct
     if (info)
         strbuf_setf(info,
                     "jira %s '%s', project %s, issue type %s, %zu statuses, "
-                    "%zu fields, profile zone %s",
+                    "%zu fields, profile zone %s%s%s",
                     c->dc ? "data center" : "cloud", c->api_url, c->project, c->issue_type,
-                    c->statuses.n, c->n_cat, c->tz);
+                    c->statuses.n, c->n_cat, c->tz, c->filter ? ", filter " : "",
+                    c->filter ? c->filter : "");
     return CB_OK;
 }
 
@@ -856,13 +895,15 @@ static enum cb_status search_all(struct connector *c, const char *jql, issues_fn
     return st;
 }
 
-/* project = "SUP" [AND <field> >= <ms>] ORDER BY <order> */
-static char *jql_since(const struct connector *c, const char *field, int64_t since_ms,
+/* project = "SUP" [AND (<filter>)] [AND <field> >= <ms>] ORDER BY <order> */
+static char *jql_since(const struct connector *c, int scoped, const char *field, int64_t since_ms,
                        const char *order)
 {
     struct strbuf q = STRBUF_INIT;
     (void)strbuf_adds(&q, "project = ");
     jql_quote(&q, c->project);
+    if (scoped && c->filter)
+        (void)strbuf_addf(&q, " AND (%s)", c->filter);
     if (since_ms > 0)
         (void)strbuf_addf(&q, " AND %s >= %lld", field, (long long)since_ms);
     (void)strbuf_addf(&q, " ORDER BY %s", order);
@@ -893,7 +934,7 @@ static enum cb_status jira_list_changed(struct connector *c, int64_t since_ms, r
     if (st != CB_OK)
         return st;
     /* Epoch milliseconds: a bare JQL date would be read in the account's zone, to the minute. */
-    char *jql = jql_since(c, "updated", since_ms, "updated ASC, id ASC");
+    char *jql = jql_since(c, 1, "updated", since_ms, "updated ASC, id ASC");
     struct list_ctx lc = {fn, arg};
     st = search_all(c, jql, list_page, &lc, err);
     free(jql);
@@ -930,7 +971,7 @@ static enum cb_status jira_find_marker(struct connector *c, const char *marker, 
     if (st != CB_OK)
         return st;
     int64_t from = since_ms > MARKER_SLACK_MS ? since_ms - MARKER_SLACK_MS : 0;
-    char *jql = jql_since(c, "created", from, "created ASC");
+    char *jql = jql_since(c, 0, "created", from, "created ASC");
     struct marker_ctx mc = {marker, out, 0};
     st = search_all(c, jql, marker_page, &mc, err);
     free(jql);
@@ -988,19 +1029,57 @@ static enum cb_status collect_page(struct connector *c, const cJSON *issues, voi
     return issues_to_records(c, issues, arg, err);
 }
 
+/* q = "id in ("1", "2")" */
+static void jql_ids(struct strbuf *q, const char *const *ids, size_t n)
+{
+    (void)strbuf_adds(q, "id in (");
+    for (size_t i = 0; i < n; i++) {
+        (void)strbuf_adds(q, i ? ", " : "");
+        jql_quote(q, ids[i]);
+    }
+    (void)strbuf_addch(q, ')');
+}
+
 /* Data Center has no bulkfetch: one search for the ids instead. */
 static enum cb_status search_ids(struct connector *c, const char *const *ids, size_t n,
                                  struct record_list *out, struct strbuf *err)
 {
     struct strbuf q = STRBUF_INIT;
-    (void)strbuf_adds(&q, "id in (");
-    for (size_t i = 0; i < n; i++) {
-        (void)strbuf_adds(&q, i ? ", " : "");
-        jql_quote(&q, ids[i]);
-    }
-    (void)strbuf_adds(&q, ") ORDER BY id ASC");
+    jql_ids(&q, ids, n);
+    (void)strbuf_adds(&q, " ORDER BY id ASC");
     enum cb_status st = search_all(c, q.buf, collect_page, out, err);
     strbuf_release(&q);
+    return st;
+}
+
+static enum cb_status scope_page(struct connector *c, const cJSON *issues, void *arg, int *stop,
+                                 struct strbuf *err)
+{
+    (void)c, (void)stop, (void)err;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, issues) if (jstr(it, "id")) strlist_push(arg, jstr(it, "id"));
+    return CB_OK;
+}
+
+/* Flags out->v[from..] out_of_scope unless one search "id in (...) AND (<filter>)" finds them. */
+static enum cb_status scope_mark(struct connector *c, struct record_list *out, size_t from,
+                                 struct strbuf *err)
+{
+    if (!c->filter || from >= out->n)
+        return CB_OK;
+    const char **ids = xcalloc(out->n - from, sizeof(*ids));
+    for (size_t i = from; i < out->n; i++)
+        ids[i - from] = out->v[i].id;
+    struct strbuf q = STRBUF_INIT;
+    jql_ids(&q, ids, out->n - from);
+    (void)strbuf_addf(&q, " AND (%s) ORDER BY id ASC", c->filter);
+    struct strlist hit = {0};
+    enum cb_status st = search_all(c, q.buf, scope_page, &hit, err);
+    for (size_t i = from; st == CB_OK && i < out->n; i++)
+        out->v[i].out_of_scope = !strlist_has(&hit, out->v[i].id);
+    strlist_clear(&hit);
+    strbuf_release(&q);
+    free(ids);
     return st;
 }
 
@@ -1010,7 +1089,10 @@ static enum cb_status jira_get_many(struct connector *c, const char *const *ids,
     enum cb_status st = ensure_ready(c, err);
     for (size_t i = 0, k; st == CB_OK && i < n; i += k) {
         k = n - i < BULK_MAX ? n - i : BULK_MAX;
+        size_t from = out->n;
         st = c->dc ? search_ids(c, ids + i, k, out, err) : bulkfetch(c, ids + i, k, out, err);
+        if (st == CB_OK)
+            st = scope_mark(c, out, from, err);
     }
     return st;
 }

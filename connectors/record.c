@@ -47,6 +47,7 @@ void record_copy(struct record *dst, const struct record *src)
     dst->url = dup_or_null(src->url);
     dst->modified_ms = src->modified_ms;
     dst->gone = src->gone;
+    dst->out_of_scope = src->out_of_scope;
     dst->modified_by = dup_or_null(src->modified_by);
     dst->marker = dup_or_null(src->marker);
     dst->fields = src->fields ? cJSON_Duplicate(src->fields, 1) : NULL;

@@ -21,6 +21,8 @@ struct record {
     char *marker;        /* crmbridge marker stored on the record; NULL if none */
     int gone;            /* 1: archived on its side (closed card, invalidated record) but
                           * still readable; deleted records are simply not returned */
+    int out_of_scope;    /* 1: does not match the side's `filter` (returned by get_many or a
+                          * listing that cannot filter on the server): the engine leaves it */
     cJSON *fields;       /* owned object: remote field name -> canonical value */
 };
 

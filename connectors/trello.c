@@ -34,7 +34,8 @@
 #define TOKEN_LIMIT 100
 #define KEY_LIMIT 300
 #define MARKER_OPEN "[//]: # (crmbridge:"
-#define MARKER_SLACK_MS 60000 /* find_marker accepts cards this much older than since_ms */
+#define MARKER_SLACK_MS 3600000 /* find_marker accepts cards this much older than since_ms (the
+                                 * board's clock may be minutes behind ours) */
 #define FEED_TYPES                                                                                 \
     "createCard,updateCard,commentCard,updateComment,addLabelToCard,removeLabelFromCard,copyCard," \
     "moveCardToBoard,convertToCardFromCheckItem,emailCard,updateCustomFieldItem"
@@ -70,6 +71,7 @@ struct connector {
     char *new_list; /* id of the list new cards go to */
     struct named_list lists, labels;
     struct named_list markers; /* card id -> marker ("" = none), learnt from the cards read */
+    struct named_list scope_labels, scope_lists; /* the side's filter (names; ids unused) */
     int need;                  /* F_* bits the mapping asked for */
     char *fields_param;        /* fields= for card reads */
     struct pace per_token, per_key;
@@ -166,7 +168,7 @@ static int64_t id_time_ms(const char *id)
 
 static const char *const ep_keys[] = {"api_url",    "key",      "token", "auth",
                                       "token_rate", "key_rate", NULL};
-static const char *const side_keys[] = {"board", "list", NULL};
+static const char *const side_keys[] = {"board", "list", "labels", "lists", NULL};
 
 /* A rate setting (requests per 10 s), or def when absent; -1 when invalid. */
 static long rate_setting(const struct conf_group *g, const char *key, long def)
@@ -223,6 +225,14 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
         conf_error(g, "list", err, "trello 'list' must name a list of the board");
         bad++;
     }
+    for (int i = 0; i < 2; i++) {
+        const char *k = i ? "lists" : "labels", *v = conf_get(g, k);
+        if (v && (!v[0] || strstr(v, ",,") || v[0] == ',' || v[strlen(v) - 1] == ',')) {
+            conf_error(g, k, err, "trello '%s' (the pair's scope) must be a list of %s names "
+                       "like [\"%s\"]", k, i ? "list" : "label", i ? "Inbox" : "customer");
+            bad++;
+        }
+    }
     return bad;
 }
 
@@ -261,6 +271,8 @@ static void trello_close(struct connector *c)
         return;
     clear_board(c);
     named_clear(&c->markers);
+    named_clear(&c->scope_labels);
+    named_clear(&c->scope_lists);
     http_free(c->http);
     free(c->api_url);
     wipe(c->key);
@@ -331,6 +343,18 @@ static enum cb_status open_secrets(struct connector *c, const struct conf_group 
     return CB_OK;
 }
 
+/* Names from a comma-joined config list into l. */
+static void scope_load(struct named_list *l, const char *v)
+{
+    while (v && *v) {
+        size_t n = strcspn(v, ",");
+        char *name = xstrndup(v, n);
+        named_push(l, "", name, 0);
+        free(name);
+        v += n + (v[n] == ',');
+    }
+}
+
 static enum cb_status trello_open(const struct connector_params *p, struct connector **out,
                                   struct strbuf *err)
 {
@@ -357,7 +381,11 @@ static enum cb_status trello_open(const struct connector_params *p, struct conne
     const char *list = conf_get(&p->side->g, "list");
     c->list_pref = list ? xstrdup(list) : NULL;
     c->need = need;
-    c->fields_param = fields_param(need);
+    scope_load(&c->scope_labels, conf_get(&p->side->g, "labels"));
+    scope_load(&c->scope_lists, conf_get(&p->side->g, "lists"));
+    /* the filter reads labels and lists even when the mapping does not */
+    c->fields_param = fields_param(need | (c->scope_labels.n ? F_LABELS : 0) |
+                                   (c->scope_lists.n ? F_LIST : 0));
     pace_for(&c->per_token, rate_setting(&p->ep->g, "token_rate", TOKEN_LIMIT));
     pace_for(&c->per_key, rate_setting(&p->ep->g, "key_rate", KEY_LIMIT));
     c->http = connector_http_new(p);
@@ -522,6 +550,23 @@ static enum cb_status pick_new_list(struct connector *c, struct strbuf *err)
     return CB_OK;
 }
 
+/* Every name of the side's scope filter must exist on the board (a typo would leave the pair
+ * with nothing in scope). */
+static enum cb_status scope_check(const struct connector *c, const struct named_list *want,
+                                  const struct named_list *have, const char *what,
+                                  struct strbuf *err)
+{
+    for (size_t i = 0; i < want->n; i++)
+        if (!named_by_name(have, want->v[i].name)) {
+            strbuf_setf(err, "trello board '%s' has no %s '%s' (the pair's scope; it has: ",
+                        c->board_name, what, want->v[i].name);
+            named_join(have, err);
+            (void)strbuf_addch(err, ')');
+            return CB_ERR_CONFIG;
+        }
+    return CB_OK;
+}
+
 static enum cb_status load_board(struct connector *c, struct strbuf *err)
 {
     struct strbuf path = STRBUF_INIT;
@@ -550,7 +595,18 @@ static enum cb_status load_board(struct connector *c, struct strbuf *err)
     load_named(&c->lists, cJSON_GetObjectItemCaseSensitive(b, "lists"));
     load_named(&c->labels, cJSON_GetObjectItemCaseSensitive(b, "labels"));
     cJSON_Delete(b);
-    return pick_new_list(c, err);
+    st = scope_check(c, &c->scope_lists, &c->lists, "list", err);
+    if (st == CB_OK)
+        st = scope_check(c, &c->scope_labels, &c->labels, "label", err);
+    return st == CB_OK ? pick_new_list(c, err) : st;
+}
+
+static void scope_info(const struct named_list *l, const char *what, struct strbuf *info)
+{
+    if (!l->n)
+        return;
+    (void)strbuf_addf(info, "; filter %s: ", what);
+    named_join(l, info);
 }
 
 static enum cb_status trello_ping(struct connector *c, struct strbuf *info, struct strbuf *err)
@@ -567,6 +623,8 @@ static enum cb_status trello_ping(struct connector *c, struct strbuf *info, stru
         named_join(&c->lists, info);
         (void)strbuf_addf(info, "; new cards go to '%s'",
                           named_by_id(&c->lists, c->new_list)->name);
+        scope_info(&c->scope_labels, "labels", info);
+        scope_info(&c->scope_lists, "lists", info);
     }
     return CB_OK;
 }
@@ -677,6 +735,19 @@ static void decode_fields(struct connector *c, const cJSON *card, const char *te
         cJSON_AddBoolToObject(out, "closed", cJSON_IsTrue(closed));
 }
 
+/* 1 when a card has one of the scope's labels (if any) and sits in one of its lists (if any). */
+static int card_in_scope(struct connector *c, const cJSON *card)
+{
+    int ok = !c->scope_labels.n;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(card, "labels"))
+        ok = ok || (jstr(l, "name") && named_by_name(&c->scope_labels, jstr(l, "name")));
+    if (!ok || !c->scope_lists.n)
+        return ok;
+    const char *list = list_name(c, jstr(card, "idList"));
+    return list && named_by_name(&c->scope_lists, list) != NULL;
+}
+
 /* Fills r from one card JSON; remembers its marker for later description writes. */
 static enum cb_status card_to_record(struct connector *c, const cJSON *card, struct record *r,
                                      struct strbuf *err)
@@ -697,6 +768,7 @@ static enum cb_status card_to_record(struct connector *c, const cJSON *card, str
     r->url = jstr(card, "shortUrl") ? xstrdup(jstr(card, "shortUrl")) : NULL;
     r->modified_ms = act ? ms : id_time_ms(id);
     r->gone = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(card, "closed"));
+    r->out_of_scope = !card_in_scope(c, card);
     char *text = desc_split(jstr(card, "desc") ? jstr(card, "desc") : "", &r->marker);
     named_set(&c->markers, id, r->marker ? r->marker : ""); /* "": known to have none */
     r->fields = cJSON_CreateObject();

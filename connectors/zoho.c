@@ -13,6 +13,7 @@
 
 #include "cache/cache.h"
 #include "connectors/connector.h"
+#include "connectors/filter_expr.h"
 #include "core/timeutil.h"
 #include "mapping/richtext.h"
 
@@ -50,6 +51,10 @@ struct connector {
     size_t n_meta;
     char *key_field;    /* the module's autonumber field (Case_Number), or NULL */
     char *fields_param; /* what list and get calls request */
+    char *filter_text;     /* the side's `filter` (a Zoho criteria), or NULL */
+    struct filter *filter; /* parsed filter_text: records outside it are flagged out_of_scope */
+    char **ffields;        /* the fields the filter reads (requested, not decoded) */
+    size_t n_ffields;
 };
 
 /* One call of the CRM API. */
@@ -59,6 +64,7 @@ struct api_req {
     const char *body; /* JSON or NULL */
     const char *ims;  /* If-Modified-Since value or NULL */
     int per_record;   /* a 4xx answer carrying data[] is per-record results: hand it back */
+    int create;       /* not idempotent (no upsert): never resent; a marker settles a lost answer */
 };
 
 static const char *const ep_required[] = {"accounts_url",  "api_url",       "client_id",
@@ -67,6 +73,7 @@ static const char *const ep_optional[] = {"web_url", "marker_field", "api_versio
 static const char *const ep_secrets[] = {"client_id", "client_secret", "refresh_token", NULL};
 static const char *const ep_urls[] = {"accounts_url", "api_url", "web_url", NULL};
 static const char *const side_required[] = {"module", NULL};
+static const char *const side_optional[] = {"filter", NULL};
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -175,12 +182,22 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
 {
     const struct conf_group *g = &side->g;
     int bad = conf_require(g, side_required, "the zoho side of the pair", err);
-    bad += conf_unknown_keys(g, side_required, NULL, "zoho side", err);
+    bad += conf_unknown_keys(g, side_required, side_optional, "zoho side", err);
     const char *m = conf_get(g, "module");
     if (m && !name_ok(m)) {
         conf_error(g, "module", err, "'module' must be a module api name (Cases), got '%s'", m);
         bad++;
     }
+    const char *f = conf_get(g, "filter");
+    struct filter *parsed = NULL;
+    struct strbuf why = STRBUF_INIT;
+    if (f && filter_parse_zoho(f, &parsed, &why) != CB_OK) {
+        conf_error(g, "filter", err, "zoho 'filter' must be a criteria like "
+                   "\"((Case_Origin:equals:Web)and(Status:in:New,Escalated))\": %s", why.buf);
+        bad++;
+    }
+    filter_free(parsed);
+    strbuf_release(&why);
     return bad;
 }
 
@@ -242,6 +259,11 @@ static void zoho_close(struct connector *c)
     free(c->api_version);
     free(c->module);
     free(c->api_domain);
+    free(c->filter_text);
+    filter_free(c->filter);
+    for (size_t i = 0; i < c->n_ffields; i++)
+        free(c->ffields[i]);
+    free(c->ffields);
     http_free(c->http);
     free(c);
 }
@@ -255,6 +277,16 @@ static void want_add(struct connector *c, const char *f)
             return;
     c->want = xrealloc(c->want, (c->n_want + 1) * sizeof(*c->want));
     c->want[c->n_want++] = xstrdup(f);
+}
+
+static void ffield_add(void *arg, const char *f)
+{
+    struct connector *c = arg;
+    for (size_t i = 0; i < c->n_ffields; i++)
+        if (strcmp(c->ffields[i], f) == 0)
+            return;
+    c->ffields = xrealloc(c->ffields, (c->n_ffields + 1) * sizeof(*c->ffields));
+    c->ffields[c->n_ffields++] = xstrdup(f);
 }
 
 static enum cb_status zoho_open(const struct connector_params *p, struct connector **out,
@@ -286,6 +318,11 @@ static enum cb_status zoho_open(const struct connector_params *p, struct connect
         strbuf_release(&why);
         zoho_close(c);
         return CB_ERR_CONFIG;
+    }
+    const char *ft = p->side ? conf_get(&p->side->g, "filter") : NULL;
+    if (ft && filter_parse_zoho(ft, &c->filter, &why) == CB_OK) { /* checked above */
+        c->filter_text = xstrdup(ft);
+        filter_each_field(c->filter, ffield_add, c);
     }
     strbuf_release(&why);
     c->http = connector_http_new(p);
@@ -562,7 +599,8 @@ static enum cb_status api_send(struct connector *c, const struct api_req *rq,
                           .url = url.buf,
                           .headers = headers,
                           .body = rq->body,
-                          .body_len = rq->body ? strlen(rq->body) : 0};
+                          .body_len = rq->body ? strlen(rq->body) : 0,
+                          .no_retry = rq->create};
     enum cb_status st = http_request(c->http, &hr, resp, &why);
     if (st != CB_OK)
         strbuf_setf(err, "cannot %s: %s", what, why.buf);
@@ -667,14 +705,16 @@ static void meta_adopt(struct connector *c, const cJSON *fields)
     }
 }
 
-/* Builds fields_param: the mapping's fields plus what the connector reads itself. */
+/* Builds fields_param: the mapping's fields, the filter's and what the connector reads itself. */
 static enum cb_status fields_build(struct connector *c, struct strbuf *err)
 {
     const char *own[] = {"Modified_Time", "Modified_By", c->marker_field, c->key_field};
-    size_t all = c->n_want + 4, n = 0;
+    size_t all = c->n_want + 4 + c->n_ffields, n = 0;
     const char **names = xcalloc(all, sizeof(*names));
     for (size_t i = 0; i < all; i++) {
-        const char *f = i < c->n_want ? c->want[i] : own[i - c->n_want];
+        const char *f = i < c->n_want       ? c->want[i]
+                        : i < c->n_want + 4 ? own[i - c->n_want]
+                                            : c->ffields[i - c->n_want - 4];
         int skip = !f || !meta_find(c, f);
         for (size_t k = 0; !skip && k < n; k++)
             skip = strcmp(names[k], f) == 0;
@@ -704,6 +744,10 @@ static enum cb_status fields_check(struct connector *c, struct strbuf *err)
         if (!meta_find(c, c->want[i]))
             (void)strbuf_addf(err, "%sfield '%s' does not exist in zoho module '%s'",
                               err->len ? "; " : "", c->want[i], c->module);
+    for (size_t i = 0; i < c->n_ffields; i++)
+        if (!meta_find(c, c->ffields[i]))
+            (void)strbuf_addf(err, "%sfield '%s' of the filter does not exist in zoho module '%s'",
+                              err->len ? "; " : "", c->ffields[i], c->module);
     if (!meta_find(c, c->marker_field))
         (void)strbuf_addf(err,
                           "%smarker field '%s' does not exist in zoho module '%s' (add a "
@@ -753,8 +797,9 @@ static enum cb_status zoho_ping(struct connector *c, struct strbuf *info, struct
     meta_free(c);
     enum cb_status st = meta_load(c, err);
     if (st == CB_OK && info)
-        strbuf_setf(info, "zoho crm '%s' (%s), module %s, %zu fields", c->name, api_base(c),
-                    c->module, c->n_meta);
+        strbuf_setf(info, "zoho crm '%s' (%s), module %s, %zu fields%s%s", c->name, api_base(c),
+                    c->module, c->n_meta, c->filter_text ? ", filter " : "",
+                    c->filter_text ? c->filter_text : "");
     return st;
 }
 
@@ -827,6 +872,7 @@ static enum cb_status record_decode(const struct connector *c, const cJSON *item
     r->modified_by =
         dup_nonempty(jstr(cJSON_GetObjectItemCaseSensitive(item, "Modified_By"), "name"));
     r->marker = dup_nonempty(jstr(item, c->marker_field));
+    r->out_of_scope = c->filter && !filter_match(c->filter, item);
     r->fields = cJSON_CreateObject();
     for (size_t i = 0; i < c->n_want; i++)
         cJSON_AddItemToObject(r->fields, c->want[i],
@@ -1351,8 +1397,11 @@ static enum cb_status zoho_write_comment(struct connector *c, const char *record
         (void)strbuf_adds(&path, "/Notes");
         (void)strbuf_addf(&what, "add a note to zoho %s record '%s'", c->module, record_id);
     }
-    struct api_req rq = {.method = op->id ? "PUT" : "POST", .path = path.buf, .body = json,
-                         .per_record = 1};
+    struct api_req rq = {.method = op->id ? "PUT" : "POST",
+                         .path = path.buf,
+                         .body = json,
+                         .per_record = 1,
+                         .create = !op->id};
     long status = 0;
     cJSON *j = NULL;
     enum cb_status st = api_call(c, &rq, what.buf, &status, &j, err);

@@ -298,7 +298,7 @@ static enum cb_status write_failed(struct copy_ctx *c, const char *verb, enum cb
 {
     struct crun *r = c->r;
     const char *why = e->len ? e->buf : cb_status_str(st);
-    if (st == CB_ERR_FINAL) {
+    if (st == CB_ERR_FINAL || st == CB_ERR_NOTFOUND) { /* rejected, or the record is gone */
         r->cs->rep->failed++;
         problem(r, "cannot %s comment '%s' of %s '%s' %s %s '%s': %s", verb, c->x->id,
                 side_name((enum side)c->s), label(c->l, c->s), strcmp(verb, "copy") ? "on" : "to",
@@ -351,7 +351,7 @@ static enum cb_status copy_create(struct copy_ctx *c, const char *marker)
     } else {
         if (st == CB_OK)
             st = CB_ERR_PARSE; /* no id came back: the marker finds the copy next time */
-        if (st == CB_ERR_FINAL) {
+        if (st == CB_ERR_FINAL || st == CB_ERR_NOTFOUND) {
             struct state_write w = {r, c->s, c->x->id, NULL, c->fp, marker, 1, c->l->id};
             (void)state_write(&w); /* nothing was created: forget the intent */
         }

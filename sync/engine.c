@@ -120,6 +120,8 @@ enum cb_status sync_pair_open(const struct config *cfg, const struct pair_conf *
     struct sync_pair *p = xcalloc(1, sizeof(*p));
     p->pc = pc;
     p->cache = cache;
+    /* the server may finish a request after our timeout gave up on it: twice the timeout */
+    p->settle_ms = 2000LL * (cfg->http_timeout_s > 0 ? cfg->http_timeout_s : 30);
     const char *types[2];
     for (int s = 0; s < 2; s++) {
         const struct endpoint_conf *ep = config_endpoint(cfg, pc->side[s].endpoint);
@@ -276,6 +278,7 @@ void work_release(struct work *w)
         cJSON_Delete(w->view[s]);
     }
     cJSON_Delete(w->base);
+    cJSON_Delete(w->pending);
 }
 
 int is_blocked(struct cycle *c, enum side s, const char *id)
@@ -392,7 +395,10 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
         w->link.remote[s] = xstrdup(in->source_id);
         fill_link_side(&w->link, t, &found);
         w->link.created_ms = cbtime_now_ms();
-        struct link_commit lc = {p->pc->name, &w->link, NULL, in->id};
+        /* the base journaled with the intent: an edit made on the new copy meanwhile is a
+         * change there, not something the source overwrites */
+        w->base = in->base ? cJSON_Duplicate(in->base, 1) : NULL;
+        struct link_commit lc = {p->pc->name, &w->link, w->base, in->id};
         st = with_txn(c, commit_link, &lc, err);
         w->rec[t] = found;
         w->recovered = 1;
@@ -403,8 +409,11 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
         return st;
     }
     record_release(&found);
-    int64_t age = cbtime_now_ms() - in->created_ms;
-    if (st == CB_ERR_NOTFOUND && age >= lag_of(p, t)) {
+    int64_t now = cbtime_now_ms(), lag = lag_of(p, t);
+    /* not visible: wait out the search lag, and after a send whose answer never came, as long
+     * as the server may still be working on it */
+    int settled = now - in->created_ms >= lag && (!in->unsure_ms || now - in->unsure_ms >= p->settle_ms);
+    if (st == CB_ERR_NOTFOUND && settled) {
         strbuf_release(&e);
         c->n_stale++; /* not there: the create step makes it again, with the same marker */
         return CB_OK;
@@ -412,8 +421,9 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
     block(c, s, in->source_id);
     c->rep->postponed++;
     if (st == CB_ERR_NOTFOUND)
-        cycle_problem(c, "postponed create of %s record '%s': waiting for %s search to catch up",
-                side_name(s), in->source_id, side_name(t));
+        cycle_problem(c, "postponed create of %s record '%s': not visible on %s yet (search lag, "
+                      "or an earlier attempt may still land)",
+                      side_name(s), in->source_id, side_name(t));
     else
         cycle_problem(c, "postponed create of %s record '%s': %s", side_name(s), in->source_id, e.buf);
     strbuf_release(&e);
@@ -544,6 +554,10 @@ static enum cb_status classify(struct cycle *c, struct strbuf *err)
                 c->rep->unchanged++; /* a person cut this link: leave the record alone */
                 continue;
             }
+            if (r->out_of_scope) {
+                c->rep->unchanged++; /* outside the side's filter: not this pair's record */
+                continue;
+            }
             if (!p->create_from[s]) {
                 c->rep->unchanged++; /* not created from this side: out of this pair's scope */
                 continue;
@@ -628,6 +642,8 @@ enum cb_status load_bases(struct cycle *c, struct strbuf *err)
         enum cb_status bs = cache_base_get(t, c->p->pc->name, w->link.id, &w->base);
         if (bs != CB_OK && bs != CB_ERR_NOTFOUND)
             st = bs;
+        if (w->base)
+            w->pending = cJSON_DetachItemFromObjectCaseSensitive(w->base, "pending");
     }
     cache_txn_abort(t);
     return st;
@@ -839,7 +855,11 @@ static void merge_work(struct cycle *c, struct work *w, struct pending *pd)
     int64_t mod[2] = {w->rec[0].modified_ms, w->rec[1].modified_ms};
     const char **held = NULL;
     held_fields(c, w, &held);
+    if (w->pending && w->base)
+        merge_adopt_pending(w->base, w->pending, views);
     merge_run(c->p->map, w->base, views, mod, held, w->forced, &pd->mr);
+    if (w->pending)
+        pd->mr.changed = 1; /* commit the base, which clears the pending one */
     free(held);
     for (int s = 0; s < 2; s++) {
         if (cJSON_GetArraySize(pd->mr.patch[s]) == 0)
@@ -856,6 +876,31 @@ static void merge_work(struct cycle *c, struct work *w, struct pending *pd)
         pd->remote[s] = rem;
         pd->st[s] = CB_ERR_STOPPED; /* until the write reports its outcome */
     }
+}
+
+struct pending_commit {
+    const char *pair;
+    struct pending *pds;
+    size_t n;
+};
+
+/* Before any update goes out, each base that is about to change is stored with the new base as
+ * "pending": if the process dies after the write and before the commit, the next cycle
+ * recognises the written values as ours instead of as a person's edit. */
+static enum cb_status commit_pending(struct cache_txn *t, void *arg)
+{
+    struct pending_commit *pc = arg;
+    enum cb_status st = CB_OK;
+    for (size_t i = 0; i < pc->n && st == CB_OK; i++) {
+        struct pending *pd = &pc->pds[i];
+        if (!pd->w->base || !pd->w->link.id || (!pd->remote[0] && !pd->remote[1]))
+            continue;
+        cJSON *b = cJSON_Duplicate(pd->w->base, 1);
+        cJSON_AddItemToObject(b, "pending", cJSON_Duplicate(pd->mr.new_base, 1));
+        st = cache_base_put(t, pc->pair, pd->w->link.id, b);
+        cJSON_Delete(b);
+    }
+    return st;
 }
 
 /* Writes the pending updates of side s in batches; records each op's outcome in pd->st[s]. */
@@ -985,12 +1030,21 @@ enum cb_status merge_and_write(struct cycle *c, size_t from, struct strbuf *err)
         w->done = 1;
         if (missing)
             continue;
+        if (w->rec[0].out_of_scope || w->rec[1].out_of_scope) {
+            /* it left a side's filter: the link stays, the records go their own ways */
+            c->rep->unchanged++;
+            continue;
+        }
         for (int s = 0; s < 2; s++)
             if (!w->view[s])
                 w->view[s] = map_record(c, (enum side)s, &w->rec[s]);
         merge_work(c, w, &pds[k++]);
     }
-    enum cb_status st = CB_OK;
+    struct pending_commit pc = {c->p->pc->name, pds, k};
+    int writes = 0;
+    for (size_t i = 0; i < k; i++)
+        writes |= pds[i].remote[0] || pds[i].remote[1];
+    enum cb_status st = writes ? with_txn(c, commit_pending, &pc, err) : CB_OK;
     for (int s = 0; s < 2 && st == CB_OK; s++)
         st = write_updates(c, (enum side)s, pds, k, err);
     for (size_t i = 0; i < k; i++) {
@@ -1101,6 +1155,8 @@ static void prepare_create(struct cycle *c, enum side s, struct record *r, struc
     j->in.target = (int)t;
     j->in.source_id = r->id;
     j->in.marker = j->marker;
+    j->in.base = merge_base_for_create(c->p->map, t, j->view, j->remote);
+    fingerprint_echoes(c, t, j->remote, j->in.base);
 }
 
 static void create_done(struct cycle *c, enum side s, struct create_job *j, struct write_op *op,
@@ -1119,6 +1175,15 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
             cycle_problem(c, "cannot create %s record for %s '%s': %s", side_name(t), side_name(s),
                     rec_label(j->src), op->err.buf);
         } else {
+            if (op->st == CB_ERR_TEMP && j->in.id) {
+                /* no answer, or a 5xx: the create may still land; recovery waits for it */
+                j->in.unsure_ms = cbtime_now_ms();
+                struct intent_commit ic = {p->pc->name, &j->in};
+                struct strbuf e = STRBUF_INIT;
+                if (with_txn(c, commit_intent, &ic, &e) != CB_OK)
+                    log_warn("cannot keep intent: %s", e.buf);
+                strbuf_release(&e);
+            }
             c->rep->postponed++;
             cap_cursor(c, s, j->src->modified_ms);
             cycle_problem(c, "postponed create for %s '%s': %s", side_name(s), rec_label(j->src),
@@ -1130,8 +1195,7 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
     fill_link_side(&w->link, s, j->src);
     fill_link_side(&w->link, t, &op->rec);
     w->link.created_ms = cbtime_now_ms();
-    w->base = merge_base_for_create(p->map, t, j->view, j->remote);
-    fingerprint_echoes(c, t, j->remote, w->base);
+    w->base = cJSON_Duplicate(j->in.base, 1);
     struct link_commit lc = {p->pc->name, &w->link, w->base, j->in.id};
     enum cb_status st = with_txn(c, commit_link, &lc, err);
     if (st != CB_OK) {
@@ -1199,6 +1263,7 @@ enum cb_status create_side(struct cycle *c, enum side s, struct strbuf *err)
                 write_op_release(&ops[j]);
             cJSON_Delete(jobs[j].view);
             cJSON_Delete(jobs[j].remote);
+            cJSON_Delete(jobs[j].in.base);
         }
     }
     free(jobs);
@@ -1368,6 +1433,20 @@ static void add_budget(cJSON *side, const struct sync_pair *p, enum side s)
     cJSON_AddNumberToObject(o, "paced_waits", (double)paced);
 }
 
+unsigned long sync_pair_requests(const struct sync_pair *p)
+{
+    unsigned long n = 0;
+    for (int s = 0; s < 2; s++) {
+        if (!p->ops[s]->budget || !p->conn[s])
+            return http_total_requests(); /* a connector that does not count: all requests */
+        struct http_budget b;
+        unsigned long paced;
+        p->ops[s]->budget(p->conn[s], &b, &paced);
+        n += b.requests;
+    }
+    return n;
+}
+
 /* Keeps the cycle's outcome in the cache for `crmbridge status`. */
 static void save_report(struct cycle *c, enum cb_status st, const struct strbuf *err)
 {
@@ -1415,9 +1494,9 @@ enum cb_status sync_pair_cycle(struct sync_pair *p, struct sync_report *rep, str
     c.rep = rep;
     c.cap_ms[0] = c.cap_ms[1] = INT64_MAX;
     c.started_ms = cbtime_now_ms();
-    unsigned long req0 = http_total_requests();
+    unsigned long req0 = sync_pair_requests(p);
     enum cb_status st = run_cycle(&c, err);
-    rep->requests += http_total_requests() - req0;
+    rep->requests += sync_pair_requests(p) - req0;
     if (st != CB_ERR_CACHE)
         save_report(&c, st, err);
     cycle_release(&c);

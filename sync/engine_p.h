@@ -20,6 +20,7 @@ struct sync_pair {
     const char *ep_name[2];
     int pinged[2];
     int create_from[2]; /* may a record first seen on side s be created on the other side? */
+    int64_t settle_ms;  /* a create that timed out may still land this long after it was sent */
 };
 
 /* A linked (or about to be linked) pair of records processed in this cycle. */
@@ -28,6 +29,8 @@ struct work {
     struct record rec[2]; /* id == NULL when not (yet) known */
     cJSON *view[2];
     cJSON *base;
+    cJSON *pending;       /* the base a write of the last cycle was to record, if it never
+                           * was (a crash between the write and the commit); owned */
     int recovered;        /* linked by intent recovery: no base yet */
     int done;
     cJSON *forced;        /* field -> value chosen by a person (resolved conflicts), or NULL */
@@ -62,6 +65,9 @@ const char *rec_label(const struct record *r);
 void cap_cursor(struct cycle *c, enum side s, int64_t ms);
 /* Adds array `name` to o with the first max lines of lines, one string each. */
 void add_lines(cJSON *o, const char *name, const struct strbuf *lines, int max);
+/* HTTP requests the pair's two connectors have sent since they were opened (other pairs'
+ * requests, in other threads, are not counted). */
+unsigned long sync_pair_requests(const struct sync_pair *p);
 /* Runs fn inside one write transaction and commits it; err says why it failed. */
 enum cb_status with_txn(struct cycle *c, enum cb_status (*fn)(struct cache_txn *, void *),
                         void *arg, struct strbuf *err);

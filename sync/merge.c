@@ -104,6 +104,30 @@ static void set_item(cJSON *nb, const char *field, const cJSON *v)
             v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
 }
 
+void merge_adopt_pending(cJSON *base, const cJSON *pending, const cJSON *const view[2])
+{
+    cJSON *fp = cJSON_GetObjectItemCaseSensitive(base, "fp");
+    if (!cJSON_IsArray(fp) || cJSON_GetArraySize(fp) != 2)
+        return;
+    const cJSON *pitem = cJSON_GetObjectItemCaseSensitive(pending, "item");
+    for (int s = 0; s < 2; s++) {
+        const cJSON *pfp = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pending, "fp"), s);
+        const cJSON *h;
+        cJSON_ArrayForEach(h, pfp)
+        {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(view[s], h->string);
+            char now[17];
+            hash_hex(h->string, v, now);
+            if (!cJSON_IsString(h) || strcmp(now, h->valuestring) != 0)
+                continue;
+            set_obj(cJSON_GetArrayItem(fp, s), h->string, cJSON_CreateString(h->valuestring));
+            const cJSON *agreed = cJSON_GetObjectItemCaseSensitive(pitem, h->string);
+            if (agreed)
+                set_item(base, h->string, agreed);
+        }
+    }
+}
+
 static int is_empty_value(const cJSON *v)
 {
     return !v || cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[0]) ||

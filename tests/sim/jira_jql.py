@@ -177,6 +177,8 @@ class Parser:
         return ("lit", t[1], t[2], t[3])
 
     def parse_list(self):
+        if self.peek()[0] == "word" and self.toks[self.i + 1][0] == "(":
+            return [self.parse_value()]  # a function giving a list: openSprints(), membersOf()
         t = self.take()
         if t[0] != "(":
             syntax("Expecting '(' but got '%s'." % t[1], t[2])

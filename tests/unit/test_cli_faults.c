@@ -3,8 +3,9 @@
  * against the crmbridge binary and the simulators. Each kills or disturbs one cycle at a
  * chosen step, lets a person act while crmbridge is down, restarts, and checks what the person
  * sees on both sides: their edit kept, no conflict they did not cause, no duplicate.
- * The first four fail on the engine of 2026-11-27 (see docs/reliability.md, "Known gaps");
- * they are the regression tests of the fixes.
+ * The first five failed on the engine of 2026-11-27 morning (docs/reliability.md) and are
+ * the regression tests of their fixes: pending bases, bases journaled with intents, a marker
+ * search that tolerates clock skew, and waiting out a create whose answer never came.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +88,8 @@ static void test_lost_update_ack_is_not_a_conflict(void **state)
     char *key = e2e_linked_key(e, id);
     assert_non_null(key);
     edit_case(e, id, "Export fails on PDF");
-    /* the only commit of this cycle comes after the update: it dies there */
-    assert_int_equal(sync_crashing(e, "0"), KILLED);
+    /* commit 1 journals the pending base, the update goes out, commit 2 (the base) dies */
+    assert_int_equal(sync_crashing(e, "1"), KILLED);
     char *mid = summary_of(e, key);
     assert_string_equal(mid, "Export fails on PDF"); /* the write did happen */
     free(mid);
@@ -110,7 +111,7 @@ static void test_lost_update_ack_then_edit_on_target(void **state)
     assert_int_equal(e2e_sync_once(e), 0);
     char *key = e2e_linked_key(e, id);
     edit_case(e, id, "Login loops on SSO");
-    assert_int_equal(sync_crashing(e, "0"), KILLED);
+    assert_int_equal(sync_crashing(e, "1"), KILLED);
     edit_issue(e, key, "Login loops on SSO (Okta only)");
     int rc = e2e_sync_once(e);
     assert_int_equal(open_conflicts(e), 0);

@@ -165,6 +165,11 @@ static void test_dc_rich_wiki_degrades_to_readable_text(void **state)
                         "Cause\n\nThe token expired, see runbook (https://wiki.example.com/sso):"
                         "\n\nsso-admin renew --all");
     cJSON_Delete(c);
+    /* the poorer copy in Zoho is not an edit there: nothing flows back over the original */
+    e2e_assert_quiet(e);
+    cJSON *issue = e2e_jira_issue(e, key);
+    assert_non_null(strstr(e2e_jfield(issue, "description"), "The *token* expired"));
+    cJSON_Delete(issue);
     free(key);
     free(id);
 }
