@@ -8,7 +8,7 @@ build=${1:-build}
 shift || true
 
 pkgs=(build-essential cmake pkg-config python3 libcurl4-openssl-dev libcjson-dev liblmdb-dev
-      libconfig-dev libssl-dev libcmocka-dev libmicrohttpd-dev)
+      libconfig-dev libssl-dev libcmocka-dev libmicrohttpd-dev openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
