@@ -90,8 +90,7 @@ struct zparse {
 static int zfail(struct zparse *z, const char *what)
 {
     if (!z->err->len)
-        strbuf_setf(z->err, "bad zoho criteria at character %d: %s", (int)(z->p - z->s) + 1,
-                    what);
+        strbuf_setf(z->err, "bad zoho criteria at character %d: %s", (int)(z->p - z->s) + 1, what);
     return -1;
 }
 
@@ -189,7 +188,7 @@ static int parse_chain(struct zparse *z, struct filter **out)
         return -1;
     for (;;) {
         skip_space(z);
-        enum fkind k = strncasecmp(z->p, "and", 3) == 0 ? FK_AND
+        enum fkind k = strncasecmp(z->p, "and", 3) == 0  ? FK_AND
                        : strncasecmp(z->p, "or", 2) == 0 ? FK_OR
                                                          : FK_COND;
         if (k == FK_COND)

@@ -45,7 +45,6 @@ void filter_free(struct filter *f);
 int filter_match(const struct filter *f, const cJSON *rec);
 
 /* Calls fn for each field the filter reads (a field may repeat). */
-void filter_each_field(const struct filter *f, void (*fn)(void *arg, const char *field),
-                       void *arg);
+void filter_each_field(const struct filter *f, void (*fn)(void *arg, const char *field), void *arg);
 
 #endif

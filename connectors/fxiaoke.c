@@ -223,9 +223,10 @@ static const struct {
     const char *name;
     enum filter_op op;
     int n_min; /* values needed */
-} scope_ops[] = {{"EQ", FILTER_EQ, 1},         {"N", FILTER_NE, 1},    {"IN", FILTER_IN, 1},
-                 {"NIN", FILTER_NIN, 1},       {"LIKE", FILTER_LIKE, 1}, {"STARTWITH", FILTER_STARTS, 1},
-                 {"IS", FILTER_EMPTY, 0},      {"ISN", FILTER_NEMPTY, 0}, {NULL, FILTER_EQ, 0}};
+} scope_ops[] = {
+    {"EQ", FILTER_EQ, 1},    {"N", FILTER_NE, 1},       {"IN", FILTER_IN, 1},
+    {"NIN", FILTER_NIN, 1},  {"LIKE", FILTER_LIKE, 1},  {"STARTWITH", FILTER_STARTS, 1},
+    {"IS", FILTER_EMPTY, 0}, {"ISN", FILTER_NEMPTY, 0}, {NULL, FILTER_EQ, 0}};
 
 /* One condition {field, operator, values} into the query filters and the local filter (either
  * may be NULL: check only). */

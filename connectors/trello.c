@@ -71,7 +71,8 @@ struct connector {
     char *new_list; /* id of the list new cards go to */
     struct named_list lists, labels;
     struct named_list markers; /* card id -> marker ("" = none), learnt from the cards read */
-    struct named_list scope_labels, scope_lists; /* the side's filter (names; ids unused) */
+    /* the side's scope filter: label and list names (ids unused) */
+    struct named_list scope_labels, scope_lists;
     int need;                  /* F_* bits the mapping asked for */
     char *fields_param;        /* fields= for card reads */
     struct pace per_token, per_key;
@@ -228,8 +229,10 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
     for (int i = 0; i < 2; i++) {
         const char *k = i ? "lists" : "labels", *v = conf_get(g, k);
         if (v && (!v[0] || strstr(v, ",,") || v[0] == ',' || v[strlen(v) - 1] == ',')) {
-            conf_error(g, k, err, "trello '%s' (the pair's scope) must be a list of %s names "
-                       "like [\"%s\"]", k, i ? "list" : "label", i ? "Inbox" : "customer");
+            conf_error(g, k, err,
+                       "trello '%s' (the pair's scope) must be a list of %s names "
+                       "like [\"%s\"]",
+                       k, i ? "list" : "label", i ? "Inbox" : "customer");
             bad++;
         }
     }
@@ -384,8 +387,8 @@ static enum cb_status trello_open(const struct connector_params *p, struct conne
     scope_load(&c->scope_labels, conf_get(&p->side->g, "labels"));
     scope_load(&c->scope_lists, conf_get(&p->side->g, "lists"));
     /* the filter reads labels and lists even when the mapping does not */
-    c->fields_param = fields_param(need | (c->scope_labels.n ? F_LABELS : 0) |
-                                   (c->scope_lists.n ? F_LIST : 0));
+    c->fields_param =
+        fields_param(need | (c->scope_labels.n ? F_LABELS : 0) | (c->scope_lists.n ? F_LIST : 0));
     pace_for(&c->per_token, rate_setting(&p->ep->g, "token_rate", TOKEN_LIMIT));
     pace_for(&c->per_key, rate_setting(&p->ep->g, "key_rate", KEY_LIMIT));
     c->http = connector_http_new(p);

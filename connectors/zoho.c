@@ -49,8 +49,8 @@ struct connector {
     int cache_tried;
     struct zfield *meta; /* the module's fields; NULL until loaded */
     size_t n_meta;
-    char *key_field;    /* the module's autonumber field (Case_Number), or NULL */
-    char *fields_param; /* what list and get calls request */
+    char *key_field;       /* the module's autonumber field (Case_Number), or NULL */
+    char *fields_param;    /* what list and get calls request */
     char *filter_text;     /* the side's `filter` (a Zoho criteria), or NULL */
     struct filter *filter; /* parsed filter_text: records outside it are flagged out_of_scope */
     char **ffields;        /* the fields the filter reads (requested, not decoded) */
@@ -192,8 +192,10 @@ static int check_side(const struct side_conf *side, struct strbuf *err)
     struct filter *parsed = NULL;
     struct strbuf why = STRBUF_INIT;
     if (f && filter_parse_zoho(f, &parsed, &why) != CB_OK) {
-        conf_error(g, "filter", err, "zoho 'filter' must be a criteria like "
-                   "\"((Case_Origin:equals:Web)and(Status:in:New,Escalated))\": %s", why.buf);
+        conf_error(g, "filter", err,
+                   "zoho 'filter' must be a criteria like "
+                   "\"((Case_Origin:equals:Web)and(Status:in:New,Escalated))\": %s",
+                   why.buf);
         bad++;
     }
     filter_free(parsed);

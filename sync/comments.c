@@ -678,6 +678,8 @@ static enum cb_status gather(struct crun *r, struct cache_txn *t, const struct l
     for (size_t i = 0; i < n; i++) {
         const struct link *l = (const void *)((const char *)first + i * stride);
         const struct record *rec = recs ? (const void *)((const char *)recs + i * stride) : NULL;
+        if (rec && (rec[0].out_of_scope || rec[1].out_of_scope))
+            continue; /* it left a side's filter: its comments stay where they are too */
         int64_t known[2] = {0, 0};
         int unseen = l->id && !was_seen(r, t, l->id, known);
         struct citem *it = links_add(r, l, need_side(cs, 0, rec, unseen, known),

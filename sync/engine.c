@@ -896,7 +896,17 @@ static enum cb_status commit_pending(struct cache_txn *t, void *arg)
         if (!pd->w->base || !pd->w->link.id || (!pd->remote[0] && !pd->remote[1]))
             continue;
         cJSON *b = cJSON_Duplicate(pd->w->base, 1);
-        cJSON_AddItemToObject(b, "pending", cJSON_Duplicate(pd->mr.new_base, 1));
+        cJSON *pb = cJSON_Duplicate(pd->mr.new_base, 1);
+        cJSON *to = cJSON_AddArrayToObject(pb, "to");
+        for (int s = 0; s < 2; s++) {
+            cJSON *names = cJSON_CreateArray();
+            const cJSON *f;
+            const cJSON *written = pd->remote[s] ? pd->mr.patch[s] : NULL;
+            cJSON_ArrayForEach(f, written)
+                cJSON_AddItemToArray(names, cJSON_CreateString(f->string));
+            cJSON_AddItemToArray(to, names);
+        }
+        cJSON_AddItemToObject(b, "pending", pb);
         st = cache_base_put(t, pc->pair, pd->w->link.id, b);
         cJSON_Delete(b);
     }

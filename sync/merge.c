@@ -104,26 +104,42 @@ static void set_item(cJSON *nb, const char *field, const cJSON *v)
             v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
 }
 
+static int shows(const cJSON *pending, int s, const char *f, const cJSON *view)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pending, "fp"), s), f);
+    char now[17];
+    hash_hex(f, cJSON_GetObjectItemCaseSensitive(view, f), now);
+    return cJSON_IsString(h) && strcmp(now, h->valuestring) == 0;
+}
+
 void merge_adopt_pending(cJSON *base, const cJSON *pending, const cJSON *const view[2])
 {
     cJSON *fp = cJSON_GetObjectItemCaseSensitive(base, "fp");
     if (!cJSON_IsArray(fp) || cJSON_GetArraySize(fp) != 2)
         return;
     const cJSON *pitem = cJSON_GetObjectItemCaseSensitive(pending, "item");
-    for (int s = 0; s < 2; s++) {
-        const cJSON *pfp = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pending, "fp"), s);
-        const cJSON *h;
-        cJSON_ArrayForEach(h, pfp)
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(pending, "to");
+    for (int t = 0; t < 2; t++) {
+        int o = 1 - t;
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetArrayItem(to, t))
         {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(view[s], h->string);
-            char now[17];
-            hash_hex(h->string, v, now);
-            if (!cJSON_IsString(h) || strcmp(now, h->valuestring) != 0)
+            const char *name = cJSON_GetStringValue(f);
+            /* the write to t landed only if t still shows it; a person's edit since (or a write
+             * that never landed) leaves the base alone: the merge then sees what changed */
+            if (!name || !shows(pending, t, name, view[t]))
                 continue;
-            set_obj(cJSON_GetArrayItem(fp, s), h->string, cJSON_CreateString(h->valuestring));
-            const cJSON *agreed = cJSON_GetObjectItemCaseSensitive(pitem, h->string);
+            for (int s = 0; s < 2; s++) {
+                if (s == o && !shows(pending, o, name, view[o]))
+                    continue; /* the source changed again since: that change must flow */
+                const cJSON *h = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pending, "fp"), s), name);
+                set_obj(cJSON_GetArrayItem(fp, s), name, cJSON_CreateString(h->valuestring));
+            }
+            const cJSON *agreed = cJSON_GetObjectItemCaseSensitive(pitem, name);
             if (agreed)
-                set_item(base, h->string, agreed);
+                set_item(base, name, agreed);
         }
     }
 }

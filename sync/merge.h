@@ -44,9 +44,11 @@ void merge_result_release(struct merge_result *r);
 cJSON *merge_base_for_create(const struct mapping *m, enum side target, const cJSON *src_view,
                              const cJSON *written_patch);
 
-/* After a crash between a write and the commit of its base: where a side now shows exactly what
- * the pending base expected of it, adopt that field's pending fingerprint and agreed value into
- * base (in place), so the unacknowledged write is not taken for a person's edit. */
+/* After a crash between a write and the commit of its base. pending is the base the write was
+ * to record plus "to": [[fields written to crm], [fields written to tracker]]. Where a written
+ * side still shows exactly what was written, the write landed: adopt its fingerprint and agreed
+ * value into base (in place), and the source side's too unless it changed again since, so the
+ * unacknowledged write is not taken for a person's edit. */
 void merge_adopt_pending(cJSON *base, const cJSON *pending, const cJSON *const view[2]);
 
 /* Sets side s's fingerprint of field to value v in base (as if s had last shown v). */

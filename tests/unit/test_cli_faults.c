@@ -103,7 +103,11 @@ static void test_lost_update_ack_is_not_a_conflict(void **state)
     free(id);
 }
 
-/* Same, with the person acting on the side crmbridge wrote to. */
+/* Same, with the person acting on the side crmbridge wrote to. Whether our write landed before
+ * the person's edit cannot be told from the two records (a write that never landed followed by
+ * a retitle in Jira looks the same), so crmbridge may not pick a winner: the field is held as a
+ * conflict with both values, nothing is overwritten, and the person's choice then syncs. A
+ * temporary failure of the same write (test_sync_engine) must instead be retried. */
 static void test_lost_update_ack_then_edit_on_target(void **state)
 {
     struct e2e *e = *state;
@@ -113,10 +117,22 @@ static void test_lost_update_ack_then_edit_on_target(void **state)
     edit_case(e, id, "Login loops on SSO");
     assert_int_equal(sync_crashing(e, "1"), KILLED);
     edit_issue(e, key, "Login loops on SSO (Okta only)");
-    int rc = e2e_sync_once(e);
+    assert_int_equal(e2e_sync_once(e), 0);
+    assert_int_equal(open_conflicts(e), 1);
+    char *a = subject_of(e, id), *b = summary_of(e, key);
+    assert_string_equal(a, "Login loops on SSO");
+    assert_string_equal(b, "Login loops on SSO (Okta only)");
+    free(a);
+    free(b);
+    char *out = NULL;
+    assert_int_equal(tu_run_crmbridge(&out, "-c", e->conf, "conflicts", "resolve", "--all",
+                                      "--field", "title", "--take", "tracker", (char *)NULL),
+                     0);
+    free(out);
+    assert_int_equal(e2e_sync_once(e), 0);
     assert_int_equal(open_conflicts(e), 0);
-    assert_int_equal(rc, 0);
     assert_both_read(e, id, key, "Login loops on SSO (Okta only)");
+    e2e_assert_quiet(e);
     free(key);
     free(id);
 }

@@ -17,7 +17,7 @@
 #define TRELLO_TOKEN "ATTA9c4e1b7d2f8a3c6e0b5d9f1a4c7e2b8d3f6a0c5e9b1d4f7a2c8e3b6d0f5a9c1e4b7"
 
 struct st {
-    struct e2e e; /* zoho, jira, dir, conf */
+    struct e2e e;          /* zoho, jira, dir, conf */
     struct sim trello, fx; /* fx: started by the fxiaoke test only */
     char board[32];
 };
@@ -57,8 +57,8 @@ static void write_conf(struct st *t, const char *tracker, const char *crm_extra,
              "  crm = { endpoint = \"%s\"; %s %s };\n"
              "  tracker = { %s };\n"
              "  overlap = 5; %s } );\n",
-             t->e.dir, t->e.zoho.base, t->e.zoho.base, t->e.dir, t->e.jira.base, t->trello.base,
-             fx, to_fx ? "fx" : "zoho", to_fx ? "" : "module = \"Cases\";", crm_extra, side,
+             t->e.dir, t->e.zoho.base, t->e.zoho.base, t->e.dir, t->e.jira.base, t->trello.base, fx,
+             to_fx ? "fx" : "zoho", to_fx ? "" : "module = \"Cases\";", crm_extra, side,
              pair_extra);
     assert_int_equal(tu_write_file(t->e.conf, text), 0);
 }
@@ -249,8 +249,8 @@ static void test_zoho_criteria(void **state)
 static char *seed_issue(struct st *t, const char *fields_json)
 {
     cJSON *r = sim_ctl(&t->e.jira, "POST", "/_sim/seed", "{\"issues\":[%s]}", fields_json);
-    char *key = strdup(
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "issues"), 0), "key")));
+    char *key = strdup(cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "issues"), 0), "key")));
     cJSON_Delete(r);
     return key;
 }
@@ -266,11 +266,13 @@ static char *case_id_for(struct st *t, const char *field, const char *ref)
 static void test_jira_fragment(void **state)
 {
     struct st *t = *state;
-#define FRAGMENT                                                                             \
-    "labels in (customer, vip) AND (priority in (High, Highest) OR status = \"Waiting for "      \
+#define FRAGMENT                                                                                   \
+    "labels in (customer, vip) AND (priority in (High, Highest) OR status = \"Waiting for "        \
     "customer\")"
-    write_conf(t, "jira", "", "filter = \"labels in (customer, vip) AND (priority in (High, "
-               "Highest) OR status = \\\"Waiting for customer\\\")\";", "create = \"to_crm\";");
+    write_conf(t, "jira", "",
+               "filter = \"labels in (customer, vip) AND (priority in (High, "
+               "Highest) OR status = \\\"Waiting for customer\\\")\";",
+               "create = \"to_crm\";");
     char *x = seed_issue(t, "{\"summary\":\"Checkout crashes\",\"priority\":\"High\","
                             "\"labels\":[\"customer\"]}");
     char *y = seed_issue(t, "{\"summary\":\"Typo on pricing page\",\"priority\":\"Low\","
@@ -278,6 +280,10 @@ static void test_jira_fragment(void **state)
     char *z = seed_issue(t, "{\"summary\":\"Refactor build\",\"priority\":\"Highest\"}");
     char *w = seed_issue(t, "{\"summary\":\"Export for auditor\",\"priority\":\"Low\","
                             "\"labels\":[\"vip\"]}");
+    char *out = NULL;
+    assert_int_equal(e2e_run(&t->e, &out, "check", NULL), 0);
+    assert_non_null(strstr(out, ", filter " FRAGMENT "\n"));
+    free(out);
     sim_clear_log(&t->e.jira);
     assert_int_equal(e2e_sync_once(&t->e), 0);
     assert_int_equal(count_cases(t), 1);
@@ -456,7 +462,7 @@ static char *fx_field(struct st *t, const char *id, const char *f)
     char *v = NULL;
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItem(all, "data")) if (!strcmp(e2e_zfield(r, "_id"), id) &&
-                                                               e2e_zfield(r, f)) v =
+                                                                e2e_zfield(r, f)) v =
         strdup(e2e_zfield(r, f));
     cJSON_Delete(all);
     return v;
@@ -468,11 +474,12 @@ static void test_fxiaoke_filters(void **state)
     assert_int_equal(sim_start(&t->fx, "fxiaoke", NULL), 0);
     cJSON_Delete(sim_ctl(&t->fx, "POST", "/_sim/config", "{\"rate_calls\":5000}"));
     /* urgent or high priority (option values 1 and 2), of the default record type */
-    write_conf(t, "jira",
-               "object = \"CasesObj\"; filter = \"[{\\\"field\\\":\\\"priority\\\",\\\"operator\\\":"
-               "\\\"IN\\\",\\\"values\\\":[\\\"1\\\",\\\"2\\\"]},{\\\"field\\\":\\\"record_type\\\","
-               "\\\"operator\\\":\\\"EQ\\\",\\\"values\\\":[\\\"default__c\\\"]}]\";",
-               "", "");
+    write_conf(
+        t, "jira",
+        "object = \"CasesObj\"; filter = \"[{\\\"field\\\":\\\"priority\\\",\\\"operator\\\":"
+        "\\\"IN\\\",\\\"values\\\":[\\\"1\\\",\\\"2\\\"]},{\\\"field\\\":\\\"record_type\\\","
+        "\\\"operator\\\":\\\"EQ\\\",\\\"values\\\":[\\\"default__c\\\"]}]\";",
+        "", "");
     char *out = NULL;
     assert_int_equal(e2e_run(&t->e, &out, "check", NULL), 0);
     assert_non_null(strstr(out, "; filter [{\"field\":\"priority\""));

@@ -78,10 +78,10 @@ static void test_zoho_and_or(void **state)
     assert_int_equal(zmatch("((Case_Origin:equals:Phone)OR(Status:equals:Closed))"), 0);
     assert_int_equal(zmatch("(Case_Origin:equals:Web) and (Priority:equals:High)"), 1);
     /* ((A and B) or C), nested */
-    assert_int_equal(
-        zmatch("(((Status:equals:Closed)and(Priority:equals:High))or(Tags:in:vip))"), 1);
-    assert_int_equal(
-        zmatch("(((Status:equals:Closed)and(Priority:equals:High))or(Tags:in:apac))"), 0);
+    assert_int_equal(zmatch("(((Status:equals:Closed)and(Priority:equals:High))or(Tags:in:vip))"),
+                     1);
+    assert_int_equal(zmatch("(((Status:equals:Closed)and(Priority:equals:High))or(Tags:in:apac))"),
+                     0);
 }
 
 static void assert_parse_error(const char *criteria, const char *needle)
