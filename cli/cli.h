@@ -61,5 +61,17 @@ int cli_reload_requested(void);
 /* The webhook callback URL of endpoint: webhooks.public_url (default http://LISTEN) +
  * "/hooks/" + endpoint; replaces out's contents. */
 void cli_webhook_url(const struct config *cfg, const char *endpoint, struct strbuf *out);
+/* The channel token given to services that echo one in their notifications (Zoho): 40 hex
+ * characters of HMAC-SHA256(secret, "crmbridge channel " + endpoint), never the secret itself;
+ * replaces out's contents. */
+void cli_channel_token(const char *secret, const char *endpoint, struct strbuf *out);
+/* Registers or renews (same id) the push channel of side s of pair pc, when its connector has a
+ * watch slot, until now + hours, and keeps that expiry in the cache meta "watch:<pair>:<side>".
+ * CB_ERR_NOTFOUND when the side's service has no such channel; info receives a line. */
+enum cb_status cli_watch_side(struct app *a, const struct pair_conf *pc, enum side s,
+                              const char *secret, int hours, struct strbuf *info,
+                              struct strbuf *err);
+/* The expiry (epoch ms) kept for that channel; 0 when none was registered. */
+int64_t cli_watch_expiry(struct app *a, const char *pair, enum side s);
 
 #endif

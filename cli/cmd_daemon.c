@@ -24,6 +24,8 @@
 
 #define BACKOFF_MAX_MS 3600000
 #define TICK_MS 250 /* how often an idle worker looks at the stop flag (set by a signal) */
+#define RENEW_BEFORE_MS 86400000LL /* a push channel is renewed when less than a day is left */
+#define CHANNEL_HOURS (7 * 24)     /* for this long (Zoho's maximum) */
 
 /* What a pair has done since the daemon started (kept across reloads). */
 struct pair_stats {
@@ -175,6 +177,32 @@ static void schedule(struct worker *w, int failed)
                  (long long)(wait / 1000));
 }
 
+/* Renews the pair's push channels (registered by `webhooks register`, expiry in the cache)
+ * that expire within a day; a failure is logged and retried after the next cycle. */
+static void renew_channels(const struct worker *w)
+{
+    struct app *a = w->d->a;
+    for (int s = 0; s < 2; s++) {
+        int64_t exp = cli_watch_expiry(a, w->pc->name, (enum side)s);
+        if (!exp || exp - cbtime_now_ms() >= RENEW_BEFORE_MS)
+            continue;
+        char *secret = NULL;
+        struct strbuf info = STRBUF_INIT, err = STRBUF_INIT;
+        enum cb_status st = conf_secret(&a->cfg->webhooks, "secret", &secret, &err);
+        if (st == CB_OK)
+            st = cli_watch_side(a, w->pc, (enum side)s, secret, CHANNEL_HOURS, &info, &err);
+        if (st == CB_OK)
+            log_info("pair '%s': renewed its %s channel: %s", w->pc->name,
+                     side_name((enum side)s), info.buf);
+        else
+            log_warn("pair '%s': cannot renew its %s channel: %s", w->pc->name,
+                     side_name((enum side)s), err.buf);
+        free(secret);
+        strbuf_release(&info);
+        strbuf_release(&err);
+    }
+}
+
 /* Runs one cycle of w's pair (opening it first if needed) without holding the lock. */
 static void run_one(struct worker *w, struct sync_pair **p)
 {
@@ -195,6 +223,8 @@ static void run_one(struct worker *w, struct sync_pair **p)
     long waited_ms = 0;
     if (*p)
         read_budget(d->a, w->pc->name, &throttled, &waited_ms);
+    if (st == CB_OK)
+        renew_channels(w);
     pthread_mutex_lock(&d->lock);
     if (ran)
         count_cycle(&w->st, &rep);
@@ -547,11 +577,13 @@ static enum cb_status build_routes(const struct config *cfg, struct listener_rou
             continue;
         cli_webhook_url(cfg, ep->name, &url);
         (*secrets)[2 + i] = strbuf_detach(&url);
-        (*routes)[*n] =
-            (struct listener_route){.endpoint = ep->name,
-                                    .kind = k,
-                                    .secret = k == HOOK_TRELLO && trello ? trello : secret,
-                                    .callback_url = (*secrets)[2 + i]};
+        const char *check = k == HOOK_TRELLO && trello ? trello : secret;
+        if (k == HOOK_ZOHO) { /* channels echo a token derived from the secret */
+            cli_channel_token(secret, ep->name, &url);
+            check = (*secrets)[2 + cfg->n_endpoints + i] = strbuf_detach(&url);
+        }
+        (*routes)[*n] = (struct listener_route){
+            .endpoint = ep->name, .kind = k, .secret = check, .callback_url = (*secrets)[2 + i]};
         (*n)++;
     }
     strbuf_release(&url);

@@ -3,14 +3,19 @@
  * webhooks, and their registration where the API allows it. Jira: an admin webhook
  * (/rest/webhooks/1.0/webhook) signed with webhooks.secret, filtered on the pairs' projects.
  * Trello: one webhook per board (/1/webhooks). Neither expires; registering again is a no-op.
- * Zoho and Fxiaoke are not registered here yet: the command prints what to set up by hand.
+ * Services with expiring push channels (Zoho) go through the connector's watch slot: one channel
+ * per pair side, renewed in place, its expiry kept in the cache for the daemon to renew.
+ * Fxiaoke is not registered here: the command prints what to set up by hand.
  */
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "connectors/connector.h"
 #include "connectors/http.h"
+#include "core/timeutil.h"
 #include "sync/hooks.h"
 
 struct reg {
@@ -272,11 +277,148 @@ static enum cb_status trello_register(const struct reg *r, struct strbuf *err)
     return st;
 }
 
+/* ------------------------------------------------------------------ push channels (watch) */
+
+#define HOUR_MS 3600000LL
+#define CHANNEL_HOURS_MAX 168 /* Zoho's limit: one week */
+
+void cli_channel_token(const char *secret, const char *endpoint, struct strbuf *out)
+{
+    struct strbuf msg = STRBUF_INIT, mac = STRBUF_INIT;
+    (void)strbuf_addf(&msg, "crmbridge channel %s", endpoint);
+    hooks_sign_sha256(secret, msg.buf, msg.len, &mac);
+    strbuf_reset(out);
+    (void)strbuf_add(out, mac.buf + 7, 40); /* after "sha256=" */
+    strbuf_release(&msg);
+    strbuf_release(&mac);
+}
+
+/* A numeric id, stable per pair and side: 15 digits from FNV-1a over the pair name and side. */
+static void channel_id(const char *pair, enum side s, char *buf, size_t n)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)pair; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    h = (h ^ (uint64_t)s) * 1099511628211ULL;
+    snprintf(buf, n, "%" PRIu64, (uint64_t)(100000000000000ULL + h % 900000000000000ULL));
+}
+
+static void watch_key(const char *pair, enum side s, struct strbuf *key)
+{
+    strbuf_setf(key, "watch:%s:%s", pair, side_name(s));
+}
+
+int64_t cli_watch_expiry(struct app *a, const char *pair, enum side s)
+{
+    struct cache_txn *t;
+    struct strbuf key = STRBUF_INIT, err = STRBUF_INIT;
+    cJSON *v = NULL;
+    watch_key(pair, s, &key);
+    if (a->cache && cache_txn_begin(a->cache, 1, &t, &err) == CB_OK) {
+        (void)cache_meta_get(t, key.buf, &v);
+        cache_txn_abort(t);
+    }
+    const cJSON *e = cJSON_GetObjectItem(v, "expiry_ms");
+    int64_t ms = cJSON_IsNumber(e) ? (int64_t)e->valuedouble : 0;
+    cJSON_Delete(v);
+    strbuf_release(&key);
+    strbuf_release(&err);
+    return ms;
+}
+
+static enum cb_status watch_store(struct app *a, const char *pair, enum side s,
+                                  const struct watch_req *rq, struct strbuf *err)
+{
+    if (!a->cache)
+        return CB_OK;
+    struct cache_txn *t;
+    struct strbuf key = STRBUF_INIT;
+    watch_key(pair, s, &key);
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(v, "channel_id", rq->channel_id);
+    cJSON_AddNumberToObject(v, "expiry_ms", (double)rq->expiry_ms);
+    enum cb_status st = cache_txn_begin(a->cache, 0, &t, err);
+    if (st == CB_OK) {
+        (void)cache_meta_put(t, key.buf, v);
+        st = cache_txn_commit(t, err);
+    }
+    cJSON_Delete(v);
+    strbuf_release(&key);
+    return st;
+}
+
+/* Opens side s's connector and asks it for the channel described by rq. */
+static enum cb_status watch_call(struct app *a, const struct pair_conf *pc, enum side s,
+                                 const struct watch_req *rq, struct strbuf *info,
+                                 struct strbuf *err)
+{
+    const struct endpoint_conf *ep = config_endpoint(a->cfg, pc->side[s].endpoint);
+    const struct connector_ops *ops = ep ? connector_find(ep->type) : NULL;
+    if (!ops || !ops->watch)
+        return CB_ERR_NOTFOUND;
+    struct connector_params cp = {
+        .ep = ep,
+        .side = &pc->side[s],
+        .http = {.timeout_s = a->cfg->http_timeout_s, .max_body = a->cfg->max_body_bytes},
+        .cache = a->cache,
+    };
+    struct connector *c = NULL;
+    enum cb_status st = ops->open(&cp, &c, err);
+    if (st == CB_OK)
+        st = ops->watch(c, rq, info, err);
+    if (c)
+        ops->close(c);
+    return st;
+}
+
+enum cb_status cli_watch_side(struct app *a, const struct pair_conf *pc, enum side s,
+                              const char *secret, int hours, struct strbuf *info,
+                              struct strbuf *err)
+{
+    char id[24];
+    channel_id(pc->name, s, id, sizeof(id));
+    struct strbuf url = STRBUF_INIT, token = STRBUF_INIT;
+    cli_webhook_url(a->cfg, pc->side[s].endpoint, &url);
+    cli_channel_token(secret, pc->side[s].endpoint, &token);
+    int64_t now = cbtime_now_ms();
+    struct watch_req rq = {.channel_id = id,
+                           .notify_url = url.buf,
+                           .token = token.buf,
+                           .expiry_ms = now - now % 1000 + hours * HOUR_MS};
+    enum cb_status st = watch_call(a, pc, s, &rq, info, err);
+    if (st == CB_OK)
+        st = watch_store(a, pc->name, s, &rq, err);
+    strbuf_release(&url);
+    strbuf_release(&token);
+    return st;
+}
+
+/* Every pair side on r->ep gets its channel; CB_ERR_NOTFOUND when the service has none. */
+static enum cb_status watch_register(const struct reg *r, struct app *a, const char *secret,
+                                     int hours, struct strbuf *err)
+{
+    enum cb_status st = CB_ERR_NOTFOUND;
+    struct strbuf info = STRBUF_INIT;
+    for (size_t i = 0; i < r->cfg->n_pairs && (st == CB_OK || st == CB_ERR_NOTFOUND); i++) {
+        const struct pair_conf *pc = &r->cfg->pairs[i];
+        for (int s = 0; s < 2 && (!r->only || str_eq(r->only, pc->name)); s++) {
+            if (!str_eq(pc->side[s].endpoint, r->ep->name))
+                continue;
+            st = cli_watch_side(a, pc, (enum side)s, secret, hours, &info, err);
+            if (st == CB_OK)
+                printf("endpoint '%s': pair '%s': %s, delivering to %s\n", r->ep->name,
+                       pc->name, info.buf, r->url);
+            else
+                break;
+        }
+    }
+    strbuf_release(&info);
+    return st;
+}
+
 static void print_manual(const struct reg *r, enum hook_kind k)
 {
     static const char *const how[] = {
-        [HOOK_ZOHO] = "enable a notification channel (/crm/v8/actions/watch, events "
-                      "<Module>.all, token = webhooks.secret, renew before its 1-week expiry)",
         [HOOK_FXIAOKE] = "add a workflow HTTP callback that POSTs with header "
                          "'X-Crmbridge-Signature: sha256=<hex HMAC-SHA256(webhooks.secret, body)>'",
     };
@@ -295,7 +437,7 @@ static int uses(const struct config *cfg, const char *only, const char *endpoint
     return 0;
 }
 
-static int register_all(struct app *a, const char *only, const char *secret)
+static int register_all(struct app *a, const char *only, const char *secret, int hours)
 {
     struct http_opts opts = {.timeout_s = a->cfg->http_timeout_s,
                              .max_body = a->cfg->max_body_bytes};
@@ -315,7 +457,9 @@ static int register_all(struct app *a, const char *only, const char *secret)
             st = jira_register(&r, secret, &err);
         else if (k == HOOK_TRELLO)
             st = trello_register(&r, &err);
-        else
+        else if ((st = watch_register(&r, a, secret, hours, &err)) == CB_ERR_NOTFOUND)
+            st = CB_OK;
+        if (k == HOOK_FXIAOKE)
             print_manual(&r, k);
         if (st != CB_OK) {
             cli_error("cannot register the webhook of endpoint '%s': %s", r.ep->name, err.buf);
@@ -350,7 +494,13 @@ int cmd_webhooks(struct app *a, int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *only = NULL;
-    int rc = cli_load_pair_opt(a, argc, argv, 0, &only);
+    const char *h = cli_opt(argc, argv, "--channel-hours");
+    int hours = h ? atoi(h) : CHANNEL_HOURS_MAX;
+    if (hours < 1 || hours > CHANNEL_HOURS_MAX) {
+        cli_error("bad --channel-hours '%s': want 1 to %d", h, CHANNEL_HOURS_MAX);
+        return EXIT_USAGE;
+    }
+    int rc = cli_load_pair_opt(a, argc, argv, !strcmp(verb, "register"), &only);
     if (rc != EXIT_OK)
         return rc;
     if (!conf_get(&a->cfg->webhooks, "listen")) {
@@ -365,7 +515,7 @@ int cmd_webhooks(struct app *a, int argc, char **argv)
         cli_error("%s", err.buf);
         rc = EXIT_USAGE;
     } else {
-        rc = register_all(a, only, secret);
+        rc = register_all(a, only, secret, hours);
     }
     free(secret);
     strbuf_release(&err);

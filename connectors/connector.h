@@ -52,6 +52,14 @@ struct write_op {
                            * create may leave it 0: the engine reads new records back) */
 };
 
+/* A push channel to register or renew (connector_ops.watch). */
+struct watch_req {
+    const char *channel_id; /* numeric string, stable per pair and side */
+    const char *notify_url; /* where the service POSTs its notifications */
+    const char *token;      /* echoed in every notification (<= 50 chars); never a secret */
+    int64_t expiry_ms;      /* wall clock; the service may refuse one too far away */
+};
+
 void write_op_init(struct write_op *op);
 void write_op_release(struct write_op *op);
 
@@ -134,6 +142,11 @@ struct connector_ops {
      * array) the records in scope whose comments changed at or after since_ms. */
     enum cb_status (*comments_changed)(struct connector *c, int64_t since_ms, char ***ids,
                                        size_t *n, struct strbuf *err);
+    /* Optional: registers the side's push channel req->channel_id, or renews it (new expiry,
+     * same id) when it exists, so that running it twice never makes two. info receives a
+     * one-line description. NULL: the service has no channel crmbridge can register. */
+    enum cb_status (*watch)(struct connector *c, const struct watch_req *req,
+                            struct strbuf *info, struct strbuf *err);
 };
 
 const struct connector_ops *connector_find(const char *type);

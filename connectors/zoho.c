@@ -1503,6 +1503,58 @@ static enum cb_status zoho_remove(struct connector *c, const char *id, struct st
     return st;
 }
 
+/* ---- notification channel (watch) ------------------------------------------------------ */
+
+static char *watch_body(const struct connector *c, const struct watch_req *req)
+{
+    char when[40], ev[80];
+    snprintf(ev, sizeof(ev), "%s.all", c->module);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *w = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "watch"), w);
+    cJSON_AddStringToObject(w, "channel_id", req->channel_id);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(w, "events"), cJSON_CreateString(ev));
+    cJSON_AddStringToObject(w, "notify_url", req->notify_url);
+    cJSON_AddStringToObject(w, "token", req->token);
+    cJSON_AddStringToObject(w, "channel_expiry", cbtime_format_iso(req->expiry_ms, 0, when));
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return txt;
+}
+
+/* PATCH renews an existing channel; NOT_SUBSCRIBED means there is none yet: POST enables it. */
+static enum cb_status zoho_watch(struct connector *c, const struct watch_req *req,
+                                 struct strbuf *info, struct strbuf *err)
+{
+    struct strbuf what = STRBUF_INIT;
+    (void)strbuf_addf(&what, "watch zoho %s (channel %s)", c->module, req->channel_id);
+    char *body = watch_body(c, req);
+    struct api_req rq = {.method = "PATCH", .path = "/actions/watch", .body = body};
+    long status = 0;
+    cJSON *j = NULL;
+    enum cb_status st = api_call(c, &rq, what.buf, &status, &j, err);
+    int renewed = st == CB_OK;
+    if (st == CB_ERR_FINAL && strstr(err->buf, "NOT_SUBSCRIBED")) {
+        strbuf_reset(err);
+        rq.method = "POST";
+        st = api_call(c, &rq, what.buf, &status, &j, err);
+    }
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "watch"), 0);
+    if (st == CB_OK && !str_eq(jstr(item, "code"), "SUCCESS")) {
+        strbuf_setf(err, "cannot %s: %s", what.buf, jstr(item, "code") ? jstr(item, "code")
+                                                                      : "unexpected answer");
+        st = CB_ERR_FINAL;
+    }
+    char when[40];
+    if (st == CB_OK)
+        strbuf_setf(info, "zoho %s channel %s %s until %s", c->module, req->channel_id,
+                    renewed ? "renewed" : "enabled", cbtime_format_iso(req->expiry_ms, 0, when));
+    cJSON_Delete(j);
+    cJSON_free(body);
+    strbuf_release(&what);
+    return st;
+}
+
 const struct connector_ops zoho_ops = {
     .name = "zoho",
     .check_config = zoho_check_config,
@@ -1522,4 +1574,5 @@ const struct connector_ops zoho_ops = {
     .budget = zoho_budget,
     .echo = zoho_echo,
     .remove = zoho_remove,
+    .watch = zoho_watch,
 };

@@ -272,6 +272,7 @@ void work_release(struct work *w)
 {
     link_release(&w->link);
     cJSON_Delete(w->forced);
+    cJSON_Delete(w->forced_was);
     free(w->resolved);
     for (int s = 0; s < 2; s++) {
         record_release(&w->rec[s]);
@@ -601,6 +602,13 @@ static void add_resolution(struct cycle *c, struct cache_txn *t, const struct co
     cJSON_DeleteItemFromObjectCaseSensitive(w->forced, k->field);
     cJSON_AddItemToObject(w->forced, k->field,
                           k->resolution ? cJSON_Duplicate(k->resolution, 1) : cJSON_CreateNull());
+    if (!w->forced_was)
+        w->forced_was = cJSON_CreateObject();
+    cJSON *was = cJSON_CreateArray();
+    for (int s = 0; s < 2; s++)
+        cJSON_AddItemToArray(was, k->value[s] ? cJSON_Duplicate(k->value[s], 1) : cJSON_CreateNull());
+    cJSON_DeleteItemFromObjectCaseSensitive(w->forced_was, k->field);
+    cJSON_AddItemToObject(w->forced_was, k->field, was);
     w->resolved = xrealloc(w->resolved, (w->n_resolved + 1) * sizeof(*w->resolved));
     w->resolved[w->n_resolved++] = k->id;
 }
@@ -769,6 +777,100 @@ struct pending {
     char *err[2];
 };
 
+struct conflict_puts {
+    struct conflict *v;
+    size_t n;
+};
+
+static enum cb_status put_conflicts(struct cache_txn *t, void *arg)
+{
+    struct conflict_puts *cp = arg;
+    enum cb_status st = CB_OK;
+    for (size_t i = 0; i < cp->n && st == CB_OK; i++)
+        st = cache_conflict_put(t, &cp->v[i]);
+    return st;
+}
+
+/* A conflict shows each side's current value: a person who edits the held field again sees
+ * that edit in `conflicts show`, and `--take` applies it, never an older one. Returns 1 when
+ * k changed. */
+static int refresh_conflict(const struct work *w, const char *f, struct conflict *k)
+{
+    int changed = 0;
+    for (int s = 0; s < 2; s++) {
+        if (!w->view[s])
+            continue;
+        const cJSON *cur = cJSON_GetObjectItemCaseSensitive(w->view[s], f);
+        if (item_value_equal(f, cur, k->value[s]))
+            continue;
+        cJSON_Delete(k->value[s]);
+        k->value[s] = cur ? cJSON_Duplicate(cur, 1) : cJSON_CreateNull();
+        free(k->who[s]);
+        k->who[s] = w->rec[s].modified_by ? xstrdup(w->rec[s].modified_by) : NULL;
+        k->changed_ms[s] = w->rec[s].modified_ms;
+        changed = 1;
+    }
+    return changed;
+}
+
+/* A side edited again after the person chose (its value is neither the one they saw nor the
+ * one they chose): applying the choice would overwrite that edit. Such a field is not forced;
+ * its conflict opens again with the new value. */
+static void drop_stale_choices(struct cycle *c, struct work *w)
+{
+    const cJSON *was;
+    struct conflict_puts cp = {xcalloc((size_t)cJSON_GetArraySize(w->forced_was) + 1,
+                                       sizeof(struct conflict)), 0};
+    struct strbuf e = STRBUF_INIT;
+    cJSON_ArrayForEach(was, w->forced_was)
+    {
+        const char *f = was->string;
+        const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(w->forced, f);
+        int stale = 0;
+        for (int s = 0; s < 2; s++) {
+            const cJSON *cur = w->view[s] ? cJSON_GetObjectItemCaseSensitive(w->view[s], f) : NULL;
+            if (w->view[s] && !item_value_equal(f, cur, cJSON_GetArrayItem(was, s)) &&
+                !item_value_equal(f, cur, chosen))
+                stale = 1;
+        }
+        if (!stale)
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(w->forced, f);
+        struct conflict k = {0};
+        struct cache_txn *t;
+        if (cache_txn_begin(c->p->cache, 1, &t, &e) == CB_OK) {
+            if (cache_conflict_find_open(t, c->p->pc->name, w->link.id, f, &k) != CB_OK) {
+                conflict_release(&k);
+                for (size_t i = 0; i < w->n_resolved; i++) {
+                    struct conflict r = {0};
+                    if (cache_conflict_get(t, w->resolved[i], &r) == CB_OK && !strcmp(r.field, f)) {
+                        k = r;
+                        w->resolved[i] = 0; /* not applied: it opens again */
+                        break;
+                    }
+                    conflict_release(&r);
+                }
+            }
+            cache_txn_abort(t);
+        }
+        if (!k.id)
+            continue;
+        refresh_conflict(w, f, &k);
+        k.resolved = 0;
+        cJSON_Delete(k.resolution);
+        k.resolution = NULL;
+        cp.v[cp.n++] = k;
+        cycle_note(c, "conflict on '%s' of link %llu opened again: a side changed after it was "
+                      "resolved", f, (unsigned long long)w->link.id);
+    }
+    if (cp.n && with_txn(c, put_conflicts, &cp, &e) != CB_OK)
+        log_warn("cannot reopen conflicts of link %llu: %s", (unsigned long long)w->link.id, e.buf);
+    for (size_t i = 0; i < cp.n; i++)
+        conflict_release(&cp.v[i]);
+    free(cp.v);
+    strbuf_release(&e);
+}
+
 static void held_fields(struct cycle *c, struct work *w, const char ***out)
 {
     *out = NULL;
@@ -785,14 +887,26 @@ static void held_fields(struct cycle *c, struct work *w, const char ***out)
     for (const char *const *f = fields; *f; f++)
         n++;
     const char **held = xcalloc(n + 1, sizeof(char *));
+    struct conflict_puts cp = {xcalloc(n + 1, sizeof(struct conflict)), 0};
     size_t k = 0;
     for (const char *const *f = fields; *f; f++) {
         struct conflict old = {0};
-        if (cache_conflict_find_open(t, c->p->pc->name, w->link.id, *f, &old) == CB_OK)
+        if (cache_conflict_find_open(t, c->p->pc->name, w->link.id, *f, &old) == CB_OK) {
             held[k++] = *f;
+            if (refresh_conflict(w, *f, &old)) {
+                cp.v[cp.n++] = old;
+                continue;
+            }
+        }
         conflict_release(&old);
     }
     cache_txn_abort(t);
+    if (cp.n && with_txn(c, put_conflicts, &cp, &e) != CB_OK)
+        log_warn("cannot refresh the conflicts of link %llu: %s", (unsigned long long)w->link.id,
+                 e.buf);
+    for (size_t i = 0; i < cp.n; i++)
+        conflict_release(&cp.v[i]);
+    free(cp.v);
     strbuf_release(&e);
     *out = held;
 }
@@ -854,6 +968,8 @@ static void merge_work(struct cycle *c, struct work *w, struct pending *pd)
     const cJSON *views[2] = {w->view[0], w->view[1]};
     int64_t mod[2] = {w->rec[0].modified_ms, w->rec[1].modified_ms};
     const char **held = NULL;
+    if (w->forced_was)
+        drop_stale_choices(c, w);
     held_fields(c, w, &held);
     if (w->pending && w->base)
         merge_adopt_pending(w->base, w->pending, views);

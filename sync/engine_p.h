@@ -34,6 +34,7 @@ struct work {
     int recovered;        /* linked by intent recovery: no base yet */
     int done;
     cJSON *forced;        /* field -> value chosen by a person (resolved conflicts), or NULL */
+    cJSON *forced_was;    /* field -> [crm, tracker] values the person chose between */
     uint64_t *resolved;   /* ids of those conflicts, marked applied with the base */
     size_t n_resolved;
 };

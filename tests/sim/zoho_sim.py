@@ -9,7 +9,8 @@ update, upsert, delete to the recycle bin, the deleted-records feed); search wit
 delay; COQL (a real parser for the select subset). Field metadata drives validation.
 Limits: a rolling 24 h credit counter and a concurrency cap, both answering 429
 TOO_MANY_REQUESTS without Retry-After. Errors use Zoho's {code,details,message,status} envelope.
-Notes live in zoho_notes.py. It does not serve attachments, watch or bulk read.
+Notes live in zoho_notes.py, notification channels (watch) in zoho_watch.py. It does not serve
+attachments or bulk read.
 
 Where the public record is silent, these are the choices made (tests rely on them):
 - token throttle: an 11th access token from one refresh token within 10 minutes gets HTTP 400
@@ -50,6 +51,7 @@ from urllib.parse import parse_qs
 
 from simbase import Reply, Sim, serve
 from zoho_notes import ZohoNotes
+from zoho_watch import ZohoWatch
 
 API = "/crm/v8"
 ID_PREFIX = "5725767"
@@ -519,13 +521,14 @@ def like_regex(pattern):
 
 
 # --- the simulator -------------------------------------------------------------------------------
-class ZohoSim(ZohoNotes, Sim):
+class ZohoSim(ZohoNotes, ZohoWatch, Sim):
     name = "zoho"
     base_url = "http://127.0.0.1"
 
     # --- state ---------------------------------------------------------------------------------
     def reset(self):
         self.cfg = dict(DEFAULT_CONFIG)
+        self.watch_reset()  # zoho_watch.py
         self.seq = 524157
         self.users = {}
         self.user_order = []
@@ -750,6 +753,7 @@ class ZohoSim(ZohoNotes, Sim):
     # --- routes ----------------------------------------------------------------------------------
     def setup_routes(self):
         self.notes_routes(ApiError)  # before the generic /{module}/{id} routes
+        self.watch_routes(ApiError, parse_time)  # zoho_watch.py
         r = self.route
         r("POST", r"/oauth/v2/token", self.r_token)
         r("POST", r"/oauth/v2/token/revoke", self.r_revoke)
@@ -1235,6 +1239,7 @@ class ZohoSim(ZohoNotes, Sim):
                "visible_ms": now + self.cfg["search_delay_s"] * 1000}
         mod.rows[row["id"]] = row
         self.stats["records_inserted"] += 1
+        self.watch_fire(mod, "create", [row["id"]])
         return row
 
     def update_row(self, mod, row, vals, user):
@@ -1244,6 +1249,7 @@ class ZohoSim(ZohoNotes, Sim):
         row["v"]["Modified_Time"] = max(now, row["v"]["Modified_Time"])
         row["visible_ms"] = now + self.cfg["search_delay_s"] * 1000
         self.stats["records_updated"] += 1
+        self.watch_fire(mod, "edit", [row["id"]])
 
     # --- deleting --------------------------------------------------------------------------------
     def r_delete(self, req):
@@ -1264,6 +1270,7 @@ class ZohoSim(ZohoNotes, Sim):
                             "message": "record deleted", "status": "success"})
             ok += 1
             self.stats["records_deleted"] += 1
+            self.watch_fire(mod, "delete", [rid])
             self.note_automation(None if wf else [])
         status = 200 if ok == len(ids) else 400 if ok == 0 else 207
         return Reply(status, {"data": results})
@@ -1643,6 +1650,7 @@ class ZohoSim(ZohoNotes, Sim):
         if body.get("delete"):  # a person deletes it in the web UI: into the recycle bin
             row["deleted"] = {"ms": self.now_s_ms(),
                               "by": self.user_by_name(body.get("user") or "Li Wei")}
+            self.watch_fire(mod, "delete", [row["id"]])
             return Reply(200, {"data": [{"id": row["id"], "status": "deleted"}]})
         vals, e = self.validate(mod, 0, self.seed_values(mod, body.get("fields") or {}),
                                 creating=False)

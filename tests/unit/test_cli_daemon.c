@@ -529,6 +529,192 @@ static void test_failing_pair_does_not_delay_others(void **state)
     assert_int_equal(daemon_stop(&d), 0);
 }
 
+/* ------------------------------------------------------------------ Zoho channels */
+
+/* The simulator's channels and deliveries (caller deletes). */
+static cJSON *zoho_watch(struct e2e *e)
+{
+    return sim_call(&e->zoho, "GET", "/_sim/watch", NULL, NULL);
+}
+
+static const cJSON *only_channel(const cJSON *w)
+{
+    const cJSON *chans = cJSON_GetObjectItem(w, "channels");
+    assert_int_equal(cJSON_GetArraySize(chans), 1);
+    return cJSON_GetArrayItem(chans, 0);
+}
+
+static double channel_expiry(struct e2e *e)
+{
+    cJSON *w = zoho_watch(e);
+    double ms = cJSON_GetNumberValue(cJSON_GetObjectItem(only_channel(w), "expiry_ms"));
+    cJSON_Delete(w);
+    return ms;
+}
+
+static int register_hooks(struct e2e *e, char **out, const char *hours)
+{
+    return tu_run_crmbridge(out, "-c", e->conf, "webhooks", "register", hours ? "--channel-hours"
+                            : NULL, hours, (char *)NULL);
+}
+
+/* `webhooks register` enables one channel per pair side (token derived, never the secret);
+ * running it again renews that channel instead of adding one. */
+static void test_zoho_channel_registered_then_renewed(void **state)
+{
+    struct e2e *e = *state;
+    e2e_write_conf(e, "interval = 3600;");
+    add_webhooks(e);
+    char *out = NULL;
+    assert_int_equal(register_hooks(e, &out, "24"), 0);
+    assert_non_null(strstr(out, "endpoint 'zoho': pair 'feedback': zoho Cases channel "));
+    assert_non_null(strstr(out, " enabled until "));
+    assert_null(strstr(out, SECRET));
+    free(out);
+    cJSON *w = zoho_watch(e);
+    const cJSON *ch = only_channel(w);
+    const char *tok = cJSON_GetStringValue(cJSON_GetObjectItem(ch, "token"));
+    assert_int_equal(strlen(tok), 40);
+    assert_null(strstr(tok, SECRET));
+    const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(ch, "notify_url"));
+    assert_non_null(strstr(url, "/hooks/zoho"));
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(ch, "events"), 0)),
+        "Cases.all");
+    double first = cJSON_GetNumberValue(cJSON_GetObjectItem(ch, "expiry_ms"));
+    cJSON_Delete(w);
+
+    assert_int_equal(register_hooks(e, &out, NULL), 0);
+    assert_non_null(strstr(out, " renewed until "));
+    free(out);
+    assert_true(channel_expiry(e) >= first + 6 * 86400000.0); /* a week instead of a day */
+}
+
+/* Sends a Zoho notification about case id with token; returns the HTTP status. */
+static long send_zoho_hook(int port, const char *id, const char *token)
+{
+    char body[320];
+    snprintf(body, sizeof(body),
+             "{\"server_time\":1,\"module\":\"Cases\",\"ids\":[\"%s\"],\"operation\":\"update\","
+             "\"channel_id\":\"100000000000001\",\"token\":\"%s\"}",
+             id, token);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    struct http_answer a;
+    daemon_http(port, "/hooks/zoho", body, hdrs, &a);
+    curl_slist_free_all(hdrs);
+    strbuf_release(&a.body);
+    return a.status;
+}
+
+static int jira_summary_is(struct e2e *e, const char *key, const char *want)
+{
+    cJSON *issue = e2e_jira_issue(e, key);
+    const char *s = e2e_jfield(issue, "summary");
+    int ok = s && !strcmp(s, want);
+    cJSON_Delete(issue);
+    return ok;
+}
+
+static int64_t wait_summary(struct e2e *e, const char *key, const char *want, int64_t limit_ms)
+{
+    int64_t t0 = now_ms();
+    while (now_ms() - t0 < limit_ms) {
+        if (jira_summary_is(e, key, want))
+            return now_ms() - t0;
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+static void edit_subject(struct e2e *e, const char *id, const char *subject)
+{
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"Subject\":\"%s\"}}", id,
+                         subject));
+}
+
+/* Hourly polling; the registered channel carries a person's Zoho edit to Jira within a second.
+ * A notification with a wrong token (or the bare secret) gets 401 and wakes nothing. */
+static void test_zoho_channel_edit_reaches_jira(void **state)
+{
+    struct e2e *e = *state;
+    e2e_write_conf(e, "interval = 3600;");
+    int port = add_webhooks(e);
+    char *out = NULL;
+    assert_int_equal(register_hooks(e, &out, NULL), 0);
+    free(out);
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Channel path\",\"Status\":\"New\"}");
+    struct daemon_run d;
+    daemon_start(e, &d, port);
+    char *key = wait_linked(e, id);
+    usleep(600 * 1000); /* our own writes notify too: let those cycles pass */
+
+    edit_subject(e, id, "Edited while nobody polls");
+    assert_true(wait_summary(e, key, "Edited while nobody polls", 1000) >= 0);
+    cJSON *w = zoho_watch(e);
+    int delivered = 0;
+    const cJSON *sent;
+    cJSON_ArrayForEach(sent, cJSON_GetObjectItem(w, "sent"))
+        delivered += cJSON_GetNumberValue(cJSON_GetObjectItem(sent, "status")) == 200;
+    assert_true(delivered >= 1);
+    cJSON_Delete(w);
+
+    /* a week later the channel has expired and sends nothing; forged deliveries are refused
+     * and the change waits for the hourly poll */
+    usleep(600 * 1000);
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/clock", "{\"advance_ms\":%lld}",
+                         8LL * 86400000));
+    w = zoho_watch(e);
+    int n_sent = cJSON_GetArraySize(cJSON_GetObjectItem(w, "sent"));
+    cJSON_Delete(w);
+    edit_subject(e, id, "Only a forged hint");
+    assert_int_equal(send_zoho_hook(port, id, "not-the-token"), 401);
+    assert_int_equal(send_zoho_hook(port, id, SECRET), 401);
+    assert_int_equal(wait_summary(e, key, "Only a forged hint", 1500), -1);
+    w = zoho_watch(e);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(w, "sent")), n_sent);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(only_channel(w), "active")));
+    cJSON_Delete(w);
+    struct http_answer a;
+    daemon_http(port, "/metrics", NULL, NULL, &a);
+    assert_non_null(strstr(a.body.buf, "crmbridge_webhooks_total{endpoint=\"zoho\","
+                                       "outcome=\"unauthorized\"} 2"));
+    strbuf_release(&a.body);
+    assert_int_equal(daemon_stop(&d), 0);
+    free(key);
+    free(id);
+}
+
+/* A channel with less than a day left is renewed by the daemon after the pair's cycle. */
+static void test_daemon_renews_expiring_channel(void **state)
+{
+    struct e2e *e = *state;
+    e2e_write_conf(e, "interval = 3600;");
+    int port = add_webhooks(e);
+    char *out = NULL;
+    assert_int_equal(register_hooks(e, &out, "12"), 0);
+    free(out);
+    double first = channel_expiry(e);
+    struct daemon_run d;
+    daemon_start(e, &d, port);
+    int renewed = 0;
+    for (int i = 0; i < 100 && !renewed; i++) {
+        usleep(100 * 1000);
+        char *log = tu_read_file(d.log);
+        renewed = strstr(log, "pair 'feedback': renewed its crm channel: zoho Cases channel") !=
+                  NULL;
+        free(log);
+    }
+    assert_true(renewed);
+    assert_true(channel_expiry(e) >= first + 6 * 86400000.0);
+    assert_int_equal(daemon_stop(&d), 0);
+    /* renewed once: a week is left now, the next cycles leave it alone */
+    char *log = tu_read_file(d.log);
+    const char *at = strstr(log, "renewed its crm channel");
+    assert_null(strstr(at + 1, "renewed its crm channel"));
+    free(log);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -545,6 +731,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_during_cycle, e2e_setup, daemon_teardown),
         cmocka_unit_test_setup_teardown(test_shards_and_json_logs, e2e_setup, daemon_teardown),
         cmocka_unit_test_setup_teardown(test_failing_pair_does_not_delay_others, e2e_setup,
+                                        daemon_teardown),
+        cmocka_unit_test_setup_teardown(test_zoho_channel_registered_then_renewed, e2e_setup,
+                                        daemon_teardown),
+        cmocka_unit_test_setup_teardown(test_zoho_channel_edit_reaches_jira, e2e_setup,
+                                        daemon_teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_renews_expiring_channel, e2e_setup,
                                         daemon_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

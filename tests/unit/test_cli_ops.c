@@ -159,6 +159,58 @@ static void test_show_diffs_long_text(void **state)
     free(id);
 }
 
+static char *first_conflict_id(struct e2e *e, const char *want_crm_value)
+{
+    cJSON *list = run_json(e, 0, "conflicts", "list", NULL);
+    assert_int_equal(cJSON_GetArraySize(list), 1);
+    const cJSON *k = cJSON_GetArrayItem(list, 0);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "crm"), "value")),
+        want_crm_value);
+    char *id = malloc(32);
+    snprintf(id, 32, "%.0f", cJSON_GetNumberValue(cJSON_GetObjectItem(k, "id")));
+    cJSON_Delete(list);
+    return id;
+}
+
+/* A held field edited again shows its new value, --take applies that one, and a choice made
+ * before a newer edit never overwrites it: the conflict opens again instead. */
+static void test_conflict_follows_later_edits(void **state)
+{
+    struct e2e *e = *state;
+    char *key = NULL, *id = make_conflict(e, &key);
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"Subject\":\"VAT 19%% "
+                         "wrong\"}}",
+                         id));
+    assert_int_equal(e2e_sync_once(e), 0); /* still held: a conflict is not a failure */
+    char *cid = first_conflict_id(e, "VAT 19% wrong");
+    assert_int_equal(run3(e, NULL, "conflicts", "resolve", cid, "--take", "tracker"), 0);
+    /* the account manager edits once more before the next cycle applies the choice */
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"fields\":{\"Subject\":\"VAT 7%% "
+                         "wrong\"}}",
+                         id));
+    char *out = NULL;
+    e2e_run(e, &out, "sync", "--once");
+    assert_non_null(strstr(out, "opened again"));
+    free(out);
+    cJSON *c = e2e_zoho_case(e, id);
+    assert_string_equal(e2e_zfield(c, "Subject"), "VAT 7% wrong"); /* not overwritten */
+    cJSON_Delete(c);
+    free(cid);
+    cid = first_conflict_id(e, "VAT 7% wrong");
+    assert_int_equal(run3(e, NULL, "conflicts", "resolve", cid, "--take", "crm"), 0);
+    assert_int_equal(e2e_sync_once(e), 0);
+    cJSON *i = e2e_jira_issue(e, key);
+    assert_string_equal(e2e_jfield(i, "summary"), "VAT 7% wrong");
+    cJSON_Delete(i);
+    e2e_assert_quiet(e);
+    free(cid);
+    free(key);
+    free(id);
+}
+
 static void test_status_reports_skipped(void **state)
 {
     struct e2e *e = *state;
@@ -303,6 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_take_crm, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_value_apply, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_show_diffs_long_text, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_conflict_follows_later_edits, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_status_reports_skipped, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_status_reports_rate_limit_budget, e2e_setup,
                                         e2e_teardown),
