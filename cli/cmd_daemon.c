@@ -2,6 +2,7 @@
  * `crmbridge daemon`: one thread per pair, each on its own interval, so a slow or failing
  * endpoint never stalls the others; a failing pair backs off (doubling, up to an hour) and says
  * why. Webhook hints from the listener wake a pair at once; polling stays the source of truth.
+ * After a cycle it renews the pair's push channels (Zoho) that have less than a day left.
  * SIGTERM finishes in-flight writes and exits 0; SIGHUP reloads (a broken config keeps the old
  * one); a lock file keeps a second daemon off the state dir. It never touches the cache itself.
  */

@@ -4,6 +4,7 @@
  * is given); field metadata is read once; changes are listed with If-Modified-Since and page /
  * page_token paging; records are read by ids, updated in batches and created through upsert on
  * the marker field, so a repeated create never duplicates; markers are found with COQL.
+ * Notification channels (/actions/watch) are enabled or renewed in place for `webhooks register`.
  * It does not decide what a field means (mapping/ does) and handles no notes or deletions.
  */
 #include <stdarg.h>

@@ -554,8 +554,8 @@ static double channel_expiry(struct e2e *e)
 
 static int register_hooks(struct e2e *e, char **out, const char *hours)
 {
-    return tu_run_crmbridge(out, "-c", e->conf, "webhooks", "register", hours ? "--channel-hours"
-                            : NULL, hours, (char *)NULL);
+    return tu_run_crmbridge(out, "-c", e->conf, "webhooks", "register",
+                            hours ? "--channel-hours" : NULL, hours, (char *)NULL);
 }
 
 /* `webhooks register` enables one channel per pair side (token derived, never the secret);
@@ -654,16 +654,15 @@ static void test_zoho_channel_edit_reaches_jira(void **state)
     cJSON *w = zoho_watch(e);
     int delivered = 0;
     const cJSON *sent;
-    cJSON_ArrayForEach(sent, cJSON_GetObjectItem(w, "sent"))
-        delivered += cJSON_GetNumberValue(cJSON_GetObjectItem(sent, "status")) == 200;
+    cJSON_ArrayForEach(sent, cJSON_GetObjectItem(w, "sent")) delivered +=
+        cJSON_GetNumberValue(cJSON_GetObjectItem(sent, "status")) == 200;
     assert_true(delivered >= 1);
     cJSON_Delete(w);
 
     /* a week later the channel has expired and sends nothing; forged deliveries are refused
      * and the change waits for the hourly poll */
     usleep(600 * 1000);
-    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/clock", "{\"advance_ms\":%lld}",
-                         8LL * 86400000));
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/clock", "{\"advance_ms\":%lld}", 8LL * 86400000));
     w = zoho_watch(e);
     int n_sent = cJSON_GetArraySize(cJSON_GetObjectItem(w, "sent"));
     cJSON_Delete(w);
@@ -701,8 +700,8 @@ static void test_daemon_renews_expiring_channel(void **state)
     for (int i = 0; i < 100 && !renewed; i++) {
         usleep(100 * 1000);
         char *log = tu_read_file(d.log);
-        renewed = strstr(log, "pair 'feedback': renewed its crm channel: zoho Cases channel") !=
-                  NULL;
+        renewed =
+            strstr(log, "pair 'feedback': renewed its crm channel: zoho Cases channel") != NULL;
         free(log);
     }
     assert_true(renewed);
@@ -713,6 +712,93 @@ static void test_daemon_renews_expiring_channel(void **state)
     const char *at = strstr(log, "renewed its crm channel");
     assert_null(strstr(at + 1, "renewed its crm channel"));
     free(log);
+}
+
+/* ------------------------------------------------------------------ Trello webhooks */
+
+#define TRELLO_APP_SECRET "sim-trello-app-secret" /* the simulator's app secret */
+
+/* A Zoho + Trello config with webhooks on port (polling hourly); returns the board's id. */
+static void trello_conf(struct e2e *e, const struct sim *tr, int port, char *board, size_t n)
+{
+    cJSON *b = sim_ctl(tr, "POST", "/_sim/seed",
+                       "{\"new_board\":{\"name\":\"Team board\",\"lists\":[\"Inbox\",\"Done\"]}}");
+    snprintf(board, n, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(b, "board")));
+    cJSON_Delete(b);
+    char text[4096];
+    snprintf(
+        text, sizeof(text),
+        "state_dir = \"%s/state\"; interval = 3600;\n"
+        "webhooks = { listen = \"127.0.0.1:%d\"; secret = \"env:CB_TEST_HOOK\";\n"
+        "  trello_secret = \"%s\"; };\n"
+        "endpoints = {\n"
+        "  zoho = { type = \"zoho\"; accounts_url = \"%s\"; api_url = \"%s\";\n"
+        "    client_id = \"1000.SIMCLIENT\"; client_secret = \"env:CB_TEST_ZOHO_SECRET\";\n"
+        "    refresh_token = \"file:%s/zoho.token\"; };\n"
+        "  board = { type = \"trello\"; api_url = \"%s\";\n"
+        "    key = \"d1f7b2c9e4a8f3b6c0d5e9a2f4b7c1e8\"; token = \"env:CB_TEST_TRELLO_TOKEN\"; };\n"
+        "};\n"
+        "pairs = ( { name = \"delivery\"; crm = { endpoint = \"zoho\"; module = \"Cases\"; };\n"
+        "  tracker = { endpoint = \"board\"; board = \"%s\"; list = \"Inbox\"; }; } );\n",
+        e->dir, port, TRELLO_APP_SECRET, e->zoho.base, e->zoho.base, e->dir, tr->base, board);
+    assert_int_equal(tu_write_file(e->conf, text), 0);
+    setenv("CB_TEST_HOOK", SECRET, 1);
+    setenv("CB_TEST_TRELLO_TOKEN",
+           "ATTA9c4e1b7d2f8a3c6e0b5d9f1a4c7e2b8d3f6a0c5e9b1d4f7a2c8e3b6d0f5a9c1e4b7", 1);
+}
+
+/* The id of the board's only card, waiting for the daemon to create it (caller frees). */
+static char *wait_card(const struct sim *tr, const char *board)
+{
+    char path[96], *id = NULL;
+    snprintf(path, sizeof(path), "/_sim/cards?board=%s", board);
+    for (int i = 0; i < 100 && !id; i++) {
+        cJSON *all = sim_ctl(tr, "GET", path, NULL);
+        const char *cid =
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 0), "id"));
+        id = cid ? strdup(cid) : NULL;
+        cJSON_Delete(all);
+        if (!id)
+            usleep(100 * 1000);
+    }
+    assert_non_null(id);
+    return id;
+}
+
+/* `webhooks register` (while the daemon answers Trello's HEAD check) creates the board's webhook;
+ * a person renaming the card reaches Zoho within a second although polling is hourly. */
+static void test_trello_webhook_reaches_zoho(void **state)
+{
+    struct e2e *e = *state;
+    assert_int_equal(sim_start(&extra[n_extra], "trello", NULL), 0);
+    const struct sim *tr = &extra[n_extra++];
+    int port = free_port();
+    char board[32];
+    trello_conf(e, tr, port, board, sizeof(board));
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Card path\",\"Status\":\"New\"}");
+    struct daemon_run d;
+    daemon_start(e, &d, port);
+    char *card = wait_card(tr, board);
+    char *out = NULL;
+    assert_int_equal(register_hooks(e, &out, NULL), 0);
+    assert_non_null(strstr(out, "registered a webhook for board"));
+    free(out);
+    usleep(600 * 1000); /* let the cycles our own writes started pass */
+    cJSON_Delete(sim_ctl(tr, "POST", "/_sim/edit",
+                         "{\"card\":\"%s\",\"fields\":{\"name\":\"Renamed on the board\"}}", card));
+    int64_t t0 = now_ms(), took = -1;
+    while (took < 0 && now_ms() - t0 < 1000) {
+        cJSON *c = e2e_zoho_case(e, id);
+        const char *subj = e2e_zfield(c, "Subject");
+        if (subj && !strcmp(subj, "Renamed on the board"))
+            took = now_ms() - t0;
+        cJSON_Delete(c);
+        usleep(20 * 1000);
+    }
+    assert_true(took >= 0);
+    assert_int_equal(daemon_stop(&d), 0);
+    free(card);
+    free(id);
 }
 
 int main(void)
@@ -737,6 +823,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zoho_channel_edit_reaches_jira, e2e_setup,
                                         daemon_teardown),
         cmocka_unit_test_setup_teardown(test_daemon_renews_expiring_channel, e2e_setup,
+                                        daemon_teardown),
+        cmocka_unit_test_setup_teardown(test_trello_webhook_reaches_zoho, e2e_setup,
                                         daemon_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
