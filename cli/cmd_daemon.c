@@ -48,6 +48,7 @@ struct worker {
     pthread_t th;
     /* guarded by d->lock */
     int hinted, quit, failures;
+    int sweep; /* a delete webhook came: the next cycle sweeps linked ids */
     int64_t next_ms; /* monotonic */
     char last_error[256];
     struct pair_stats st;
@@ -205,7 +206,7 @@ static void renew_channels(const struct worker *w)
 }
 
 /* Runs one cycle of w's pair (opening it first if needed) without holding the lock. */
-static void run_one(struct worker *w, struct sync_pair **p)
+static void run_one(struct worker *w, struct sync_pair **p, int sweep)
 {
     struct daemon *d = w->d;
     struct strbuf err = STRBUF_INIT;
@@ -216,6 +217,8 @@ static void run_one(struct worker *w, struct sync_pair **p)
     if (!*p)
         st = sync_pair_open(d->a->cfg, w->pc, d->a->cache, p, &err);
     int ran = st == CB_OK;
+    if (ran && sweep)
+        sync_pair_sweep_soon(*p);
     if (ran)
         st = sync_pair_cycle(*p, &rep, &err);
     if (st == CB_OK || st == CB_ERR_STOPPED)
@@ -270,8 +273,10 @@ static void *worker_main(void *arg)
             continue;
         }
         w->hinted = 0;
+        int sweep = w->sweep;
+        w->sweep = 0;
         pthread_mutex_unlock(&d->lock);
-        run_one(w, &p); /* returns with the lock held */
+        run_one(w, &p, sweep); /* returns with the lock held */
     }
     pthread_mutex_unlock(&d->lock);
     sync_pair_close(p);
@@ -348,6 +353,10 @@ static void on_hint(void *arg, const char *endpoint, const char *what)
             continue;
         d->w[i].hinted = 1;
         d->w[i].st.hints++;
+        /* a deletion never shows in a listing: the woken cycle reads the linked ids */
+        if (what && (strstr(what, "deleted") || !strncmp(what, "deleteCard", 10) ||
+                     !strncmp(what, "delete", 6)))
+            d->w[i].sweep = 1;
         log_info("webhook from '%s' (%s): pair '%s' runs now%s", endpoint, what, d->w[i].pc->name,
                  d->w[i].failures ? " (after its backoff)" : "");
     }

@@ -168,6 +168,8 @@ static enum cb_status sweep_side(struct cycle *c, struct sweep *sw, enum side s,
 static int sweep_due(struct cycle *c, struct cache_txn *t, const char *key)
 {
     int every = c->p->pc->delete_sweep_s;
+    if (c->p->sweep_soon)
+        return 1;
     if (every <= 0)
         return 0;
     cJSON *last = NULL;
@@ -239,6 +241,7 @@ static enum cb_status from_sweep(struct cycle *c, struct removals *rs, struct st
         link_release(&l);
     }
     if (st == CB_OK && due) {
+        c->p->sweep_soon = 0;
         struct sweep_mark m = {key.buf};
         st = with_txn(c, mark_swept, &m, err);
         log_debug("pair '%s': swept %zu links for deletes", c->p->pc->name, sw.n);

@@ -74,6 +74,11 @@ void sync_report_add(struct sync_report *a, const struct sync_report *b)
     (void)strbuf_add(&a->notes, b->notes.buf, b->notes.len);
 }
 
+void sync_pair_sweep_soon(struct sync_pair *p)
+{
+    p->sweep_soon = 1;
+}
+
 const char *sync_pair_name(const struct sync_pair *p)
 {
     return p->pc->name;

@@ -56,6 +56,11 @@ enum cb_status sync_pair_ping(struct sync_pair *p, enum side s, struct strbuf *i
 enum cb_status sync_pair_cycle(struct sync_pair *p, struct sync_report *rep,
                                struct strbuf *err) CB_WUR;
 
+/* Makes the pair's next cycle read every linked id for deletions now, whatever delete_sweep
+ * says (a webhook told of a deletion, which a service's search never shows). Call it from the
+ * thread that runs the pair's cycles. */
+void sync_pair_sweep_soon(struct sync_pair *p);
+
 /* Asks running cycles to stop after their in-flight writes (async-signal-safe). */
 void sync_request_stop(void);
 int sync_stop_requested(void);

@@ -21,6 +21,7 @@ struct sync_pair {
     int pinged[2];
     int create_from[2]; /* may a record first seen on side s be created on the other side? */
     int64_t settle_ms;  /* a create that timed out may still land this long after it was sent */
+    int sweep_soon;     /* the next cycle sweeps linked ids for deletions (a delete webhook) */
 };
 
 /* A linked (or about to be linked) pair of records processed in this cycle. */

@@ -301,6 +301,34 @@ static void test_registered_jira_webhook_reaches_crm(void **state)
     free(id);
 }
 
+/* A deletion never shows in Jira's search: its webhook makes the woken cycle read the linked
+ * ids, so under deletes = "archive" the case closes within a second, not at the next sweep. */
+static void test_delete_webhook_archives_at_once(void **state)
+{
+    struct e2e *e = *state;
+    e2e_write_conf(e, "interval = 3600; deletes = \"archive\"; delete_sweep = 86400;");
+    int port = add_webhooks(e);
+    assert_int_equal(e2e_run(e, NULL, "webhooks", "register"), 0);
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Dropped by the customer\",\"Status\":\"New\"}");
+    char *id2 = e2e_seed_case(e, "{\"Subject\":\"Still wanted\",\"Status\":\"New\"}");
+    struct daemon_run d;
+    daemon_start(e, &d, port);
+    char *key = wait_linked(e, id), *key2 = wait_linked(e, id2);
+    usleep(800 * 1000); /* the echoes of our own creates are hints too: let those cycles pass */
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/issue/%s", key);
+    cJSON_Delete(sim_call(&e->jira, "DELETE", path, NULL, NULL));
+    int64_t ms = wait_status(e, id, "Closed", 1500);
+    if (ms < 0)
+        fail_msg("the case did not close within 1.5 s of the delete webhook");
+    assert_true(zoho_status_is(e, id2, "New"));
+    assert_int_equal(daemon_stop(&d), 0);
+    free(key);
+    free(key2);
+    free(id);
+    free(id2);
+}
+
 static void test_missed_webhook_caught_by_poll(void **state)
 {
     struct e2e *e = *state;
@@ -808,6 +836,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signed_webhook_syncs_within_a_second, e2e_setup,
                                         daemon_teardown),
         cmocka_unit_test_setup_teardown(test_registered_jira_webhook_reaches_crm, e2e_setup,
+                                        daemon_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_webhook_archives_at_once, e2e_setup,
                                         daemon_teardown),
         cmocka_unit_test_setup_teardown(test_missed_webhook_caught_by_poll, e2e_setup,
                                         daemon_teardown),
