@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 build=${2:-build-fuzz}
-targets=(richtext mapping config zoho jira fxiaoke trello)
+targets=(richtext mapping config hooks zoho jira fxiaoke trello)
 
 # libFuzzer's runtime ships in libclang-rt-14-dev on Debian 12.
 if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
