@@ -16,4 +16,6 @@ if [ "${1:-}" = "--asan" ]; then
 else
   scripts/setup.sh build
   ctest --test-dir build --output-on-failure -j2
+  # the crash and fault harnesses' figures (kills, restarts, duplicates, lost edits, ...)
+  grep -h "^figures:" build/Testing/Temporary/LastTest.log || true
 fi
