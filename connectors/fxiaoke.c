@@ -1776,11 +1776,16 @@ static cJSON *fx_echo(const struct connector *c, const char *field, const cJSON 
     const struct ffield *f = meta_find(c, field);
     if (!f || f->kind != FK_LONG || !cJSON_IsString(written))
         return NULL;
-    char *plain = richtext_md_to_plain(written->valuestring);
-    char *md = richtext_plain_to_md(plain);
-    cJSON *back = md[0] ? cJSON_CreateString(md) : cJSON_CreateNull();
-    free(plain);
-    free(md);
+    /* what a write sends, read back the way every read decodes it */
+    struct strbuf why = STRBUF_INIT;
+    cJSON *row = cJSON_CreateObject(), *back = NULL;
+    cJSON *wire = wire_value(c, f, written, &why);
+    if (wire) {
+        cJSON_AddItemToObject(row, f->name, wire);
+        back = canon_value(c, f, row);
+    }
+    cJSON_Delete(row);
+    strbuf_release(&why);
     return back;
 }
 
