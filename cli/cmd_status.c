@@ -1,7 +1,8 @@
 /*
  * `crmbridge status`: per pair, what the cache knows — links, cursors and their age, the last
- * cycle's outcome with the reason for every skipped or failed record, open conflicts and pending
- * creates. A pair is "ok" only when its last cycle ran and left nothing skipped or failed.
+ * cycle's outcome with the reason for every skipped or failed record, open conflicts, pending
+ * creates and the people with no user on one side. A pair is "ok" only when its last cycle ran
+ * and left nothing skipped or failed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,14 @@ static cJSON *pair_status(struct cache_txn *t, const char *pair)
         cJSON_AddItemToObject(o, "last_cycle", rep);
     }
     cJSON_AddStringToObject(o, "state", state);
+    strbuf_reset(&key);
+    (void)strbuf_addf(&key, "people:%s", pair);
+    cJSON *people = NULL;
+    if (cache_meta_get(t, key.buf, &people) != CB_OK || !cJSON_IsArray(people)) {
+        cJSON_Delete(people);
+        people = cJSON_CreateArray();
+    }
+    cJSON_AddItemToObject(o, "unmapped_people", people);
     strbuf_release(&key);
     return o;
 }
@@ -92,6 +101,25 @@ static void print_budget(const char *side, const cJSON *b)
            num(b, "paced_waits", NULL));
 }
 
+/* "  unmapped people  1" and one line each: who, where, which field, since when */
+static void print_people(const cJSON *people)
+{
+    printf("  unmapped people  %d\n", cJSON_GetArraySize(people));
+    const cJSON *u;
+    cJSON_ArrayForEach(u, people)
+    {
+        char age[16];
+        cli_age((int64_t)num(u, "last_ms", NULL), age, sizeof(age));
+        printf("    %s: no user on the %s side for '%s' (%s), last seen %s ago\n",
+               cJSON_GetStringValue(cJSON_GetObjectItem(u, "name")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(u, "side")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(u, "field")),
+               cJSON_IsTrue(cJSON_GetObjectItem(u, "fallback")) ? "set to the fallback"
+                                                                : "left as it was",
+               age);
+    }
+}
+
 static void print_pair(const cJSON *o, int color)
 {
     const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(o, "state"));
@@ -111,6 +139,7 @@ static void print_pair(const cJSON *o, int color)
     }
     printf("  open conflicts   %.0f\n", num(o, "open_conflicts", NULL));
     printf("  pending creates  %.0f\n", num(o, "pending_creates", NULL));
+    print_people(cJSON_GetObjectItem(o, "unmapped_people"));
     const cJSON *r = cJSON_GetObjectItem(o, "last_cycle");
     if (!r)
         return;

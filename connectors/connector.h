@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "core/strbuf.h"
+#include "mapping/people.h"
 
 struct cache;
 struct connector; /* one service's private state */
@@ -147,6 +148,14 @@ struct connector_ops {
      * one-line description. NULL: the service has no channel crmbridge can register. */
     enum cb_status (*watch)(struct connector *c, const struct watch_req *req,
                             struct strbuf *info, struct strbuf *err);
+    /* Optional people (mapping/people.h). list_users appends the users a person field of this
+     * side may be set to (Jira: the project's assignable users; Zoho: active users; Trello: the
+     * board's members; Fxiaoke: the company's employees), each once, paging through them all.
+     * NULL: the side has no person fields. Called after ping. */
+    enum cb_status (*list_users)(struct connector *c, struct person_list *out, struct strbuf *err);
+    /* Optional: 1 when remote field `field` holds a user on this side (read as a person object,
+     * written from a user id), 0 otherwise. Pure: answers from what ping learnt. */
+    int (*person_field)(const struct connector *c, const char *field);
 };
 
 const struct connector_ops *connector_find(const char *type);

@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "mapping/mapping_default.h"
+#include "mapping/people_p.h"
 
 struct valmap {
     char *canon;
@@ -38,6 +39,7 @@ struct mapping {
     const char **items;
     cJSON *defaults[2];
     long skew_ms;
+    struct people_map *people;
 };
 
 static const char *const side_key[2] = {"crm", "tracker"};
@@ -67,6 +69,7 @@ void mapping_free(struct mapping *m)
         cJSON_Delete(m->defaults[s]);
     }
     free(m->items);
+    people_map_free(m->people);
     free(m);
 }
 
@@ -232,6 +235,7 @@ static enum cb_status load_config(config_t *lc, const char *file, struct mapping
     const config_setting_t *defs = config_lookup(lc, "defaults");
     for (int s = 0; s < 2; s++)
         m->defaults[s] = group_to_json(defs ? config_setting_get_member(defs, side_key[s]) : NULL);
+    m->people = people_map_load(config_lookup(lc, "people"), file, &errs);
     int skew = 120;
     (void)config_lookup_int(lc, "skew", &skew);
     m->skew_ms = (long)skew * 1000;
@@ -348,7 +352,10 @@ cJSON *mapping_to_item(const struct mapping *m, enum side s, const struct remote
                              : cJSON_GetObjectItemCaseSensitive(r->fields, f->remote[s]);
         if (!v)
             continue; /* not delivered: unknown, not empty */
-        if (f->has_vm[s] && cJSON_IsString(v)) {
+        cJSON *person = people_map_canon(m->people, s, v);
+        if (person) {
+            cJSON_AddItemToObject(item, f->item, person);
+        } else if (f->has_vm[s] && cJSON_IsString(v)) {
             const char *canon = read_map(f, s, v->valuestring);
             if (!canon && warn)
                 (void)strbuf_addf(warn, "%s value '%s' of '%s' has no mapping; ", side_name(s),
@@ -383,7 +390,14 @@ cJSON *mapping_to_remote(const struct mapping *m, enum side s, const cJSON *patc
         const struct fieldmap *f = find_field(m, v->string);
         if (!f || !f->remote[s] || f->remote[s][0] == '$' || !mapping_flows(m, f->item, SIDE_OTHER(s)))
             continue;
-        if (f->has_vm[s] && cJSON_IsString(v)) {
+        if (people_map_is_person_field(m->people, s, f->remote[s])) {
+            cJSON *id = people_map_resolve(m->people, s, f->item, v, 1);
+            if (id)
+                cJSON_AddItemToObject(out, f->remote[s], id);
+            else if (warn)
+                (void)strbuf_addf(warn, "'%s' person '%s' has no user on the %s side: left as it is; ",
+                                  f->item, cJSON_IsString(v) ? v->valuestring : "?", side_name(s));
+        } else if (f->has_vm[s] && cJSON_IsString(v)) {
             const char *w = write_map(f, s, v->valuestring);
             if (!w) {
                 if (warn)
@@ -404,6 +418,8 @@ cJSON *mapping_roundtrip(const struct mapping *m, enum side s, const char *field
     const struct fieldmap *f = find_field(m, field);
     if (!f || !f->remote[s])
         return NULL;
+    if (people_map_is_person_field(m->people, s, f->remote[s]))
+        return people_map_roundtrip(m->people, s, v);
     if (f->has_vm[s] && cJSON_IsString(v)) {
         const char *w = write_map(f, s, v->valuestring);
         const char *back = w ? read_map(f, s, w) : NULL;
@@ -426,4 +442,26 @@ enum conflict_policy mapping_policy(const struct mapping *m, const char *field)
 long mapping_skew_ms(const struct mapping *m)
 {
     return m->skew_ms;
+}
+
+void mapping_set_people(struct mapping *m, enum side s, struct person_list *users,
+                        const char *const *person_fields)
+{
+    people_map_set_side(m->people, s, users, person_fields);
+}
+
+cJSON *mapping_take_unmapped(struct mapping *m)
+{
+    return people_map_take_unmapped(m->people);
+}
+
+int mapping_person_known(const struct mapping *m, enum side s, const char *name)
+{
+    return people_map_known(m->people, s, name);
+}
+
+int mapping_holds(const struct mapping *m, const char *field, enum side s)
+{
+    const struct fieldmap *f = find_field(m, field);
+    return f && f->remote[s];
 }

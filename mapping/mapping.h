@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "core/strbuf.h"
 #include "mapping/item.h"
+#include "mapping/people.h"
 
 struct mapping;
 
@@ -54,9 +55,23 @@ const cJSON *mapping_create_defaults(const struct mapping *m, enum side s);
 
 /* Per item field: may a change flow from side `from` to the other side? */
 int mapping_flows(const struct mapping *m, const char *field, enum side from);
+/* 1 when side s has a remote field for item field `field`. */
+int mapping_holds(const struct mapping *m, const char *field, enum side s);
 enum conflict_policy mapping_policy(const struct mapping *m, const char *field);
 /* Clock-skew tolerance for newest_wins, in ms. */
 long mapping_skew_ms(const struct mapping *m);
+/* People (people.h): hands side s's user directory to m (takes *users over and zeroes it) and
+ * names the remote fields of s that hold users (copied). Until it is called for a side, that
+ * side has no person fields: person values are written to it as text. */
+void mapping_set_people(struct mapping *m, enum side s, struct person_list *users,
+                        const char *const *person_fields);
+/* The people mapping_to_remote found no user for since the last call, each once:
+ * [{"side": "tracker", "field": "assignee", "name": "Li Wei <li@acme.cn>", "fallback": false}]
+ * (owned by the caller; an empty array when none). */
+cJSON *mapping_take_unmapped(struct mapping *m);
+/* 1 when person `name` (a canonical string) now has a user on side s (not counting fallback). */
+int mapping_person_known(const struct mapping *m, enum side s, const char *name);
+
 /* NULL-terminated list of the item fields this mapping knows (owned by m). */
 const char *const *mapping_item_fields(const struct mapping *m);
 

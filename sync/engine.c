@@ -161,6 +161,8 @@ enum cb_status sync_pair_ping(struct sync_pair *p, enum side s, struct strbuf *i
 {
     enum cb_status st = p->ops[s]->ping(p->conn[s], info, err);
     p->pinged[s] = st == CB_OK;
+    if (st == CB_OK)
+        sync_people_load(p, s, info);
     return st;
 }
 
@@ -1612,6 +1614,7 @@ static void save_report(struct cycle *c, enum cb_status st, const struct strbuf 
     struct report_commit rc = {key.buf, o};
     if (with_txn(c, commit_report, &rc, &e) != CB_OK)
         log_warn("cannot keep the cycle report of pair '%s': %s", c->p->pc->name, e.buf);
+    sync_people_save(c->p);
     strbuf_release(&key);
     strbuf_release(&e);
     cJSON_Delete(o);

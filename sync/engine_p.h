@@ -57,6 +57,12 @@ struct cycle {
     int64_t started_ms;
 };
 
+/* People (sync/people.c): after side s is pinged, hands its user directory and person fields
+ * to the mapping (info gets ", N user(s)"); never fails the ping. */
+void sync_people_load(struct sync_pair *p, enum side s, struct strbuf *info);
+/* Keeps the people the mapping found no user for since the last call (for `crmbridge status`). */
+void sync_people_save(struct sync_pair *p);
+
 /* One line in the report: cycle_problem for a skipped, failed or postponed record (the
  * counter is the caller's), cycle_note for what was done. */
 void cycle_problem(struct cycle *c, const char *fmt, ...) CB_PRINTF(2, 3);

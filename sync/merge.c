@@ -33,9 +33,15 @@ static const cJSON *fp_of(const cJSON *base, enum side s, const char *field)
     return cJSON_GetObjectItemCaseSensitive(fp, field);
 }
 
+/* A side's fingerprint "*": it was not written what the source held (it cannot hold that
+ * person or value), so whatever it shows at first is its own, not an edit. */
+#define FP_ANY "*"
+
 static int field_changed(const cJSON *base, enum side s, const char *field, const cJSON *v)
 {
     const cJSON *fp = fp_of(base, s, field);
+    if (cJSON_IsString(fp) && strcmp(fp->valuestring, FP_ANY) == 0)
+        return 0;
     if (cJSON_IsString(fp)) {
         char h[17];
         hash_hex(field, v, h);
@@ -170,8 +176,13 @@ static void take(const struct mapping *m, const char *f, enum side w, const cJSO
         return; /* a one-way field edited against its direction: noted, not copied */
     set_item(nb, f, v);
     cJSON *rt = mapping_roundtrip(m, o, f, v);
-    if (!rt)
-        return; /* the other side cannot hold this value (or this field) */
+    if (!rt) {
+        /* the other side cannot hold this value (a person with no user there): it keeps its
+         * own, which is then no edit of its own to copy back */
+        if (cur_o)
+            set_fp(nb, o, f, cur_o);
+        return;
+    }
     if (!(cur_o && item_value_equal(f, rt, cur_o)))
         cJSON_AddItemToObject(out->patch[o], f, cJSON_Duplicate(v, 1));
     set_fp(nb, o, f, rt);
@@ -222,9 +233,12 @@ static void force(const struct mapping *m, const char *f, const cJSON *v, const 
     set_item(nb, f, v);
     for (int s = 0; s < 2; s++) {
         cJSON *rt = mapping_roundtrip(m, (enum side)s, f, v);
-        if (!rt)
-            continue;
         const cJSON *cur = cJSON_GetObjectItemCaseSensitive(view[s], f);
+        if (!rt) {
+            if (cur)
+                set_fp(nb, (enum side)s, f, cur); /* s keeps its own value (see take) */
+            continue;
+        }
         if (!(cur && item_value_equal(f, rt, cur)))
             cJSON_AddItemToObject(out->patch[s], f, cJSON_Duplicate(v, 1));
         set_fp(nb, (enum side)s, f, rt);
@@ -263,6 +277,20 @@ static cJSON *merge_sets(const cJSON *base, const cJSON *a, const cJSON *b)
         }
     }
     return out;
+}
+
+/* Replaces each FP_ANY with the fingerprint of what that side now shows. */
+static void settle_any(cJSON *nb, const cJSON *const view[2])
+{
+    for (int s = 0; s < 2; s++) {
+        cJSON *fps = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(nb, "fp"), s);
+        for (cJSON *f = fps ? fps->child : NULL, *next; f; f = next) {
+            next = f->next; /* set_fp replaces f */
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(view[s], f->string);
+            if (v && cJSON_IsString(f) && strcmp(f->valuestring, FP_ANY) == 0)
+                set_fp(nb, (enum side)s, f->string, v);
+        }
+    }
 }
 
 void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const view[2],
@@ -323,6 +351,7 @@ void merge_run(const struct mapping *m, const cJSON *base, const cJSON *const vi
         }
         take(m, f, ch[0] ? SIDE_CRM : SIDE_TRACKER, view, nb, out);
     }
+    settle_any(nb, view);
     out->changed = !base || !cJSON_Compare(nb, base, 1);
     out->new_base = nb;
 }
@@ -357,6 +386,15 @@ cJSON *merge_base_for_create(const struct mapping *m, enum side target, const cJ
         cJSON *rt = mapping_roundtrip(m, target, v->string, v);
         if (rt)
             set_fp(nb, target, v->string, rt);
+        cJSON_Delete(rt);
+    }
+    cJSON_ArrayForEach(v, src_view)
+    {
+        cJSON *rt = mapping_flows(m, v->string, src) ? mapping_roundtrip(m, target, v->string, v)
+                                                     : NULL;
+        if (!rt && mapping_flows(m, v->string, src) && mapping_holds(m, v->string, target))
+            set_obj(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(nb, "fp"), (int)target),
+                    v->string, cJSON_CreateString(FP_ANY));
         cJSON_Delete(rt);
     }
     return nb;

@@ -618,6 +618,7 @@ static void workers_close(struct migrate *m)
         w->c.intents = NULL;
         sync_report_release(&w->page);
         strbuf_release(&w->err);
+        sync_people_save(w->p);
         if (w->p != m->p)
             sync_pair_close(w->p);
     }
@@ -1020,6 +1021,7 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
         st = run(m, err);
         workers_close(m);
     }
+    sync_people_save(p);
     counts_add(&rep->total, &m->ck.total);
     if (!o->dry_run)
         counts_add(&rep->total, &rep->n);

@@ -253,6 +253,59 @@ static void test_create_base_then_key_flows_back(void **state)
     mapping_free(m);
 }
 
+/* A person with no user on the other side: nothing is written there, and the other side's own
+ * assignee, left as it was, is not taken for an edit and copied back over the CRM's. */
+static void test_unmapped_person_is_not_copied_back(void **state)
+{
+    (void)state;
+    struct mapping *m = load_map("fields = ( { item = \"assignee\"; crm = \"Owner\"; "
+                                 "tracker = \"assignee\"; } );\n");
+    struct person_list z = {0}, j = {0};
+    person_list_add(&z, "z1", "Li Wei", "li.wei@acme.cn");
+    person_list_add(&z, "z2", "Wang Fang", "wang.fang@acme.cn");
+    person_list_add(&j, "a1", "Li Wei", "li.wei@acme.cn");
+    const char *const zf[] = {"Owner", NULL}, *const jf[] = {"assignee", NULL};
+    mapping_set_people(m, SIDE_CRM, &z, zf);
+    mapping_set_people(m, SIDE_TRACKER, &j, jf);
+    const char *li = "{\"assignee\":\"Li Wei <li.wei@acme.cn>\"}";
+    cJSON *base = agreed(m, li, li);
+    struct merge_result r;
+    run(m, base, "{\"assignee\":\"Wang Fang <wang.fang@acme.cn>\"}", li, 2, 1, &r);
+    assert_null(cJSON_GetObjectItem(r.patch[SIDE_TRACKER], "assignee")); /* no Jira user */
+    assert_int_equal(r.n_conflicts, 0);
+    cJSON *tv = J(li);
+    assert_false(merge_side_changed(m, r.new_base, SIDE_TRACKER, tv)); /* still Li Wei: no edit */
+    cJSON *nb = cJSON_Duplicate(r.new_base, 1);
+    merge_result_release(&r);
+    run(m, nb, "{\"assignee\":\"Wang Fang <wang.fang@acme.cn>\"}", li, 3, 3, &r);
+    assert_int_equal(cJSON_GetArraySize(r.patch[SIDE_CRM]), 0); /* nothing flows back */
+    assert_int_equal(cJSON_GetArraySize(r.patch[SIDE_TRACKER]), 0);
+    merge_result_release(&r);
+    cJSON_Delete(nb);
+    cJSON_Delete(base);
+
+    /* a case created in Jira from a CRM case whose owner has no Jira user: the new issue's
+     * first assignee (none, or a default) is Jira's own, not an edit that empties the CRM */
+    cJSON *src = J("{\"assignee\":\"Wang Fang <wang.fang@acme.cn>\"}");
+    cJSON *written = mapping_to_remote(m, SIDE_TRACKER, src, NULL);
+    assert_null(cJSON_GetObjectItem(written, "assignee"));
+    base = merge_base_for_create(m, SIDE_TRACKER, src, written);
+    run(m, base, "{\"assignee\":\"Wang Fang <wang.fang@acme.cn>\"}", "{\"assignee\":null}", 1,
+        1, &r);
+    assert_int_equal(cJSON_GetArraySize(r.patch[SIDE_CRM]), 0);
+    nb = cJSON_Duplicate(r.new_base, 1);
+    merge_result_release(&r);
+    run(m, nb, "{\"assignee\":\"Wang Fang <wang.fang@acme.cn>\"}", li, 1, 2, &r);
+    assert_string_equal(patch_str(&r, SIDE_CRM, "assignee"), "Li Wei <li.wei@acme.cn>");
+    merge_result_release(&r); /* ...and a later assignment in Jira is an edit again */
+    cJSON_Delete(nb);
+    cJSON_Delete(base);
+    cJSON_Delete(written);
+    cJSON_Delete(src);
+    cJSON_Delete(tv);
+    mapping_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_one_way_field),
         cmocka_unit_test(test_labels_are_sets),
         cmocka_unit_test(test_create_base_then_key_flows_back),
+        cmocka_unit_test(test_unmapped_person_is_not_copied_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
