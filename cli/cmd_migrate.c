@@ -137,9 +137,10 @@ static void print_plan(const char *pair, const struct migrate_opts *o,
 static void print_counts(const char *what, const struct migrate_counts *n)
 {
     printf("  %s: read %ld, created %ld, linked to existing %ld, already linked %ld, "
-           "filtered out %ld, skipped %ld, failed %ld, postponed %ld, updated after copy %ld\n",
+           "filtered out %ld, skipped %ld, failed %ld, postponed %ld, updated after copy %ld, "
+           "comments copied %ld\n",
            what, n->read, n->created, n->linked, n->already, n->filtered, n->skipped, n->failed,
-           n->postponed, n->updated);
+           n->postponed, n->updated, n->comments);
 }
 
 static void print_report(const char *pair, const struct migrate_opts *o,
@@ -206,6 +207,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o, const char 
     const char *limit = cli_opt(argc, argv, "--limit");
     o->filter = cli_opt(argc, argv, "--filter");
     o->dry_run = cli_flag(argc, argv, "--dry-run");
+    o->no_comments = cli_flag(argc, argv, "--no-comments");
     if (!from || (strcmp(from, "crm") && strcmp(from, "tracker"))) {
         cli_error("'migrate' needs --from crm or --from tracker");
         return EXIT_USAGE;

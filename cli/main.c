@@ -98,10 +98,11 @@ static const struct cmd cmds[] = {
      "records; neither is synced or re-created afterwards.\n"},
     {"migrate", cmd_migrate,
      "usage: crmbridge [-c FILE] migrate --pair NAME --from crm|tracker [--filter EXPR]\n"
-     "                 [--dry-run] [--limit N] [--workers N] [--json]\n\n"
+     "                 [--dry-run] [--limit N] [--workers N] [--no-comments] [--json]\n\n"
      "Copies every record of one side that matches EXPR (\"field=value,field!=value\" on the\n"
-     "mapping's item fields, e.g. \"status!=done\") to the other side, in the largest batches the\n"
-     "target allows, and links each copy as the daemon would, so the daemon carries on from there.\n"
+     "mapping's item fields, e.g. \"status!=done\") to the other side, with its comments (unless\n"
+     "--no-comments), in the largest batches the target allows, and links each copy as the\n"
+     "daemon would, so the daemon carries on from there.\n"
      "Progress is checkpointed in the cache: after Ctrl-C, a crash or a kill the same command\n"
      "continues where it stopped and creates no duplicate; a finished migration writes nothing.\n"
      "--dry-run reads and prints the plan (creates, skips, requests, time) and writes nothing;\n"

@@ -345,6 +345,8 @@ static enum cb_status copy_create(struct copy_ctx *c, const char *marker)
         struct state_write w = {r, c->s, c->x->id, op.new_id, c->fp, marker, 0, c->l->id};
         st = state_write(&w);
         if (st == CB_OK)
+            r->cs->rep->comments[c->t]++;
+        if (st == CB_OK)
             note(r, "copied comment '%s' of %s '%s' to %s '%s'", c->x->id,
                  side_name((enum side)c->s), label(c->l, c->s), side_name((enum side)c->t),
                  label(c->l, c->t));

@@ -62,6 +62,7 @@ void sync_report_add(struct sync_report *a, const struct sync_report *b)
         a->updated[s] += b->updated[s];
         a->archived[s] += b->archived[s];
         a->deleted[s] += b->deleted[s];
+        a->comments[s] += b->comments[s];
     }
     a->linked += b->linked;
     a->unchanged += b->unchanged;

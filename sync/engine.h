@@ -21,6 +21,7 @@ struct sync_report {
     int updated[2];     /* records updated on each side */
     int archived[2];    /* records archived on each side by the delete policy */
     int deleted[2];     /* records deleted on each side by the delete policy */
+    int comments[2];    /* comments copied to each side */
     int linked;         /* records linked by recovering a lost create */
     int unchanged;      /* listed records with nothing to do (echoes included) */
     int conflicts;      /* new conflicts stored */

@@ -18,6 +18,8 @@
 
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "sync/comments.h"
+#include "sync/comments.h"
 #include "sync/engine_p.h"
 #include "sync/merge.h"
 
@@ -231,6 +233,7 @@ static void counts_to_json(cJSON *o, const struct migrate_counts *n)
     cJSON_AddNumberToObject(o, "failed", (double)n->failed);
     cJSON_AddNumberToObject(o, "postponed", (double)n->postponed);
     cJSON_AddNumberToObject(o, "updated", (double)n->updated);
+    cJSON_AddNumberToObject(o, "comments", (double)n->comments);
 }
 
 static void counts_from_json(const cJSON *o, struct migrate_counts *n)
@@ -244,6 +247,7 @@ static void counts_from_json(const cJSON *o, struct migrate_counts *n)
     n->failed = jlong(o, "failed");
     n->postponed = jlong(o, "postponed");
     n->updated = jlong(o, "updated");
+    n->comments = jlong(o, "comments");
 }
 
 static void counts_add(struct migrate_counts *a, const struct migrate_counts *b)
@@ -257,6 +261,7 @@ static void counts_add(struct migrate_counts *a, const struct migrate_counts *b)
     a->failed += b->failed;
     a->postponed += b->postponed;
     a->updated += b->updated;
+    a->comments += b->comments;
 }
 
 static enum cb_status load_checkpoint(struct migrate *m, struct strbuf *err)
@@ -509,11 +514,13 @@ static void absorb(struct migrate *m, const struct sync_report *page)
     n->postponed += page->postponed;
     n->skipped += page->skipped;
     n->updated += page->updated[0] + page->updated[1];
+    n->comments += page->comments[m->t];
     (void)strbuf_add(&m->rep->problems, page->problems.buf, page->problems.len);
 }
 
-/* The engine's create path for the records queued in c, then the read back and the merge. */
-static enum cb_status write_cycle(struct cycle *c, enum side s, struct strbuf *err)
+/* The engine's create path for the records queued in c, then the read back and the merge, and
+ * the comments of those records (the copies, marked as ours, have none to read). */
+static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, struct strbuf *err)
 {
     enum cb_status st = ensure_pinged(c->p, err);
     if (st == CB_OK)
@@ -524,7 +531,11 @@ static enum cb_status write_cycle(struct cycle *c, enum side s, struct strbuf *e
         st = fetch_side(c, (enum side)k, err);
     if (st == CB_OK)
         st = merge_and_write(c, 0, err);
-    return st;
+    if (st != CB_OK || !comments || !c->n_w)
+        return st;
+    struct comment_sync cs = {c->p->pc->name, c->p->cache, {c->p->ops[0], c->p->ops[1]},
+                              {c->p->conn[0], c->p->conn[1]}, {0, 0}, c->p->pc->overlap_s, c->rep};
+    return sync_comments(&cs, &c->w[0].link, c->w[0].rec, c->n_w, sizeof(*c->w), err);
 }
 
 /* ---------------------------------------------------------------- workers (several in flight) */
@@ -562,7 +573,7 @@ static void worker_reset(struct worker *w, struct migrate *m)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    w->st = write_cycle(&w->c, w->m->s, &w->err);
+    w->st = write_cycle(&w->c, w->m->s, !w->m->o->no_comments, &w->err);
     return NULL;
 }
 
@@ -658,7 +669,7 @@ static enum cb_status write_page(struct migrate *m, struct strbuf *err)
 {
     if (m->n_workers > 1)
         return write_parallel(m, err);
-    enum cb_status st = write_cycle(&m->c, m->s, err);
+    enum cb_status st = write_cycle(&m->c, m->s, !m->o->no_comments, err);
     absorb(m, &m->page);
     return st;
 }

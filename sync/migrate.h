@@ -22,6 +22,7 @@ struct migrate_opts {
     long limit;         /* copy at most this many records in this run (0 = no limit) */
     int dry_run;        /* plan only: read and count, write nothing (not even the checkpoint) */
     int workers;        /* connections writing in parallel (each its own connectors); <= 1 = one */
+    int no_comments;    /* copy the records only, not their comments */
     const struct config *cfg; /* to open those connections; NULL = one connection */
 };
 
@@ -37,6 +38,7 @@ struct migrate_counts {
     long failed;    /* could not be copied, reason in problems */
     long postponed; /* to retry by running the migration again (rate limit, search lag) */
     long updated;   /* records written after the copy (the target's key back on the source...) */
+    long comments;  /* comments copied with the records */
 };
 
 struct migrate_progress {

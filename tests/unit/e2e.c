@@ -1,6 +1,7 @@
 /* Shared helpers of the end-to-end tests (see e2e.h). */
 #include "tests/unit/e2e.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,3 +187,43 @@ int e2e_count_issues(struct e2e *e)
     return n;
 }
 
+
+cJSON *e2e_jira_comments(struct e2e *e, const char *key)
+{
+    cJSON *i = e2e_jira_issue(e, key);
+    cJSON *c = cJSON_DetachItemFromObject(i, "comments");
+    cJSON_Delete(i);
+    return c;
+}
+
+cJSON *e2e_zoho_notes(struct e2e *e, const char *case_id)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/_sim/notes?module=Cases&id=%s", case_id);
+    return sim_call(&e->zoho, "GET", path, NULL, NULL);
+}
+
+int e2e_count_with(const cJSON *arr, const char *f, ...)
+{
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(it, f));
+        va_list ap;
+        va_start(ap, f);
+        int all = s != NULL;
+        for (const char *needle; all && (needle = va_arg(ap, const char *)) != NULL;)
+            all = strstr(s, needle) != NULL;
+        va_end(ap);
+        n += all;
+    }
+    return n;
+}
+
+void e2e_add_note(struct e2e *e, const char *case_id, const char *text)
+{
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/note",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"text\":\"%s\",\"user\":\"Li Wei\"}",
+                         case_id, text));
+}

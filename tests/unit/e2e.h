@@ -30,5 +30,13 @@ const char *e2e_zfield(const cJSON *c, const char *f);
 char *e2e_seed_case(struct e2e *e, const char *fields_json);
 char *e2e_linked_key(struct e2e *e, const char *case_id);
 int e2e_count_issues(struct e2e *e);
+/* Comments of Jira issue key as the simulator keeps them ({id, author, text, properties}). */
+cJSON *e2e_jira_comments(struct e2e *e, const char *key);
+/* Notes of Zoho case case_id as the simulator keeps them. */
+cJSON *e2e_zoho_notes(struct e2e *e, const char *case_id);
+/* How many items of arr have a string field f containing every needle (NULL-terminated). */
+int e2e_count_with(const cJSON *arr, const char *f, ...);
+/* A note on Zoho case case_id written by "Li Wei". */
+void e2e_add_note(struct e2e *e, const char *case_id, const char *text);
 
 #endif

@@ -13,41 +13,6 @@
 
 /* ---------------------------------------------------------------- zoho <-> jira */
 
-/* Comments of a Jira issue as the simulator keeps them ({id, author, text, properties}). */
-static cJSON *jira_comments(struct e2e *e, const char *key)
-{
-    cJSON *i = e2e_jira_issue(e, key);
-    cJSON *c = cJSON_DetachItemFromObject(i, "comments");
-    cJSON_Delete(i);
-    return c;
-}
-
-static cJSON *zoho_notes(struct e2e *e, const char *case_id)
-{
-    char path[200];
-    snprintf(path, sizeof(path), "/_sim/notes?module=Cases&id=%s", case_id);
-    return sim_call(&e->zoho, "GET", path, NULL, NULL);
-}
-
-/* How many items of arr have a string field f containing every needle (NULL-terminated). */
-static int count_with(const cJSON *arr, const char *f, ...)
-{
-    int n = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(it, f));
-        va_list ap;
-        va_start(ap, f);
-        int all = s != NULL;
-        for (const char *needle; all && (needle = va_arg(ap, const char *)) != NULL;)
-            all = strstr(s, needle) != NULL;
-        va_end(ap);
-        n += all;
-    }
-    return n;
-}
-
 static char *linked_case(struct e2e *e, char **key)
 {
     char *id = e2e_seed_case(e, "{\"Subject\":\"Report export fails\",\"Status\":\"New\"}");
@@ -55,13 +20,6 @@ static char *linked_case(struct e2e *e, char **key)
     *key = e2e_linked_key(e, id);
     assert_non_null(*key);
     return id;
-}
-
-static void add_note(struct e2e *e, const char *case_id, const char *text)
-{
-    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/note",
-                         "{\"module\":\"Cases\",\"id\":\"%s\",\"text\":\"%s\",\"user\":\"Li Wei\"}",
-                         case_id, text));
 }
 
 static void add_jira_comment(struct e2e *e, const char *key, const char *text)
@@ -89,29 +47,29 @@ static void test_zoho_jira_both_ways_edit_quiet(void **state)
 {
     struct e2e *e = *state;
     char *key = NULL, *id = linked_case(e, &key);
-    add_note(e, id, "Customer says it fails on Safari too");
+    e2e_add_note(e, id, "Customer says it fails on Safari too");
     add_jira_comment(e, key, "Reproduced, looking at the CSV writer");
     assert_int_equal(e2e_sync_once(e), 0);
 
-    cJSON *jc = jira_comments(e, key), *zn = zoho_notes(e, id);
+    cJSON *jc = e2e_jira_comments(e, key), *zn = e2e_zoho_notes(e, id);
     assert_int_equal(cJSON_GetArraySize(jc), 2);
-    assert_int_equal(count_with(jc, "text", "Comment by Li Wei on ",
+    assert_int_equal(e2e_count_with(jc, "text", "Comment by Li Wei on ",
                                 " UTC (Zoho CRM):", "Customer says it fails on Safari too", NULL),
                      1);
     assert_int_equal(cJSON_GetArraySize(zn), 2);
-    assert_int_equal(count_with(zn, "Note_Content", "Comment by Mia Krystof on ",
+    assert_int_equal(e2e_count_with(zn, "Note_Content", "Comment by Mia Krystof on ",
                                 "(Jira):", "Reproduced, looking at the CSV writer", NULL),
                      1);
     /* the Zoho copy carries its marker as a short trailer; the Jira copy as a property */
-    assert_int_equal(count_with(zn, "Note_Content", "[cb:", NULL), 1);
-    assert_int_equal(count_with(jc, "text", "[cb:", NULL), 0);
+    assert_int_equal(e2e_count_with(zn, "Note_Content", "[cb:", NULL), 1);
+    assert_int_equal(e2e_count_with(jc, "text", "[cb:", NULL), 0);
     cJSON_Delete(jc);
     cJSON_Delete(zn);
     e2e_assert_quiet(e);
 
     /* edits on both sides update the copies, and nothing is added */
-    zn = zoho_notes(e, id);
-    jc = jira_comments(e, key);
+    zn = e2e_zoho_notes(e, id);
+    jc = e2e_jira_comments(e, key);
     cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/note_edit",
                          "{\"id\":\"%s\",\"text\":\"Fails on Safari 17 and Firefox\"}",
                          first_id_with(zn, "Note_Content", "Customer says")));
@@ -121,14 +79,14 @@ static void test_zoho_jira_both_ways_edit_quiet(void **state)
     cJSON_Delete(jc);
     cJSON_Delete(zn);
     assert_int_equal(e2e_sync_once(e), 0);
-    jc = jira_comments(e, key);
-    zn = zoho_notes(e, id);
+    jc = e2e_jira_comments(e, key);
+    zn = e2e_zoho_notes(e, id);
     assert_int_equal(cJSON_GetArraySize(jc), 2);
     assert_int_equal(cJSON_GetArraySize(zn), 2);
     assert_int_equal(
-        count_with(jc, "text", "Comment by Li Wei", "Fails on Safari 17 and Firefox", NULL), 1);
+        e2e_count_with(jc, "text", "Comment by Li Wei", "Fails on Safari 17 and Firefox", NULL), 1);
     assert_int_equal(
-        count_with(zn, "Note_Content", "Comment by Mia Krystof", "Fixed in the CSV writer", NULL),
+        e2e_count_with(zn, "Note_Content", "Comment by Mia Krystof", "Fixed in the CSV writer", NULL),
         1);
     cJSON_Delete(jc);
     cJSON_Delete(zn);
@@ -142,7 +100,7 @@ static void test_zoho_jira_lost_comment_answer(void **state)
 {
     struct e2e *e = *state;
     char *key = NULL, *id = linked_case(e, &key);
-    add_note(e, id, "Please call the customer back");
+    e2e_add_note(e, id, "Please call the customer back");
     cJSON_Delete(
         sim_ctl(&e->jira, "POST", "/_sim/faults",
                 "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue/[^/]+/comment\","
@@ -151,13 +109,13 @@ static void test_zoho_jira_lost_comment_answer(void **state)
     e2e_run(e, &out, "sync", "--once");
     assert_non_null(strstr(out, "postponed copy of comment"));
     free(out);
-    cJSON *jc = jira_comments(e, key);
+    cJSON *jc = e2e_jira_comments(e, key);
     assert_int_equal(cJSON_GetArraySize(jc), 1); /* it landed; its answer did not */
     cJSON_Delete(jc);
     assert_int_equal(e2e_sync_once(e), 0);
-    jc = jira_comments(e, key);
+    jc = e2e_jira_comments(e, key);
     assert_int_equal(cJSON_GetArraySize(jc), 1);
-    assert_int_equal(count_with(jc, "text", "Please call the customer back", NULL), 1);
+    assert_int_equal(e2e_count_with(jc, "text", "Please call the customer back", NULL), 1);
     cJSON_Delete(jc);
     e2e_assert_quiet(e);
     free(key);
@@ -169,7 +127,7 @@ static void test_zoho_jira_crash_at_every_commit(void **state)
 {
     struct e2e *e = *state;
     char *key = NULL, *id = linked_case(e, &key);
-    add_note(e, id, "First note from the CRM");
+    e2e_add_note(e, id, "First note from the CRM");
     add_jira_comment(e, key, "First comment from Jira");
     int done = 0, crashed = 0;
     for (int n = 0; n < 40 && !done; n++) {
@@ -181,7 +139,7 @@ static void test_zoho_jira_crash_at_every_commit(void **state)
         free(out);
         done = rc == 0;
         crashed += rc == 137;
-        cJSON *jc = jira_comments(e, key), *zn = zoho_notes(e, id);
+        cJSON *jc = e2e_jira_comments(e, key), *zn = e2e_zoho_notes(e, id);
         assert_true(cJSON_GetArraySize(jc) <= 2);
         assert_true(cJSON_GetArraySize(zn) <= 2);
         cJSON_Delete(jc);
@@ -192,9 +150,9 @@ static void test_zoho_jira_crash_at_every_commit(void **state)
     fprintf(stderr, "comment copies survived %d crashes\n", crashed);
     assert_true(crashed >= 4); /* intent, link, and both directions: every step was hit */
     assert_int_equal(e2e_sync_once(e), 0);
-    cJSON *jc = jira_comments(e, key), *zn = zoho_notes(e, id);
-    assert_int_equal(count_with(jc, "text", "First note from the CRM", NULL), 1);
-    assert_int_equal(count_with(zn, "Note_Content", "First comment from Jira", NULL), 1);
+    cJSON *jc = e2e_jira_comments(e, key), *zn = e2e_zoho_notes(e, id);
+    assert_int_equal(e2e_count_with(jc, "text", "First note from the CRM", NULL), 1);
+    assert_int_equal(e2e_count_with(zn, "Note_Content", "First comment from Jira", NULL), 1);
     assert_int_equal(cJSON_GetArraySize(jc), 2);
     assert_int_equal(cJSON_GetArraySize(zn), 2);
     cJSON_Delete(jc);
@@ -484,19 +442,19 @@ static void test_pair_both_ways_edit_quiet(void **state)
 
     cJSON *tc = trk_comments(t, trk), *cc = crm_comments(t, id);
     assert_int_equal(cJSON_GetArraySize(tc), 2);
-    assert_int_equal(count_with(tc, "text", "Comment by 李伟 on ", crm_label,
+    assert_int_equal(e2e_count_with(tc, "text", "Comment by 李伟 on ", crm_label,
                                 "客户电话回访：导出仍然很慢", NULL),
                      1);
     assert_int_equal(cJSON_GetArraySize(cc), 2);
     /* plain-text CRMs keep the words of the markdown and a short marker trailer */
     assert_int_equal(
-        count_with(cc, crm_text_field(t), "Comment by Mia Krystof on ", trk_label,
+        e2e_count_with(cc, crm_text_field(t), "Comment by Mia Krystof on ", trk_label,
                    /* Trello's markdown, Jira's literal asterisks */
                    t->jira ? "Profiling the export **now**" : "Profiling the export now",
                    "[cb:", NULL),
         1);
     if (!t->jira) /* Trello hides its marker in a markdown line that renders as nothing */
-        assert_int_equal(count_with(tc, "text", "[//]: # (crmbridge:", NULL), 1);
+        assert_int_equal(e2e_count_with(tc, "text", "[//]: # (crmbridge:", NULL), 1);
     gp_assert_quiet(t);
 
     crm_comment_edit(t, first_id_with(cc, crm_text_field(t), "客户电话回访"),
@@ -509,8 +467,8 @@ static void test_pair_both_ways_edit_quiet(void **state)
     cc = crm_comments(t, id);
     assert_int_equal(cJSON_GetArraySize(tc), 2);
     assert_int_equal(cJSON_GetArraySize(cc), 2);
-    assert_int_equal(count_with(tc, "text", "Comment by 李伟", "客户说周五前必须解决", NULL), 1);
-    assert_int_equal(count_with(cc, crm_text_field(t), "Comment by Mia Krystof",
+    assert_int_equal(e2e_count_with(tc, "text", "Comment by 李伟", "客户说周五前必须解决", NULL), 1);
+    assert_int_equal(e2e_count_with(cc, crm_text_field(t), "Comment by Mia Krystof",
                                 "Export fixed, 3x faster", NULL),
                      1);
     cJSON_Delete(tc);
@@ -546,8 +504,8 @@ static void test_pair_lost_answers(void **state)
     cJSON *tc = trk_comments(t, trk), *cc = crm_comments(t, id);
     assert_int_equal(cJSON_GetArraySize(tc), 2);
     assert_int_equal(cJSON_GetArraySize(cc), 2);
-    assert_int_equal(count_with(tc, "text", "请优先处理", NULL), 1);
-    assert_int_equal(count_with(cc, crm_text_field(t), "On it", NULL), 1);
+    assert_int_equal(e2e_count_with(tc, "text", "请优先处理", NULL), 1);
+    assert_int_equal(e2e_count_with(cc, crm_text_field(t), "On it", NULL), 1);
     cJSON_Delete(tc);
     cJSON_Delete(cc);
     gp_assert_quiet(t);

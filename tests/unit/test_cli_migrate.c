@@ -233,22 +233,23 @@ static void test_sigint_stops_cleanly(void **state)
     e2e_assert_quiet(e);
 }
 
-/* A create whose answer was lost is found by its marker and linked, never made twice. */
+/* Creates whose answer was lost are found by their markers and linked, never made twice: here
+ * one bulk create of all 30 cases (one connection), its answer dropped. */
 static void test_lost_answer_links_existing(void **state)
 {
     struct e2e *e = *state;
     cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":30}"));
     fast_jira(e);
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
-                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue$\","
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue/bulk\","
                          "\"kind\":\"drop_response\",\"count\":1}]}"));
     char *out = NULL;
-    assert_int_equal(migrate(e, &out, NULL, NULL), 1); /* one postponed: never a green run */
-    assert_non_null(strstr(out, "postponed 1"));
+    assert_int_equal(migrate(e, &out, NULL, NULL), 1); /* postponed: never a green run */
+    assert_non_null(strstr(out, "postponed 30"));
     free(out);
     assert_int_equal(e2e_count_issues(e), 30);
     assert_int_equal(migrate(e, &out, NULL, NULL), 0);
-    assert_non_null(strstr(out, "linked to existing 1"));
+    assert_non_null(strstr(out, "linked to existing 30"));
     free(out);
     assert_one_issue_per_case(e, 30);
     e2e_assert_quiet(e);
@@ -265,6 +266,58 @@ struct tf {
     char *dir;
     char conf[600];
 };
+
+/* Comments travel with their records (author and time in the copy), once: a rerun and the
+ * daemon's next cycle copy nothing again; --no-comments leaves them behind. */
+static void test_comments_travel_with_records(void **state)
+{
+    struct e2e *e = *state;
+    char *ids[3];
+    for (int i = 0; i < 3; i++)
+        ids[i] = e2e_seed_case(e, "{\"Subject\":\"Export to PDF cuts tables\",\"Status\":\"New\"}");
+    e2e_add_note(e, ids[0], "Customer uses Safari 17");
+    e2e_add_note(e, ids[0], "Also fails on the mobile app");
+    e2e_add_note(e, ids[1], "客户要求本周内修复");
+    fast_jira(e);
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, "--workers", "2"), 0);
+    assert_non_null(strstr(out, "comments copied 3"));
+    free(out);
+    const int want[3] = {2, 1, 0};
+    for (int i = 0; i < 3; i++) {
+        char *key = e2e_linked_key(e, ids[i]);
+        assert_non_null(key);
+        cJSON *jc = e2e_jira_comments(e, key);
+        assert_int_equal(cJSON_GetArraySize(jc), want[i]);
+        assert_int_equal(e2e_count_with(jc, "text", "Comment by Li Wei on ", "(Zoho CRM)", NULL),
+                         want[i]);
+        if (i == 1)
+            assert_int_equal(e2e_count_with(jc, "text", "客户要求本周内修复", NULL), 1);
+        cJSON_Delete(jc);
+        free(key);
+    }
+    sim_clear_log(&e->zoho);
+    sim_clear_log(&e->jira);
+    assert_int_equal(migrate(e, NULL, NULL, NULL), 0);
+    assert_int_equal(e2e_writes(&e->jira), 0);
+    e2e_assert_quiet(e); /* the daemon's next cycle copies no comment back or again */
+
+    /* a fourth case with a note, migrated without comments */
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Login loops\",\"Status\":\"New\"}");
+    e2e_add_note(e, id, "Stays behind");
+    assert_int_equal(migrate(e, &out, "--no-comments", NULL), 0);
+    assert_non_null(strstr(out, "created 1,"));
+    assert_non_null(strstr(out, "comments copied 0"));
+    free(out);
+    char *key = e2e_linked_key(e, id);
+    cJSON *jc = e2e_jira_comments(e, key);
+    assert_int_equal(cJSON_GetArraySize(jc), 0);
+    cJSON_Delete(jc);
+    free(key);
+    free(id);
+    for (int i = 0; i < 3; i++)
+        free(ids[i]);
+}
 
 static int tf_setup(void **state)
 {
@@ -384,6 +437,7 @@ int main(void)
                                         e2e_teardown),
         cmocka_unit_test_setup_teardown(test_sigint_stops_cleanly, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_lost_answer_links_existing, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_comments_travel_with_records, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_trello_board_into_fxiaoke, tf_setup, tf_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
