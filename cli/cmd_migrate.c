@@ -122,9 +122,10 @@ static void print_plan(const char *pair, const struct migrate_opts *o,
     fmt_duration(r->plan_seconds, dur, sizeof(dur));
     printf("migrate '%s' %s -> %s (dry run: nothing written)\n", pair, side_name(o->from),
            side_name(t));
-    printf("  would create %ld, finish %ld interrupted, skip %ld; already linked %ld; "
-           "filtered out %ld; read %ld\n",
-           r->to_copy, r->to_settle, r->n.skipped, r->n.already, r->n.filtered, r->n.read);
+    printf("  would create %ld, link %ld to existing, finish %ld interrupted, skip %ld; already "
+           "linked %ld; filtered out %ld; read %ld\n",
+           r->to_copy, r->to_link, r->to_settle, r->n.skipped, r->n.already, r->n.filtered,
+           r->n.read);
     printf("  at least %ld requests (%s %ld, %s %ld: one per batch; a connector may need more, "
            "e.g. jira status transitions), at least %s at the measured request time\n",
            r->plan_calls[0] + r->plan_calls[1], side_name(SIDE_CRM), r->plan_calls[0],
@@ -208,6 +209,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o, const char 
     o->filter = cli_opt(argc, argv, "--filter");
     o->dry_run = cli_flag(argc, argv, "--dry-run");
     o->no_comments = cli_flag(argc, argv, "--no-comments");
+    o->match = cli_opt(argc, argv, "--match");
     if (!from || (strcmp(from, "crm") && strcmp(from, "tracker"))) {
         cli_error("'migrate' needs --from crm or --from tracker");
         return EXIT_USAGE;
@@ -266,6 +268,7 @@ static void finish_output(struct app *a, const struct pair_conf *pc, const struc
     if (o->dry_run) {
         cJSON *plan = cJSON_AddObjectToObject(j, "plan");
         cJSON_AddNumberToObject(plan, "create", (double)r->to_copy);
+        cJSON_AddNumberToObject(plan, "link", (double)r->to_link);
         cJSON_AddNumberToObject(plan, "finish_interrupted", (double)r->to_settle);
         cJSON_AddNumberToObject(plan, "requests_crm", (double)r->plan_calls[0]);
         cJSON_AddNumberToObject(plan, "requests_tracker", (double)r->plan_calls[1]);
@@ -302,7 +305,7 @@ int cmd_migrate(struct app *a, int argc, char **argv)
     struct sync_pair *p = NULL;
     struct strbuf err = STRBUF_INIT;
     if (sync_pair_open(a->cfg, pc, a->cache, &p, &err) != CB_OK ||
-        migrate_check_filter(p, o.filter, &err) != CB_OK) {
+        migrate_check_opts(p, &o, &err) != CB_OK) {
         cli_error("pair '%s': %s", pc->name, err.buf);
         strbuf_release(&err);
         sync_pair_close(p);

@@ -278,9 +278,9 @@ static const char *match_user(const struct people_map *pm, enum side s, const ch
         const struct person *u = person_list_find(&pm->dir[s], email.buf);
         id = u && u->email && strcasecmp(u->email, email.buf) == 0 ? u->id : NULL;
     }
-    if (!id && name.len) {
+    if (!id && name.len) { /* a display name only one user has, or a user id typed as text */
         const struct person *u = person_list_find(&pm->dir[s], name.buf);
-        id = u && strcmp(u->name, name.buf) == 0 ? u->id : NULL;
+        id = u && (strcmp(u->name, name.buf) == 0 || strcmp(u->id, name.buf) == 0) ? u->id : NULL;
     }
     strbuf_release(&name);
     strbuf_release(&email);

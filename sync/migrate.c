@@ -21,6 +21,7 @@
 #include "sync/comments.h"
 #include "sync/comments.h"
 #include "sync/engine_p.h"
+#include "sync/match_p.h"
 #include "sync/merge.h"
 
 #define PROBLEMS_CAP (4 << 20)
@@ -68,6 +69,8 @@ struct migrate {
     int limit_hit;
     long queued; /* creates queued in this run (for --limit) */
     long pages;  /* listing pages seen by the planning pass */
+    struct match_index *match;     /* --match: the target's unlinked records by value */
+    const struct record *matched;  /* the target record classify_one matched */
     unsigned long req0;
 };
 
@@ -80,6 +83,8 @@ enum verdict {
     V_UNLINKED,
     V_MARKER,
     V_BLOCKED,
+    V_MATCH,
+    V_AMBIGUOUS,
     V_COPY
 };
 
@@ -171,13 +176,23 @@ static enum cb_status parse_filter(const struct mapping *map, const char *expr, 
     return st;
 }
 
-enum cb_status migrate_check_filter(struct sync_pair *p, const char *filter, struct strbuf *err)
+static enum cb_status check_match(const struct mapping *map, const char *field, struct strbuf *err)
+{
+    if (!field || known_field(map, field))
+        return CB_OK;
+    strbuf_setf(err, "invalid --match: unknown field '%s' (the pair's mapping has no such item "
+                "field)", field);
+    return CB_ERR_CONFIG;
+}
+
+enum cb_status migrate_check_opts(struct sync_pair *p, const struct migrate_opts *o,
+                                  struct strbuf *err)
 {
     struct cond *v;
     size_t n;
-    enum cb_status st = parse_filter(p->map, filter, &v, &n, err);
+    enum cb_status st = parse_filter(p->map, o->filter, &v, &n, err);
     conds_free(v, n);
-    return st;
+    return st == CB_OK ? check_match(p->map, o->match, err) : st;
 }
 
 static int value_is(const cJSON *v, const char *want)
@@ -421,6 +436,14 @@ static enum verdict classify_one(struct migrate *m, struct cache_txn *t, const s
         return V_RELISTED; /* counted as postponed when its create failed */
     if (is_blocked(&m->c, m->s, r->id))
         return V_BLOCKED;
+    if (m->match) {
+        int ambiguous;
+        cJSON *view = map_record(&m->c, m->s, r);
+        m->matched = match_index_find(m->match, view, !m->plan, &ambiguous);
+        cJSON_Delete(view);
+        if (m->matched || ambiguous)
+            return m->matched ? V_MATCH : V_AMBIGUOUS;
+    }
     return V_COPY;
 }
 
@@ -437,6 +460,32 @@ static void add_problem(struct migrate *m, const char *fmt, ...)
     (void)strbuf_vaddf(&m->rep->problems, fmt, ap);
     va_end(ap);
     (void)strbuf_adds(&m->rep->problems, "\n");
+}
+
+/* A source record --match found on the target: a link to commit (id 0 until then) and a work
+ * item, so that the page's merge settles the two records as a link without history. */
+static void queue_match(struct migrate *m, const struct record *r)
+{
+    struct work *w = work_add(&m->c);
+    for (int k = 0; k < 2; k++) {
+        const struct record *x = k == (int)m->s ? r : m->matched;
+        w->link.remote[k] = xstrdup(x->id);
+        w->link.key[k] = x->key ? xstrdup(x->key) : NULL;
+        w->link.url[k] = x->url ? xstrdup(x->url) : NULL;
+    }
+    w->link.created_ms = cbtime_now_ms();
+    w->recovered = 1;
+    record_copy(&w->rec[m->s], r);
+}
+
+static enum cb_status put_matches(struct cache_txn *t, void *arg)
+{
+    struct migrate *m = arg;
+    enum cb_status st = CB_OK;
+    for (size_t i = 0; i < m->c.n_w && st == CB_OK; i++)
+        if (m->c.w[i].link.id == 0)
+            st = cache_link_put(t, m->p->pc->name, &m->c.w[i].link);
+    return st;
 }
 
 /* Counts r's verdict; in a copy run queues what must be written. */
@@ -471,6 +520,17 @@ static void take(struct migrate *m, enum verdict v, struct record *r, struct lin
         if (!m->plan)
             add_problem(m, "postponed %s record '%s': an earlier create of it is not visible yet",
                         sn, rec_name(r));
+        break;
+    case V_MATCH:
+        n->linked++;
+        m->rep->to_link += m->plan;
+        if (!m->plan)
+            queue_match(m, r);
+        break;
+    case V_AMBIGUOUS:
+        n->skipped++;
+        add_problem(m, "skipped %s record '%s': several %s records have its '%s'; link it by hand",
+                    sn, rec_name(r), side_name(m->t), m->o->match);
         break;
     case V_SETTLE:
         m->rep->to_settle += m->plan;
@@ -723,6 +783,8 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
         link_release(&l);
     }
     cache_txn_abort(t);
+    if (st == CB_OK && !m->plan && m->match)
+        st = with_txn(&m->c, put_matches, m, &err); /* linked before anything is written */
     m->pages++;
     if (m->plan) {
         progress(m);
@@ -979,6 +1041,13 @@ static enum cb_status run(struct migrate *m, struct strbuf *err)
     m->rep->first_started_ms = m->ck.first_started_ms;
     if (!m->o->dry_run)
         st = recover(m, err);
+    if (st == CB_OK && m->o->match) {
+        if ((st = check_match(m->p->map, m->o->match, err)) != CB_OK)
+            return st;
+        m->phase = "index";
+        progress(m);
+        st = match_index_build(&m->c, m->t, m->o->match, &m->match, err);
+    }
     if (st == CB_OK)
         st = plan(m, err);
     if (st != CB_OK || m->o->dry_run)
@@ -1052,6 +1121,7 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
     }
     free(m->c.w);
     conds_free(m->conds, m->n_conds);
+    match_index_free(m->match);
     fresh_release(m);
     cJSON_Delete(m->ck.pos_ids);
     free(m);

@@ -23,6 +23,8 @@ struct migrate_opts {
     int dry_run;        /* plan only: read and count, write nothing (not even the checkpoint) */
     int workers;        /* connections writing in parallel (each its own connectors); <= 1 = one */
     int no_comments;    /* copy the records only, not their comments */
+    const char *match;  /* item field: link a source record to the target record with the same
+                         * value (an external id) instead of copying it; NULL = by marker only */
     const struct config *cfg; /* to open those connections; NULL = one connection */
 };
 
@@ -58,6 +60,7 @@ struct migrate_report {
     struct migrate_counts total; /* the whole migration, over every run */
     long to_copy;                /* planning pass: records that would be copied */
     long to_settle;              /* planning pass: copies of an interrupted page to finish */
+    long to_link;                /* planning pass: records --match would link to existing ones */
     long intents;                /* creates of an earlier run whose outcome was unknown */
     unsigned long requests;      /* HTTP requests made by this run */
     int64_t first_started_ms;    /* when the migration began (its first run) */
@@ -82,10 +85,10 @@ void migrate_report_release(struct migrate_report *r);
 /* The report as JSON (owned by the caller). */
 cJSON *migrate_report_json(const struct migrate_report *r, const char *pair, enum side from);
 
-/* Validates a --filter expression against the pair's item fields; CB_ERR_CONFIG with a message
- * naming the bad part otherwise. */
-enum cb_status migrate_check_filter(struct sync_pair *p, const char *filter,
-                                    struct strbuf *err) CB_WUR;
+/* Validates o's --filter expression and --match field against the pair's item fields;
+ * CB_ERR_CONFIG with a message naming the bad part otherwise. */
+enum cb_status migrate_check_opts(struct sync_pair *p, const struct migrate_opts *o,
+                                  struct strbuf *err) CB_WUR;
 
 /* Runs (or, with o->dry_run, plans) the migration of pair p. Returns CB_OK when the run went to
  * its end or to o->limit (per-record outcomes are in rep); CB_ERR_STOPPED after a stop request

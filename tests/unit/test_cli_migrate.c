@@ -255,6 +255,61 @@ static void test_lost_answer_links_existing(void **state)
     e2e_assert_quiet(e);
 }
 
+/* A target that already holds some of the records (keys typed into the CRM by hand): --match
+ * links those instead of copying them, the CRM's values then win on the linked pair, a value
+ * two target records share is skipped with its reason, and a rerun writes nothing. */
+static void test_match_links_existing_records(void **state)
+{
+    struct e2e *e = *state;
+    cJSON *seeded = sim_ctl(&e->jira, "POST", "/_sim/seed",
+                            "{\"issues\":[{\"summary\":\"Old summary A\"},{\"summary\":\"Old B\"},"
+                            "{\"summary\":\"Same title\"},{\"summary\":\"Same title\"}]}");
+    const char *ka = cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(seeded, "issues"), 0), "key"));
+    const char *kb = cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(seeded, "issues"), 1), "key"));
+    char fields[200];
+    snprintf(fields, sizeof(fields), "{\"Subject\":\"Export A\",\"Jira_Issue\":\" %s \"}", ka);
+    char *ida = e2e_seed_case(e, fields);
+    snprintf(fields, sizeof(fields), "{\"Subject\":\"Export B\",\"Jira_Issue\":\"%s\"}", kb);
+    char *idb = e2e_seed_case(e, fields);
+    char *idc = e2e_seed_case(e, "{\"Subject\":\"Brand new\"}");
+    fast_jira(e);
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, "--match", "tracker_ref"), 0);
+    assert_non_null(strstr(out, "created 1, linked to existing 2,"));
+    free(out);
+    assert_int_equal(e2e_count_issues(e), 5); /* 4 seeded + the brand new one */
+    char *key = e2e_linked_key(e, ida);
+    assert_string_equal(key, ka);
+    cJSON *iss = e2e_jira_issue(e, ka);
+    assert_string_equal(e2e_jfield(iss, "summary"), "Export A"); /* the CRM's value won */
+    cJSON_Delete(iss);
+    free(key);
+    key = e2e_linked_key(e, idb);
+    assert_string_equal(key, kb);
+    free(key);
+    sim_clear_log(&e->jira);
+    assert_int_equal(migrate(e, NULL, "--match", "tracker_ref"), 0);
+    assert_int_equal(e2e_writes(&e->jira), 0);
+    e2e_assert_quiet(e);
+
+    /* two Jira issues are titled "Same title": neither is guessed, nothing is copied */
+    char *idd = e2e_seed_case(e, "{\"Subject\":\"Same title\"}");
+    assert_int_equal(migrate(e, &out, "--match", "title"), 1);
+    assert_non_null(strstr(out, "skipped 1"));
+    assert_non_null(strstr(out, "several tracker records have its 'title'; link it by hand"));
+    free(out);
+    assert_int_equal(e2e_count_issues(e), 5);
+    assert_int_equal(migrate(e, &out, "--match", "no_such_field"), 2);
+    free(out);
+    free(idd);
+    free(ida);
+    free(idb);
+    free(idc);
+    cJSON_Delete(seeded);
+}
+
 /* ---------------------------------------------------------------- a Trello board into Fxiaoke */
 
 #define TRELLO_KEY "d1f7b2c9e4a8f3b6c0d5e9a2f4b7c1e8"
@@ -438,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigint_stops_cleanly, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_lost_answer_links_existing, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_comments_travel_with_records, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_match_links_existing_records, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_trello_board_into_fxiaoke, tf_setup, tf_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
