@@ -1045,9 +1045,10 @@ static cJSON *canon_value(const struct connector *c, const struct ffield *f, con
     }
 }
 
-static char *editor_of(const cJSON *item)
+/* The name of the user in employee field `field` (last_modified_by, created_by), else the id. */
+static char *user_of(const cJSON *item, const char *field)
 {
-    cJSON *name = canon_ref(item, "last_modified_by");
+    cJSON *name = canon_ref(item, field);
     char *s = dup_or_null(cJSON_GetStringValue(name));
     cJSON_Delete(name);
     if (!s)
@@ -1069,7 +1070,9 @@ static enum cb_status record_decode(const struct connector *c, const cJSON *item
     r->key = c->key_field ? dup_or_null(jstr(item, c->key_field)) : NULL;
     r->url = record_url(c, id);
     r->modified_ms = json_ms(cJSON_GetObjectItemCaseSensitive(item, "last_modified_time"));
-    r->modified_by = editor_of(item);
+    r->modified_by = user_of(item, "last_modified_by");
+    r->created_ms = json_ms(cJSON_GetObjectItemCaseSensitive(item, "create_time"));
+    r->created_by = user_of(item, "created_by");
     r->marker = dup_or_null(jstr(item, c->marker_field));
     r->out_of_scope = c->filter && !filter_match(c->filter, item);
     r->fields = cJSON_CreateObject();
@@ -1108,7 +1111,8 @@ static void proj_add(cJSON *proj, const char *f)
 static void add_projection(const struct connector *c, cJSON *sqi)
 {
     const char *own[] = {"_id",         "name",          "last_modified_time", "last_modified_by",
-                         "life_status", c->marker_field, c->key_field};
+                         "create_time", "created_by",    "life_status",        c->marker_field,
+                         c->key_field};
     cJSON *proj = cJSON_AddArrayToObject(sqi, "fieldProjection");
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]) + c->n_want; i++) {
         const char *f = i < c->n_want ? c->want[i] : own[i - c->n_want];

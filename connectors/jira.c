@@ -68,7 +68,7 @@ struct connector {
     const struct jfield **need_f;
     struct jfield *cat; /* GET /field */
     size_t n_cat;
-    char *fields_param; /* ids for search and GET: need + updated, created */
+    char *fields_param; /* ids for search and GET: need + updated, created, creator */
     char *issue_type_id;
     char *initial_status; /* the workflow's first status, learnt from the first create */
     struct strlist statuses, priorities;
@@ -575,7 +575,7 @@ static enum cb_status resolve_needed(struct connector *c, struct strbuf *err)
         c->need_ids[i] = f->id;
         (void)strbuf_addf(&ids, "%s,", f->id);
     }
-    (void)strbuf_adds(&ids, "updated,created");
+    (void)strbuf_adds(&ids, "updated,created,creator");
     c->fields_param = strbuf_detach(&ids);
     return bad ? CB_ERR_CONFIG : CB_OK;
 }
@@ -772,6 +772,11 @@ static enum cb_status issue_to_record(const struct connector *c, const cJSON *is
     (void)strbuf_addf(&url, "%s/browse/%s", c->api_url, key);
     r->url = strbuf_detach(&url);
     r->modified_ms = ms;
+    const char *created = jstr(fields, "created");
+    if (!created || cbtime_parse(created, &r->created_ms) != CB_OK)
+        r->created_ms = 0;
+    const char *creator = jstr(cJSON_GetObjectItemCaseSensitive(fields, "creator"), "displayName");
+    r->created_by = creator ? xstrdup(creator) : NULL;
     const cJSON *prop = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(issue, "properties"), MARKER_PROP);
     const char *marker = jstr(prop, "marker");
@@ -999,6 +1004,7 @@ static cJSON *field_ids_array(const struct connector *c)
         cJSON_AddItemToArray(arr, cJSON_CreateString(c->need_ids[i]));
     cJSON_AddItemToArray(arr, cJSON_CreateString("updated"));
     cJSON_AddItemToArray(arr, cJSON_CreateString("created"));
+    cJSON_AddItemToArray(arr, cJSON_CreateString("creator"));
     return arr;
 }
 

@@ -12,6 +12,7 @@ void record_release(struct record *r)
     free(r->key);
     free(r->url);
     free(r->modified_by);
+    free(r->created_by);
     free(r->marker);
     cJSON_Delete(r->fields);
     memset(r, 0, sizeof(*r));
@@ -49,6 +50,8 @@ void record_copy(struct record *dst, const struct record *src)
     dst->gone = src->gone;
     dst->out_of_scope = src->out_of_scope;
     dst->modified_by = dup_or_null(src->modified_by);
+    dst->created_ms = src->created_ms;
+    dst->created_by = dup_or_null(src->created_by);
     dst->marker = dup_or_null(src->marker);
     dst->fields = src->fields ? cJSON_Duplicate(src->fields, 1) : NULL;
 }

@@ -18,6 +18,8 @@ struct record {
     char *url;           /* where a person opens it; may be NULL */
     int64_t modified_ms; /* remote modified time, ms since epoch UTC */
     char *modified_by;   /* display name or id of the last editor; may be NULL */
+    int64_t created_ms;  /* when it was created, ms since epoch UTC; 0 = unknown */
+    char *created_by;    /* display name of its creator; may be NULL */
     char *marker;        /* crmbridge marker stored on the record; NULL if none */
     int gone;            /* 1: archived on its side (closed card, invalidated record) but
                           * still readable; deleted records are simply not returned */

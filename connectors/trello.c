@@ -770,6 +770,8 @@ static enum cb_status card_to_record(struct connector *c, const cJSON *card, str
     r->key = xstrdup(sl);
     r->url = jstr(card, "shortUrl") ? xstrdup(jstr(card, "shortUrl")) : NULL;
     r->modified_ms = act ? ms : id_time_ms(id);
+    r->created_ms = id_time_ms(id); /* a card's id begins with its creation time; its creator is
+                                     * only in the board's actions, not worth a request per card */
     r->gone = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(card, "closed"));
     r->out_of_scope = !card_in_scope(c, card);
     char *text = desc_split(jstr(card, "desc") ? jstr(card, "desc") : "", &r->marker);

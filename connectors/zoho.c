@@ -711,13 +711,15 @@ static void meta_adopt(struct connector *c, const cJSON *fields)
 /* Builds fields_param: the mapping's fields, the filter's and what the connector reads itself. */
 static enum cb_status fields_build(struct connector *c, struct strbuf *err)
 {
-    const char *own[] = {"Modified_Time", "Modified_By", c->marker_field, c->key_field};
-    size_t all = c->n_want + 4 + c->n_ffields, n = 0;
+    const char *own[] = {"Modified_Time", "Modified_By",  "Created_Time",
+                         "Created_By",    c->marker_field, c->key_field};
+    const size_t n_own = sizeof(own) / sizeof(own[0]);
+    size_t all = c->n_want + n_own + c->n_ffields, n = 0;
     const char **names = xcalloc(all, sizeof(*names));
     for (size_t i = 0; i < all; i++) {
-        const char *f = i < c->n_want       ? c->want[i]
-                        : i < c->n_want + 4 ? own[i - c->n_want]
-                                            : c->ffields[i - c->n_want - 4];
+        const char *f = i < c->n_want           ? c->want[i]
+                        : i < c->n_want + n_own ? own[i - c->n_want]
+                                                : c->ffields[i - c->n_want - n_own];
         int skip = !f || !meta_find(c, f);
         for (size_t k = 0; !skip && k < n; k++)
             skip = strcmp(names[k], f) == 0;
@@ -874,6 +876,11 @@ static enum cb_status record_decode(const struct connector *c, const cJSON *item
     r->url = record_url(c, id);
     r->modified_by =
         dup_nonempty(jstr(cJSON_GetObjectItemCaseSensitive(item, "Modified_By"), "name"));
+    const char *ct = jstr(item, "Created_Time");
+    if (!ct || cbtime_parse(ct, &r->created_ms) != CB_OK)
+        r->created_ms = 0;
+    r->created_by =
+        dup_nonempty(jstr(cJSON_GetObjectItemCaseSensitive(item, "Created_By"), "name"));
     r->marker = dup_nonempty(jstr(item, c->marker_field));
     r->out_of_scope = c->filter && !filter_match(c->filter, item);
     r->fields = cJSON_CreateObject();

@@ -7,6 +7,7 @@
  * it ignores edits people make to the copies.
  */
 #define LOG_MODULE "sync"
+#define ORIGIN_PREFIX "origin:" /* the id of a migrated record's origin note */
 #include "sync/comments.h"
 
 #include <openssl/rand.h>
@@ -27,6 +28,8 @@ struct citem {
     int unseen;             /* never synced: the old comments of its records are still to read */
     int64_t known_ms[2];    /* record times up to which its comments are known (0: unknown) */
     int64_t rec_ms[2];      /* the records' modified times in this cycle (0: not read) */
+    int64_t created_ms[2];  /* cs->origin: when the records were created (0: unknown) */
+    char *created_by[2];    /* and by whom (owned; may be NULL) */
     struct comment_list cl[2];
 };
 
@@ -65,9 +68,14 @@ char *sync_comment_copy_text(const struct comment *x, const char *service)
     when[10] = ' ';
     when[16] = '\0';
     struct strbuf b = STRBUF_INIT;
-    (void)strbuf_addf(&b, "Comment%s%s on %s UTC (%s):\n\n%s", x->author ? " by " : "",
-                      x->author ? x->author : "", when, service_label(service),
-                      x->body ? x->body : "");
+    if (x->id && strncmp(x->id, ORIGIN_PREFIX, strlen(ORIGIN_PREFIX)) == 0)
+        (void)strbuf_addf(&b, "Created%s%s on %s UTC in %s; copied here by crmbridge.",
+                          x->author ? " by " : "", x->author ? x->author : "", when,
+                          service_label(service));
+    else
+        (void)strbuf_addf(&b, "Comment%s%s on %s UTC (%s):\n\n%s", x->author ? " by " : "",
+                          x->author ? x->author : "", when, service_label(service),
+                          x->body ? x->body : "");
     return strbuf_detach(&b);
 }
 
@@ -344,8 +352,8 @@ static enum cb_status copy_create(struct copy_ctx *c, const char *marker)
     if (st == CB_OK && op.new_id) {
         struct state_write w = {r, c->s, c->x->id, op.new_id, c->fp, marker, 0, c->l->id};
         st = state_write(&w);
-        if (st == CB_OK)
-            r->cs->rep->comments[c->t]++;
+        if (st == CB_OK && strncmp(c->x->id, ORIGIN_PREFIX, strlen(ORIGIN_PREFIX)) != 0)
+            r->cs->rep->comments[c->t]++; /* a person's comment, not the origin note */
         if (st == CB_OK)
             note(r, "copied comment '%s' of %s '%s' to %s '%s'", c->x->id,
                  side_name((enum side)c->s), label(c->l, c->s), side_name((enum side)c->t),
@@ -456,6 +464,25 @@ static enum cb_status list_side(struct crun *r, struct citem *it, int s)
     return st;
 }
 
+/* The origin note of a migrated record: a comment of its own, so that it is copied once, behind
+ * an intent and a marker, like any other. */
+static void add_origin(struct citem *it, int s)
+{
+    struct comment x = {0};
+    struct strbuf id = STRBUF_INIT;
+    (void)strbuf_addf(&id, "%s%s", ORIGIN_PREFIX, it->l.remote[s]);
+    x.id = strbuf_detach(&id);
+    x.author = it->created_by[s] ? xstrdup(it->created_by[s]) : NULL;
+    x.created_ms = x.updated_ms = it->created_ms[s];
+    x.body = xstrdup("");
+    comment_list_push(&it->cl[s], &x);
+    if (it->cl[s].n > 1) { /* first: the copies keep the original order */
+        struct comment o = it->cl[s].v[it->cl[s].n - 1];
+        memmove(&it->cl[s].v[1], &it->cl[s].v[0], (it->cl[s].n - 1) * sizeof(o));
+        it->cl[s].v[0] = o;
+    }
+}
+
 /* Copies what changed on the sides that may have changed; the other side is only read when a
  * journaled create must be looked for there. */
 static enum cb_status sync_item(struct crun *r, struct citem *it)
@@ -467,6 +494,8 @@ static enum cb_status sync_item(struct crun *r, struct citem *it)
     for (int s = 0; s < 2 && st == CB_OK; s++) {
         if (!it->need[s] || it->gone[s] || it->gone[1 - s])
             continue;
+        if (it->unseen && it->created_ms[s])
+            add_origin(it, s);
         for (size_t i = 0; i < it->cl[s].n && st == CB_OK; i++)
             if (!it->cl[s].v[i].by_us && !sync_stop_requested())
                 st = copy_one(r, it, s, &it->cl[s].v[i]);
@@ -511,6 +540,8 @@ static void item_release(struct citem *it)
     link_release(&it->l);
     comment_list_release(&it->cl[0]);
     comment_list_release(&it->cl[1]);
+    free(it->created_by[0]);
+    free(it->created_by[1]);
 }
 
 /* Links left pending by an earlier cycle. */
@@ -692,6 +723,11 @@ static enum cb_status gather(struct crun *r, struct cache_txn *t, const struct l
         for (int s = 0; s < 2; s++) {
             it->known_ms[s] = known[s];
             it->rec_ms[s] = rec && rec[s].id ? rec[s].modified_ms : 0;
+            if (cs->origin && rec && rec[s].id && !rec[s].marker && rec[s].created_ms > 0 &&
+                !it->created_ms[s]) {
+                it->created_ms[s] = rec[s].created_ms;
+                it->created_by[s] = rec[s].created_by ? xstrdup(rec[s].created_by) : NULL;
+            }
         }
     }
     return add_pending(r, t);

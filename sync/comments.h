@@ -24,6 +24,8 @@ struct comment_sync {
     int64_t cursor_ms[2];    /* the cycle's starting cursors (0 = first cycle) */
     int overlap_s;           /* the pair's overlap window */
     struct sync_report *rep; /* notes, problems, failed and postponed counts */
+    int origin;              /* migrate: the first copy on a new record says who created the
+                              * original and when (record.created_ms / created_by) */
 };
 
 /* Syncs the comments of the n links at first, first + stride, ... (links embedded in the
@@ -48,8 +50,9 @@ enum cb_status sync_comments(const struct comment_sync *cs, const struct link *f
                              struct strbuf *err) CB_WUR;
 
 /* The text of the copy of comment x from a service ("zoho", "jira", ...):
- * "Comment by Li Wei on 2026-11-27 10:02 UTC (Zoho CRM):" then a blank line and the body.
- * Returns a malloc'ed string. */
+ * "Comment by Li Wei on 2026-11-27 10:02 UTC (Zoho CRM):" then a blank line and the body; for
+ * the origin note of a migrated record (id "origin:..."): "Created by Li Wei on 2025-03-02 10:11
+ * UTC in Zoho CRM; copied here by crmbridge." Returns a malloc'ed string. */
 char *sync_comment_copy_text(const struct comment *x, const char *service);
 
 #endif

@@ -594,7 +594,8 @@ static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, st
     if (st != CB_OK || !comments || !c->n_w)
         return st;
     struct comment_sync cs = {c->p->pc->name, c->p->cache, {c->p->ops[0], c->p->ops[1]},
-                              {c->p->conn[0], c->p->conn[1]}, {0, 0}, c->p->pc->overlap_s, c->rep};
+                              {c->p->conn[0], c->p->conn[1]}, {0, 0}, c->p->pc->overlap_s, c->rep,
+                              1};
     return sync_comments(&cs, &c->w[0].link, c->w[0].rec, c->n_w, sizeof(*c->w), err);
 }
 

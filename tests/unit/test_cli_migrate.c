@@ -322,8 +322,9 @@ struct tf {
     char conf[600];
 };
 
-/* Comments travel with their records (author and time in the copy), once: a rerun and the
- * daemon's next cycle copy nothing again; --no-comments leaves them behind. */
+/* Comments travel with their records (author and time in the copy), once, after a first note
+ * saying who created the original and when: a rerun and the daemon's next cycle copy nothing
+ * again; --no-comments leaves them behind. */
 static void test_comments_travel_with_records(void **state)
 {
     struct e2e *e = *state;
@@ -343,7 +344,11 @@ static void test_comments_travel_with_records(void **state)
         char *key = e2e_linked_key(e, ids[i]);
         assert_non_null(key);
         cJSON *jc = e2e_jira_comments(e, key);
-        assert_int_equal(cJSON_GetArraySize(jc), want[i]);
+        assert_int_equal(cJSON_GetArraySize(jc), want[i] + 1);
+        const char *first = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(jc, 0),
+                                                                     "text"));
+        assert_non_null(strstr(first, "Created by "));
+        assert_non_null(strstr(first, " UTC in Zoho CRM; copied here by crmbridge."));
         assert_int_equal(e2e_count_with(jc, "text", "Comment by Li Wei on ", "(Zoho CRM)", NULL),
                          want[i]);
         if (i == 1)

@@ -169,7 +169,7 @@ static int teardown(void **state)
 static enum cb_status run_with(struct env *e, int links_passed, const struct connector_ops *crm)
 {
     struct comment_sync cs = {"p",    e->cache, {crm, &trk_ops}, {&e->side[0], &e->side[1]},
-                              {1, 1}, 0,        &e->rep};
+                              {1, 1}, 0,        &e->rep, 0};
     struct strbuf err = STRBUF_INIT;
     enum cb_status st =
         sync_comments(&cs, &e->link, NULL, links_passed ? 1 : 0, sizeof(e->link), &err);
@@ -307,7 +307,7 @@ static void test_new_link_skips_the_record_we_created(void **state)
     struct record recs[2] = {{.id = "case1"}, {.id = "SUP-1", .marker = "0123abcd"}};
     struct comment_sync cs = {
         "p", e->cache, {&crm_changed_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1},
-        0,   &e->rep};
+        0,   &e->rep, 0};
     struct strbuf err = STRBUF_INIT;
     assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
     assert_int_equal(e->side[0].lists, 1);
