@@ -46,6 +46,10 @@ struct write_op {
     const char *marker;   /* create: marker to store on the new record (find_marker finds it) */
     const char *link_url; /* create: URL of the record on the other side, for a link back; may be NULL */
     const char *link_title;
+    int64_t created_ms;     /* create, migrate only: when the original was created (0 = unknown) */
+    const char *created_by; /* and its creator's user id on this side (NULL = unknown); a
+                             * connector that can keep both (Fxiaoke hasSpecifyTime,
+                             * hasSpecifyCreatedBy) does, the others ignore them */
     /* out */
     enum cb_status st;    /* per-record outcome */
     struct strbuf err;    /* per-record message when st != CB_OK */

@@ -4,9 +4,10 @@
  * /cgi/crm/v2/data, custom __c on /cgi/crm/custom/v2/data), field metadata from describe (select
  * values <-> labels), incremental listing on last_modified_time restarted from the last time
  * seen (offsets over a moving set skip rows), reads by _id IN, one-record creates and partial
- * updates with workflows off, markers in a text field found with an EQ query.
+ * updates with workflows off, owners changed through changeOwner, employee fields read as people
+ * from the company's employee list, markers in a text field found with an EQ query.
  * Every answer is HTTP 200 with an errorCode; each code is classed once, in code_class().
- * It does not invalidate (作废), delete, change owners, read details or take event pushes.
+ * It does not read details (slave objects) or take event pushes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@
 #define FX_MAX_IFACES 16
 #define FX_PAGE_BUDGET 20000 /* pages per listing: a server that never ends cannot spin us */
 #define FX_DEFAULT_WEB "https://www.fxiaoke.com"
+#define FX_ALL_DEPARTMENTS 999999 /* the root department: the whole company */
+#define FX_OWNER "owner"
 
 enum fkind {
     FK_TEXT,
@@ -84,9 +87,11 @@ struct connector {
     char *key_field; /* an auto_number field, or NULL */
     struct iface_pace paces[FX_MAX_IFACES];
     size_t n_paces;
-    char *filter_text;     /* the side's `filter`, or NULL */
-    cJSON *filters;        /* its conditions as query filters (ANDed into listings) */
-    struct filter *filter; /* the same, evaluated on records read by id */
+    char *filter_text;      /* the side's `filter`, or NULL */
+    cJSON *filters;         /* its conditions as query filters (ANDed into listings) */
+    struct filter *filter;  /* the same, evaluated on records read by id */
+    struct person_list dir; /* the employees, for the names and e-mails of employee fields */
+    int dir_tried;          /* dir was loaded (or could not be) */
 };
 
 /* One call: the interface path, its data member (borrowed) and the options beside data. */
@@ -95,6 +100,8 @@ struct fx_call {
     const cJSON *data;
     int create; /* not idempotent: no retry of busy answers, no curl resend */
     int flows;  /* add triggerWorkFlow / triggerApprovalFlow = false */
+    int top;    /* data's members go beside the auth fields, not into a data member */
+    const cJSON *opts; /* options beside the auth fields (hasSpecifyTime...); may be NULL */
 };
 
 static const char *const ep_keys[] = {"api_url",        "app_id",  "app_secret",
@@ -382,6 +389,7 @@ static void fx_close(struct connector *c)
     free(c->filter_text);
     cJSON_Delete(c->filters);
     filter_free(c->filter);
+    person_list_release(&c->dir);
     http_free(c->http);
     free(c);
 }
@@ -731,7 +739,20 @@ static char *call_body(const struct connector *c, const struct fx_call *fc)
         cJSON_AddFalseToObject(body, "triggerWorkFlow");
         cJSON_AddFalseToObject(body, "triggerApprovalFlow");
     }
-    cJSON_AddItemToObject(body, "data", cJSON_Duplicate(fc->data, 1));
+    const cJSON *o;
+    cJSON_ArrayForEach(o, fc->opts)
+    {
+        cJSON_AddItemToObject(body, o->string, cJSON_Duplicate(o, 1));
+    }
+    if (fc->top) {
+        const cJSON *m;
+        cJSON_ArrayForEach(m, fc->data)
+        {
+            cJSON_AddItemToObject(body, m->string, cJSON_Duplicate(m, 1));
+        }
+    } else {
+        cJSON_AddItemToObject(body, "data", cJSON_Duplicate(fc->data, 1));
+    }
     char *s = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     return s;
@@ -1004,6 +1025,31 @@ static cJSON *canon_ref(const cJSON *item, const char *name)
     return s && *s ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
+static const struct person *dir_find(const struct connector *c, const char *id)
+{
+    for (size_t i = 0; i < c->dir.n; i++)
+        if (strcmp(c->dir.v[i].id, id) == 0)
+            return &c->dir.v[i];
+    return NULL;
+}
+
+/* An employee field ([id], first id kept) as a person: name and e-mail from the employee list,
+ * else the name of the <field>__r companion. */
+static cJSON *canon_person(const struct connector *c, const cJSON *item, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, name);
+    const char *id = cJSON_GetStringValue(cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : v);
+    if (!id || !*id)
+        return cJSON_CreateNull();
+    const struct person *p = dir_find(c, id);
+    if (p)
+        return person_to_json(id, p->name, p->email);
+    cJSON *r = canon_ref(item, name);
+    cJSON *out = person_to_json(id, cJSON_GetStringValue(r), NULL);
+    cJSON_Delete(r);
+    return out;
+}
+
 static cJSON *canon_time(const struct connector *c, enum fkind k, const cJSON *v)
 {
     char buf[CBTIME_BUFSZ];
@@ -1018,9 +1064,10 @@ static cJSON *canon_time(const struct connector *c, enum fkind k, const cJSON *v
 static cJSON *canon_value(const struct connector *c, const struct ffield *f, const cJSON *item)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, f->name);
+    if (f->kind == FK_EMPLOYEE)
+        return canon_person(c, item, f->name);
     if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !*v->valuestring && f->kind != FK_OTHER))
-        return f->kind == FK_REF || f->kind == FK_EMPLOYEE ? canon_ref(item, f->name)
-                                                           : cJSON_CreateNull();
+        return f->kind == FK_REF ? canon_ref(item, f->name) : cJSON_CreateNull();
     switch (f->kind) {
     case FK_LONG: {
         char *md = cJSON_IsString(v) ? richtext_plain_to_md(v->valuestring) : NULL;
@@ -1038,7 +1085,6 @@ static cJSON *canon_value(const struct connector *c, const struct ffield *f, con
         return cJSON_IsString(v) ? cJSON_CreateNumber(strtod(v->valuestring, NULL))
                                  : cJSON_Duplicate(v, 1);
     case FK_REF:
-    case FK_EMPLOYEE:
         return canon_ref(item, f->name);
     default:
         return cJSON_Duplicate(v, 1);
@@ -1053,7 +1099,7 @@ static char *user_of(const cJSON *item, const char *field)
     cJSON_Delete(name);
     if (!s)
         s = dup_or_null(cJSON_GetStringValue(
-            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "last_modified_by"), 0)));
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, field), 0)));
     return s;
 }
 
@@ -1179,6 +1225,77 @@ static enum cb_status decode_rows(const struct connector *c, const cJSON *list,
     return CB_OK;
 }
 
+/* ---- employees -------------------------------------------------------------------------- */
+
+/* (Re)loads the employee list: /cgi/user/list of the whole company with every sub-department,
+ * in one answer (the API has no paging); stopped employees left out. dir stays as it was on
+ * failure. */
+static enum cb_status dir_load(struct connector *c, struct strbuf *err)
+{
+    cJSON *data = cJSON_CreateObject(), *j = NULL;
+    cJSON_AddNumberToObject(data, "departmentId", FX_ALL_DEPARTMENTS);
+    cJSON_AddTrueToObject(data, "fetchChild");
+    struct fx_call fc = {.path = "/cgi/user/list", .data = data, .top = 1};
+    enum cb_status st = fx_call(c, &fc, "list the fxiaoke employees", &j, err);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "userList"), *u;
+    if (st == CB_OK && !cJSON_IsArray(list)) {
+        strbuf_setf(err, "cannot list the fxiaoke employees: answer without userList");
+        st = CB_ERR_PARSE;
+    }
+    if (st == CB_OK) {
+        person_list_release(&c->dir);
+        cJSON_ArrayForEach(u, list)
+        {
+            const char *id = jstr(u, "openUserId");
+            if (id && *id && !dir_find(c, id) &&
+                !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(u, "isStop")))
+                person_list_add(&c->dir, id, jstr(u, "name"), jstr(u, "email"));
+        }
+    }
+    c->dir_tried = 1;
+    cJSON_Delete(j);
+    cJSON_Delete(data);
+    return st;
+}
+
+/* Field metadata, and the employee list once when a mapped field holds employees (without
+ * it employee fields still read, with the names of their __r companions and no e-mail). */
+static enum cb_status read_ensure(struct connector *c, struct strbuf *err)
+{
+    enum cb_status st = meta_ensure(c, err);
+    for (size_t i = 0; st == CB_OK && !c->dir_tried && i < c->n_want; i++) {
+        const struct ffield *f = meta_find(c, c->want[i]);
+        struct strbuf why = STRBUF_INIT;
+        if (f && f->kind == FK_EMPLOYEE && dir_load(c, &why) != CB_OK)
+            log_warn("%s; employee fields read without e-mails", why.buf);
+        strbuf_release(&why);
+    }
+    return st;
+}
+
+/* The employees: every one once, the list kept for reading employee fields. */
+static enum cb_status fx_list_users(struct connector *c, struct person_list *out,
+                                    struct strbuf *err)
+{
+    enum cb_status st = dir_load(c, err);
+    for (size_t i = 0; st == CB_OK && i < c->dir.n; i++) {
+        const struct person *p = &c->dir.v[i];
+        int known = 0;
+        for (size_t k = 0; k < out->n && !known; k++)
+            known = strcmp(out->v[k].id, p->id) == 0;
+        if (!known)
+            person_list_add(out, p->id, p->name, p->email);
+    }
+    return st;
+}
+
+/* owner, created_by, last_modified_by and custom employee fields (describe type "employee"). */
+static int fx_person_field(const struct connector *c, const char *field)
+{
+    const struct ffield *f = meta_find(c, field);
+    return f && f->kind == FK_EMPLOYEE;
+}
+
 /* ---- listing ---------------------------------------------------------------------------- */
 
 /*
@@ -1291,7 +1408,7 @@ static enum cb_status list_step(struct connector *c, struct list_state *ls, reco
 static enum cb_status fx_list_changed(struct connector *c, int64_t since_ms, record_page_fn fn,
                                       void *arg, struct strbuf *err)
 {
-    enum cb_status st = meta_ensure(c, err);
+    enum cb_status st = read_ensure(c, err);
     struct list_state ls = {.lo = since_ms > 0 ? since_ms : 0};
     int more = 1;
     for (int page = 0; st == CB_OK && more; page++) {
@@ -1333,7 +1450,7 @@ static enum cb_status get_chunk(struct connector *c, const char *const *ids, siz
 static enum cb_status fx_get_many(struct connector *c, const char *const *ids, size_t n,
                                   struct record_list *out, struct strbuf *err)
 {
-    enum cb_status st = meta_ensure(c, err);
+    enum cb_status st = read_ensure(c, err);
     for (size_t i = 0; st == CB_OK && i < n; i += FX_BATCH)
         st = get_chunk(c, ids + i, n - i < FX_BATCH ? n - i : FX_BATCH, out, err);
     return st;
@@ -1434,8 +1551,11 @@ static cJSON *wire_value(const struct connector *c, const struct ffield *f, cons
             return out;
         }
         break;
-    case FK_REF:
     case FK_EMPLOYEE:
+        if (cJSON_IsString(v)) /* an employee id, as the mapping resolved it */
+            return cJSON_CreateStringArray((const char *const[]){v->valuestring}, 1);
+        break;
+    case FK_REF:
         (void)strbuf_adds(why, "is a lookup; fxiaoke cannot set it by name");
         return NULL;
     default:
@@ -1479,8 +1599,23 @@ static int encode_field(const struct connector *c, struct write_op *op, cJSON *o
     return w != NULL;
 }
 
-/* data{object_data{...}} for op, or NULL after failing op. */
-static cJSON *op_data(const struct connector *c, struct write_op *op)
+/* An update's owner: set aside for changeOwner (update ignores it); 0 after failing op, as
+ * every record has an owner. A create takes it in object_data, or gets the default owner. */
+static int owner_take(const struct connector *c, struct write_op *op, const cJSON *v,
+                      const char **owner)
+{
+    if (cJSON_IsString(v) && *v->valuestring) {
+        *owner = v->valuestring;
+        return 1;
+    }
+    op_fail(c, op, CB_ERR_FINAL, FX_OWNER,
+            cJSON_IsNull(v) || cJSON_IsString(v) ? "is mandatory in fxiaoke: it cannot be emptied"
+                                                 : "takes a fxiaoke employee id");
+    return 0;
+}
+
+/* data{object_data{...}} for op, or NULL after failing op; *owner is an update's new owner. */
+static cJSON *op_data(const struct connector *c, struct write_op *op, const char **owner)
 {
     cJSON *data = cJSON_CreateObject();
     cJSON *od = cJSON_AddObjectToObject(data, "object_data");
@@ -1488,9 +1623,13 @@ static cJSON *op_data(const struct connector *c, struct write_op *op)
     if (op->id)
         cJSON_AddStringToObject(od, "_id", op->id);
     const cJSON *v;
+    *owner = NULL;
     cJSON_ArrayForEach(v, op->fields)
     {
-        if (!encode_field(c, op, od, v)) {
+        int is_owner = str_eq(v->string, FX_OWNER);
+        if (is_owner && !op->id && cJSON_IsNull(v))
+            continue; /* a new record without an owner: the default one below */
+        if (is_owner && op->id ? !owner_take(c, op, v, owner) : !encode_field(c, op, od, v)) {
             cJSON_Delete(data);
             return NULL;
         }
@@ -1507,34 +1646,112 @@ static cJSON *op_data(const struct connector *c, struct write_op *op)
     }
     cJSON_DeleteItemFromObjectCaseSensitive(od, c->marker_field);
     cJSON_AddStringToObject(od, c->marker_field, op->marker);
-    if (!cJSON_HasObjectItem(od, "owner")) {
-        cJSON *owner = cJSON_AddArrayToObject(od, "owner");
-        cJSON_AddItemToArray(owner, cJSON_CreateString(c->user_id));
-    }
+    if (!cJSON_HasObjectItem(od, FX_OWNER))
+        cJSON_AddItemToObject(od, FX_OWNER,
+                              cJSON_CreateStringArray((const char *const[]){c->user_id}, 1));
     return data;
 }
 
+/* After an "employee not found" answer (30027): the employee field of op whose id the employee
+ * list lacks, else the first employee field op wrote; NULL when op wrote none. */
+static const cJSON *refused_employee(const struct connector *c, const struct write_op *op)
+{
+    const cJSON *v, *first = NULL;
+    cJSON_ArrayForEach(v, op->fields)
+    {
+        const struct ffield *f = v->string ? meta_find(c, v->string) : NULL;
+        if (!f || f->kind != FK_EMPLOYEE || !cJSON_IsString(v))
+            continue;
+        if (!dir_find(c, v->valuestring))
+            return v;
+        first = first ? first : v;
+    }
+    return first;
+}
+
+/* Fails op after a failed call; an employee id refused (30027 names no field) fails op only. */
+static void write_failed(const struct connector *c, struct write_op *op, enum cb_status st,
+                         const struct strbuf *e)
+{
+    const cJSON *bad = strstr(e->buf, "error 30027") ? refused_employee(c, op) : NULL;
+    const char *colon = strstr(e->buf, ": ");
+    struct strbuf why = STRBUF_INIT;
+    if (bad)
+        (void)strbuf_addf(&why, "'%s' is not a fxiaoke employee (", bad->valuestring);
+    (void)strbuf_addf(&why, "%s%s", colon ? colon + 2 : e->buf, bad ? ")" : "");
+    op_fail(c, op, bad ? CB_ERR_FINAL : st, bad ? bad->string : NULL, why.buf);
+    strbuf_release(&why);
+}
+
+/* changeOwner of record id: update ignores the owner. */
+static enum cb_status owner_change(struct connector *c, const char *id, const char *owner,
+                                   struct strbuf *err)
+{
+    cJSON *data = cJSON_CreateObject(), *item = cJSON_CreateObject(), *j = NULL;
+    cJSON_AddStringToObject(data, "dataObjectApiName", c->object);
+    cJSON_AddStringToObject(item, "objectDataId", id);
+    cJSON_AddItemToObject(item, "ownerId", cJSON_CreateStringArray(&owner, 1));
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(data, "Data"), item);
+    struct strbuf path = STRBUF_INIT;
+    struct fx_call fc = {.path = data_path(c, "changeOwner", &path), .data = data};
+    enum cb_status st = fx_call(c, &fc, "change the owner", &j, err);
+    cJSON_Delete(j);
+    cJSON_Delete(data);
+    strbuf_release(&path);
+    return st;
+}
+
+/* An update carrying no field but its owner needs no update call. */
+static int has_fields(const cJSON *data)
+{
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(data, "object_data")) > 2;
+}
+
+/* A migrated create keeps the original's creation time and creator: the options that let the
+ * API take them (NULL when there is nothing to keep). */
+static cJSON *origin_opts(const struct write_op *op, cJSON *data)
+{
+    if (op->id || (op->created_ms <= 0 && !op->created_by))
+        return NULL;
+    cJSON *opts = cJSON_CreateObject();
+    cJSON *od = cJSON_GetObjectItemCaseSensitive(data, "object_data");
+    if (op->created_ms > 0) {
+        cJSON_AddTrueToObject(opts, "hasSpecifyTime");
+        cJSON_AddNumberToObject(od, "create_time", (double)op->created_ms);
+    }
+    if (op->created_by) {
+        cJSON_AddTrueToObject(opts, "hasSpecifyCreatedBy");
+        cJSON_AddItemToObject(od, "created_by",
+                              cJSON_CreateStringArray((const char *const[]){op->created_by}, 1));
+    }
+    return opts;
+}
+
+/* The owner goes first: a refused owner leaves the record untouched. */
 static void write_one(struct connector *c, struct write_op *op)
 {
     op->st = CB_OK;
     strbuf_reset(&op->err);
-    cJSON *data = op_data(c, op), *j = NULL;
+    const char *owner = NULL;
+    cJSON *data = op_data(c, op, &owner), *j = NULL;
     if (!data)
         return;
     struct strbuf path = STRBUF_INIT, e = STRBUF_INIT;
     struct fx_call fc = {.path = data_path(c, op->id ? "update" : "create", &path),
                          .data = data,
                          .create = !op->id,
-                         .flows = 1};
-    enum cb_status st = fx_call(c, &fc, op->id ? "write" : "create", &j, &e);
+                         .flows = 1,
+                         .opts = origin_opts(op, data)};
+    enum cb_status st = owner ? owner_change(c, op->id, owner, &e) : CB_OK;
+    if (st == CB_OK && (!op->id || has_fields(data)))
+        st = fx_call(c, &fc, op->id ? "write" : "create", &j, &e);
     const char *id = op->id ? op->id : jstr(j, "dataId");
     if (st == CB_OK && !id) {
         strbuf_setf(&e, "cannot create: the answer has no dataId");
         st = CB_ERR_PARSE;
     }
     if (st != CB_OK) {
-        const char *colon = strstr(e.buf, ": ");
-        op_fail(c, op, st, NULL, colon ? colon + 2 : e.buf);
+        write_failed(c, op, st, &e);
     } else {
         record_release(&op->rec);
         op->rec.id = xstrdup(id);
@@ -1543,6 +1760,7 @@ static void write_one(struct connector *c, struct write_op *op)
     }
     cJSON_Delete(j);
     cJSON_Delete(data);
+    cJSON_Delete((cJSON *)fc.opts);
     strbuf_release(&path);
     strbuf_release(&e);
 }
@@ -1576,7 +1794,7 @@ static enum cb_status fx_find_marker(struct connector *c, const char *marker, in
                                      struct record *out, struct strbuf *err)
 {
     (void)since_ms;
-    enum cb_status st = meta_ensure(c, err);
+    enum cb_status st = read_ensure(c, err);
     if (st != CB_OK)
         return st;
     if (!meta_find(c, c->marker_field)) {
@@ -1852,4 +2070,6 @@ const struct connector_ops fxiaoke_ops = {
     .archive = fx_archive,
     .remove = fx_remove,
     .search_lag_ms = 0,
+    .list_users = fx_list_users,
+    .person_field = fx_person_field,
 };

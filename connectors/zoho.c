@@ -4,8 +4,9 @@
  * is given); field metadata is read once; changes are listed with If-Modified-Since and page /
  * page_token paging; records are read by ids, updated in batches and created through upsert on
  * the marker field, so a repeated create never duplicates; markers are found with COQL.
- * Notification channels (/actions/watch) are enabled or renewed in place for `webhooks register`.
- * It does not decide what a field means (mapping/ does) and handles no notes or deletions.
+ * Notification channels (/actions/watch) are enabled or renewed in place for `webhooks register`;
+ * user fields (owner and user lookups) read as people and are written by user id, and the
+ * active users are the side's directory. It does not decide what a field means (mapping/ does).
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -25,14 +26,16 @@
 #define ZOHO_PER_PAGE 200
 #define ZOHO_MAX_PAGE 10 /* page= reaches the first 2,000 rows; page_token goes further */
 #define ZOHO_BATCH 100
+#define ZOHO_USER_PAGES 100 /* 20,000 users: a server that never ends cannot spin us */
 #define TOKEN_MARGIN_MS 60000
 
-enum zkind { ZK_PLAIN, ZK_TEXTAREA, ZK_LOOKUP, ZK_PICKLIST };
+enum zkind { ZK_PLAIN, ZK_TEXTAREA, ZK_LOOKUP, ZK_PICKLIST, ZK_USER };
 
 struct zfield {
     char *name;
     enum zkind kind;
     int read_only;
+    int mandatory; /* may never be emptied (system_mandatory, or the record's Owner) */
 };
 
 struct connector {
@@ -677,7 +680,9 @@ static enum zkind kind_of(const char *type)
 {
     if (str_eq(type, "textarea"))
         return ZK_TEXTAREA;
-    if (str_eq(type, "lookup") || str_eq(type, "ownerlookup") || str_eq(type, "userlookup"))
+    if (str_eq(type, "ownerlookup") || str_eq(type, "userlookup"))
+        return ZK_USER;
+    if (str_eq(type, "lookup"))
         return ZK_LOOKUP;
     return str_eq(type, "picklist") ? ZK_PICKLIST : ZK_PLAIN;
 }
@@ -703,6 +708,9 @@ static void meta_adopt(struct connector *c, const cJSON *fields)
         z->name = xstrdup(name);
         z->kind = kind_of(type);
         z->read_only = read_only_of(f, type);
+        /* every record has an owner: zoho refuses an emptied Owner (MANDATORY_NOT_FOUND) */
+        z->mandatory = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "system_mandatory")) ||
+                       str_eq(type, "ownerlookup");
         if (!c->key_field && str_eq(type, "autonumber"))
             c->key_field = xstrdup(name);
     }
@@ -839,6 +847,11 @@ static cJSON *canon_value(const struct zfield *f, const cJSON *v)
         const char *name = jstr(v, "name");
         return name ? cJSON_CreateString(name) : cJSON_CreateNull();
     }
+    if (cJSON_IsObject(v) && k == ZK_USER) {
+        const char *id = jstr(v, "id");
+        return id && *id ? person_to_json(id, jstr(v, "name"), jstr(v, "email"))
+                         : cJSON_CreateNull();
+    }
     if (cJSON_IsString(v)) {
         const char *s = v->valuestring;
         if (!*s || (k == ZK_PICKLIST && strcmp(s, "-None-") == 0))
@@ -856,6 +869,42 @@ static cJSON *canon_value(const struct zfield *f, const cJSON *v)
 static char *dup_nonempty(const char *s)
 {
     return s && *s ? xstrdup(s) : NULL;
+}
+
+/* info.more_records of a paged answer. */
+static int more_records(const cJSON *j)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "info"), "more_records"));
+}
+
+typedef void (*item_fn)(const struct connector *c, const cJSON *item, void *arg);
+
+/* GETs path (a query string already begun) with page=1, 2, ... while info.more_records says
+ * so, at most max_pages, and calls fn on each item of the answer's array member. */
+static enum cb_status get_pages(struct connector *c, const char *path, const char *ims,
+                                const char *member, int max_pages, const char *what, item_fn fn,
+                                void *arg, struct strbuf *err)
+{
+    struct strbuf p = STRBUF_INIT;
+    enum cb_status st = CB_OK;
+    for (int page = 1, more = 1; st == CB_OK && more && page <= max_pages; page++) {
+        strbuf_reset(&p);
+        (void)strbuf_addf(&p, "%s&page=%d", path, page);
+        struct api_req rq = {.method = "GET", .path = p.buf, .ims = ims};
+        long status = 0;
+        cJSON *j = NULL;
+        st = api_call(c, &rq, what, &status, &j, err);
+        const cJSON *item;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(j, member))
+        {
+            fn(c, item, arg);
+        }
+        more = more_records(j);
+        cJSON_Delete(j);
+    }
+    strbuf_release(&p);
+    return st;
 }
 
 static enum cb_status record_decode(const struct connector *c, const cJSON *item, struct record *r,
@@ -946,9 +995,8 @@ static enum cb_status list_page(struct connector *c, const cJSON *j, record_page
     if (st == CB_OK && recs.n)
         st = fn(arg, recs.v, recs.n);
     record_list_release(&recs);
-    const cJSON *info = cJSON_GetObjectItemCaseSensitive(j, "info");
-    *more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(info, "more_records"));
-    *next = dup_nonempty(jstr(info, "next_page_token"));
+    *more = more_records(j);
+    *next = dup_nonempty(jstr(cJSON_GetObjectItemCaseSensitive(j, "info"), "next_page_token"));
     return st;
 }
 
@@ -1054,9 +1102,29 @@ static void op_fail(const struct connector *c, struct write_op *op, enum cb_stat
     va_end(ap);
 }
 
+/* A user field's wire value: {"id": user id} from the id the mapping resolved. */
+static cJSON *wire_user(const struct zfield *f, const cJSON *v, const char **why)
+{
+    if (cJSON_IsNull(v) && f->mandatory) {
+        *why = "is mandatory in zoho: it cannot be emptied";
+        return NULL;
+    }
+    if (cJSON_IsNull(v))
+        return cJSON_CreateNull();
+    if (!cJSON_IsString(v) || !*v->valuestring) {
+        *why = "takes a zoho user id";
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", v->valuestring);
+    return o;
+}
+
 /* The wire value for a canonical one, or NULL (with *why) when zoho cannot take it. */
 static cJSON *wire_value(const struct zfield *f, const cJSON *v, const char **why)
 {
+    if (f->kind == ZK_USER)
+        return wire_user(f, v, why);
     if (cJSON_IsNull(v))
         return cJSON_CreateNull();
     if (cJSON_IsString(v) && f->kind == ZK_LOOKUP) {
@@ -1089,6 +1157,9 @@ static cJSON *op_encode(const struct connector *c, struct write_op *op)
             continue;
         if (!f || f->read_only)
             why = f ? "is read-only" : "does not exist in the module";
+        /* a new record without an owner gets zoho's default one: the integration user */
+        if (!why && !op->id && f->kind == ZK_USER && f->mandatory && cJSON_IsNull(v))
+            continue;
         cJSON *w = why ? NULL : wire_value(f, v, &why);
         if (!w) {
             op_fail(c, op, CB_ERR_FINAL, "field '%s' %s", name ? name : "?", why);
@@ -1120,11 +1191,28 @@ static enum cb_status item_class(const char *code, const cJSON *details, int upd
     return CB_ERR_FINAL;
 }
 
+/* "field 'Owner': 'ID' is not an active zoho user (CODE message)" when zoho refused the user
+ * id op wrote to a user field; 0 when the failure is about something else. */
+static int user_refused(const struct connector *c, struct write_op *op, const char *field,
+                        const char *code, const char *msg)
+{
+    const struct zfield *f = field ? meta_find(c, field) : NULL;
+    const char *id =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(op->fields, field ? field : ""));
+    if (!f || f->kind != ZK_USER || !id || !str_eq(code, "INVALID_DATA"))
+        return 0;
+    op_fail(c, op, CB_ERR_FINAL, "field '%s': '%s' is not an active zoho user (%s %s)", field, id,
+            code, msg ? msg : "");
+    return 1;
+}
+
 static void item_failed(const struct connector *c, struct write_op *op, const cJSON *res)
 {
     const cJSON *details = cJSON_GetObjectItemCaseSensitive(res, "details");
     const char *code = jstr(res, "code"), *msg = jstr(res, "message");
     const char *field = jstr(details, "api_name");
+    if (user_refused(c, op, field, code, msg))
+        return;
     struct strbuf extra = STRBUF_INIT;
     if (field)
         (void)strbuf_addf(&extra, " (field '%s'", field);
@@ -1349,33 +1437,26 @@ static enum cb_status note_decode(const cJSON *n, struct comment *out)
     return CB_OK;
 }
 
+static void note_push(const struct connector *c, const cJSON *n, void *arg)
+{
+    (void)c;
+    struct comment x;
+    if (note_decode(n, &x) == CB_OK)
+        comment_list_push(arg, &x);
+}
+
 static enum cb_status zoho_list_comments(struct connector *c, const char *record_id,
                                          struct comment_list *out, struct strbuf *err)
 {
     struct strbuf path = STRBUF_INIT, what = STRBUF_INIT;
     (void)strbuf_addf(&what, "list the notes of zoho %s record '%s'", c->module, record_id);
-    enum cb_status st = CB_OK;
-    for (int page = 1, more = 1; st == CB_OK && more && page <= ZOHO_MAX_PAGE; page++) {
-        module_path(c, &path);
-        (void)strbuf_adds(&path, "/");
-        (void)strbuf_add_urlencoded(&path, record_id);
-        (void)strbuf_addf(&path, "/Notes?fields=%s&sort_by=Created_Time&sort_order=asc"
-                                 "&per_page=%d&page=%d", NOTE_FIELDS, ZOHO_PER_PAGE, page);
-        struct api_req rq = {.method = "GET", .path = path.buf};
-        long status = 0;
-        cJSON *j = NULL;
-        st = api_call(c, &rq, what.buf, &status, &j, err);
-        const cJSON *n;
-        cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(j, "data"))
-        {
-            struct comment x;
-            if (note_decode(n, &x) == CB_OK)
-                comment_list_push(out, &x);
-        }
-        more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(j, "info"), "more_records"));
-        cJSON_Delete(j);
-    }
+    module_path(c, &path);
+    (void)strbuf_adds(&path, "/");
+    (void)strbuf_add_urlencoded(&path, record_id);
+    (void)strbuf_addf(&path, "/Notes?fields=%s&sort_by=Created_Time&sort_order=asc&per_page=%d",
+                      NOTE_FIELDS, ZOHO_PER_PAGE);
+    enum cb_status st =
+        get_pages(c, path.buf, NULL, "data", ZOHO_MAX_PAGE, what.buf, note_push, out, err);
     strbuf_release(&path);
     strbuf_release(&what);
     return st;
@@ -1442,6 +1523,21 @@ static void id_push(char ***ids, size_t *n, const char *id)
     (*ids)[(*n)++] = xstrdup(id);
 }
 
+struct id_set {
+    char ***ids;
+    size_t *n;
+};
+
+/* Keeps the id of the note's parent when it is a record of the side's module. */
+static void note_parent(const struct connector *c, const cJSON *note, void *arg)
+{
+    struct id_set *set = arg;
+    const cJSON *parent = cJSON_GetObjectItemCaseSensitive(note, "Parent_Id");
+    const char *mod = jstr(cJSON_GetObjectItemCaseSensitive(parent, "module"), "api_name");
+    if (jstr(parent, "id") && str_eq(mod ? mod : jstr(note, "$se_module"), c->module))
+        id_push(set->ids, set->n, jstr(parent, "id"));
+}
+
 /* Adding or editing a note leaves its record's Modified_Time alone: the notes modified since
  * then name the records whose comments changed. */
 static enum cb_status zoho_comments_changed(struct connector *c, int64_t since_ms, char ***ids,
@@ -1449,27 +1545,13 @@ static enum cb_status zoho_comments_changed(struct connector *c, int64_t since_m
 {
     char ims[CBTIME_BUFSZ], path[200];
     ims_value(since_ms, ims);
-    enum cb_status st = CB_OK;
-    for (int page = 1, more = 1; st == CB_OK && more && page <= ZOHO_MAX_PAGE; page++) {
-        snprintf(path, sizeof(path), "/Notes?fields=Parent_Id,Modified_Time&sort_by=Modified_Time"
-                 "&sort_order=desc&per_page=%d&page=%d", ZOHO_PER_PAGE, page);
-        struct api_req rq = {.method = "GET", .path = path, .ims = ims};
-        long status = 0;
-        cJSON *j = NULL;
-        st = api_call(c, &rq, "list changed zoho notes", &status, &j, err);
-        const cJSON *note;
-        cJSON_ArrayForEach(note, cJSON_GetObjectItemCaseSensitive(j, "data"))
-        {
-            const cJSON *parent = cJSON_GetObjectItemCaseSensitive(note, "Parent_Id");
-            const char *mod = jstr(cJSON_GetObjectItemCaseSensitive(parent, "module"), "api_name");
-            if (jstr(parent, "id") && str_eq(mod ? mod : jstr(note, "$se_module"), c->module))
-                id_push(ids, n, jstr(parent, "id"));
-        }
-        more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(j, "info"), "more_records"));
-        cJSON_Delete(j);
-    }
-    return st;
+    snprintf(path, sizeof(path),
+             "/Notes?fields=Parent_Id,Modified_Time&sort_by=Modified_Time&sort_order=desc"
+             "&per_page=%d",
+             ZOHO_PER_PAGE);
+    struct id_set set = {ids, n};
+    return get_pages(c, path, ims, "data", ZOHO_MAX_PAGE, "list changed zoho notes", note_parent,
+                     &set, err);
 }
 
 static void zoho_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
@@ -1509,6 +1591,49 @@ static enum cb_status zoho_remove(struct connector *c, const char *id, struct st
     strbuf_release(&path);
     strbuf_release(&what);
     return st;
+}
+
+/* ---- people ---------------------------------------------------------------------------- */
+
+static int has_person(const struct person_list *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static void user_push(const struct connector *c, const cJSON *u, void *arg)
+{
+    (void)c;
+    const char *id = jstr(u, "id");
+    if (id && *id && !has_person(arg, id))
+        person_list_add(arg, id, jstr(u, "full_name"), jstr(u, "email"));
+}
+
+/* The active users, 200 a page; the list is only appended to once every page was read. */
+static enum cb_status zoho_list_users(struct connector *c, struct person_list *out,
+                                      struct strbuf *err)
+{
+    struct person_list got = {0};
+    char path[64];
+    snprintf(path, sizeof(path), "/users?type=ActiveUsers&per_page=%d", ZOHO_PER_PAGE);
+    enum cb_status st = get_pages(c, path, NULL, "users", ZOHO_USER_PAGES,
+                                  "list the active zoho users", user_push, &got, err);
+    if (st == CB_ERR_AUTH && strstr(err->buf, "OAUTH_SCOPE_MISMATCH"))
+        (void)strbuf_adds(err, ": the refresh token needs the ZohoCRM.users.READ scope");
+    for (size_t i = 0; st == CB_OK && i < got.n; i++)
+        if (!has_person(out, got.v[i].id))
+            person_list_add(out, got.v[i].id, got.v[i].name, got.v[i].email);
+    person_list_release(&got);
+    return st;
+}
+
+/* Owner, Created_By, Modified_By and user lookups (data_type ownerlookup / userlookup). */
+static int zoho_person_field(const struct connector *c, const char *field)
+{
+    const struct zfield *f = meta_find(c, field);
+    return f && f->kind == ZK_USER;
 }
 
 /* ---- notification channel (watch) ------------------------------------------------------ */
@@ -1583,4 +1708,6 @@ const struct connector_ops zoho_ops = {
     .echo = zoho_echo,
     .remove = zoho_remove,
     .watch = zoho_watch,
+    .list_users = zoho_list_users,
+    .person_field = zoho_person_field,
 };

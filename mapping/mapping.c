@@ -455,6 +455,12 @@ cJSON *mapping_take_unmapped(struct mapping *m)
     return people_map_take_unmapped(m->people);
 }
 
+char *mapping_person_id(const struct mapping *m, enum side s, const char *name)
+{
+    const char *id = name ? people_map_user(m->people, s, name) : NULL;
+    return id ? xstrdup(id) : NULL;
+}
+
 int mapping_person_known(const struct mapping *m, enum side s, const char *name)
 {
     return people_map_known(m->people, s, name);

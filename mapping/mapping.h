@@ -69,6 +69,9 @@ void mapping_set_people(struct mapping *m, enum side s, struct person_list *user
  * [{"side": "tracker", "field": "assignee", "name": "Li Wei <li@acme.cn>", "fallback": false}]
  * (owned by the caller; an empty array when none). */
 cJSON *mapping_take_unmapped(struct mapping *m);
+/* The user id on side s of person `name` (a canonical string or a display name; owned), or
+ * NULL when nobody matches (the fallback is not used) or name is NULL. */
+char *mapping_person_id(const struct mapping *m, enum side s, const char *name);
 /* 1 when person `name` (a canonical string) now has a user on side s (not counting fallback). */
 int mapping_person_known(const struct mapping *m, enum side s, const char *name);
 

@@ -287,6 +287,11 @@ static const char *match_user(const struct people_map *pm, enum side s, const ch
     return id;
 }
 
+const char *people_map_user(const struct people_map *pm, enum side s, const char *name)
+{
+    return match_user(pm, s, name);
+}
+
 int people_map_known(const struct people_map *pm, enum side s, const char *name)
 {
     return match_user(pm, s, name) != NULL;

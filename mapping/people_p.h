@@ -32,6 +32,9 @@ cJSON *people_map_canon(const struct people_map *pm, enum side s, const cJSON *p
  * unmapped (with the item field) when note is set and the table, e-mail and name all failed. */
 cJSON *people_map_resolve(struct people_map *pm, enum side s, const char *item_field,
                           const cJSON *v, int note);
+/* The user id on side s of canonical person `name` (table, e-mail or name; not the fallback),
+ * borrowed from pm, or NULL. */
+const char *people_map_user(const struct people_map *pm, enum side s, const char *name);
 /* 1 when canonical person `name` has a user on side s (table, e-mail or name; not fallback). */
 int people_map_known(const struct people_map *pm, enum side s, const char *name);
 /* What side s reads back after v is written there (owned), NULL when s cannot hold v. */

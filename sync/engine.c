@@ -1256,6 +1256,7 @@ static enum cb_status drop_orphan_intents(struct cycle *c, struct strbuf *err)
 
 struct create_job {
     struct record *src;
+    char *creator;      /* keep_origin: the creator's user id on the target (owned; may be NULL) */
     cJSON *view;        /* source view (owned) */
     cJSON *remote;      /* remote fields for the target (owned) */
     struct intent in;
@@ -1380,6 +1381,11 @@ enum cb_status create_side(struct cycle *c, enum side s, struct strbuf *err)
             ops[k].marker = jobs[k].marker;
             ops[k].link_url = l->v[i].url;
             ops[k].link_title = l->v[i].key;
+            if (c->keep_origin) {
+                ops[k].created_ms = l->v[i].created_ms;
+                jobs[k].creator = mapping_person_id(p->map, t, l->v[i].created_by);
+                ops[k].created_by = jobs[k].creator;
+            }
         }
         if (res == CB_OK) {
             struct strbuf e = STRBUF_INIT;
@@ -1398,6 +1404,7 @@ enum cb_status create_side(struct cycle *c, enum side s, struct strbuf *err)
             cJSON_Delete(jobs[j].view);
             cJSON_Delete(jobs[j].remote);
             cJSON_Delete(jobs[j].in.base);
+            free(jobs[j].creator);
         }
     }
     free(jobs);

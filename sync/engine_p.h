@@ -55,6 +55,8 @@ struct cycle {
     char **blocked[2];    /* source ids whose create waits (search lag) */
     size_t n_blocked[2];
     int64_t started_ms;
+    int keep_origin;      /* migrate: creates keep the originals' creation time and creator
+                           * where the target can */
 };
 
 /* People (sync/people.c): after side s is pinged, hands its user directory and person fields

@@ -75,6 +75,19 @@ void sync_people_load(struct sync_pair *p, enum side s, struct strbuf *info)
     const struct connector_ops *o = p->ops[s];
     if (!o->list_users || !o->person_field)
         return;
+    const char *const *rf = mapping_remote_fields(p->map, s);
+    size_t n = 0;
+    while (rf[n])
+        n++;
+    const char **pf = xcalloc(n + 1, sizeof(*pf));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rf[i][0] != '$' && o->person_field(p->conn[s], rf[i]))
+            pf[k++] = rf[i];
+    if (k == 0) { /* no person field mapped: no directory to read (it costs requests) */
+        free(pf);
+        return;
+    }
     struct person_list users = {0};
     struct strbuf err = STRBUF_INIT;
     if (o->list_users(p->conn[s], &users, &err) != CB_OK) {
@@ -87,18 +100,10 @@ void sync_people_load(struct sync_pair *p, enum side s, struct strbuf *info)
         (void)strbuf_addf(info, ", %zu user(s)", users.n);
     }
     strbuf_release(&err);
-    const char *const *rf = mapping_remote_fields(p->map, s);
-    size_t n = 0;
-    while (rf[n])
-        n++;
-    const char **pf = xcalloc(n + 1, sizeof(*pf));
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rf[i][0] != '$' && o->person_field(p->conn[s], rf[i]))
-            pf[k++] = rf[i];
-    mapping_set_people(p->map, s, &users, pf);
+    size_t known = users.n;
+    mapping_set_people(p->map, s, &users, pf); /* takes users over */
     free(pf);
-    if (users.n)
+    if (known)
         update_stored(p, prune_fn, &s);
 }
 

@@ -5,10 +5,10 @@ Serves, all as POST + JSON and all answering HTTP 200 with {errorCode, errorMess
 errorDescription, traceId, ...}: the corp access token (/cgi/corpAccessToken/get/V2) and the
 OAuth2 app_secret grant (/oauth2.0/token); CRM data of preset objects on /cgi/crm/v2/data/<verb>
 and of custom __c objects on /cgi/crm/custom/v2/data/<verb> (query, get, create, update,
-invalid, recover, delete, changeOwner), the batch invalidate /cgi/crm/custom/data/invalid, and
-/cgi/crm/v2/object/{describe,list}. Both auth styles: body corpAccessToken + corpId +
-currentOpenUserId, or headers authorization: Bearer + x-fs-ea + x-fs-userid.
-It does not serve v1 CRM paths, users/departments or the encrypted event push.
+invalid, recover, delete, changeOwner), the batch invalidate /cgi/crm/custom/data/invalid,
+/cgi/crm/v2/object/{describe,list} and the employee list /cgi/user/list. Both auth styles: body
+corpAccessToken + corpId + currentOpenUserId, or headers authorization: Bearer + x-fs-ea +
+x-fs-userid. It does not serve v1 CRM paths, department APIs or the encrypted event push.
 
 Where the public record is silent or contradicts itself, these are the choices made:
 - a token asked for again within token_reuse_s (6,600 s) of its issue is the same token; later a
@@ -25,6 +25,13 @@ Where the public record is silent or contradicts itself, these are the choices m
 - a custom object on the preset path or a preset object on the custom path: 15002.
 - get of an unknown id: 320002004 "数据不存在或已被删除"; updating an invalidated row: 320001403.
 - update without object_data._id: -2 "java.lang.NullPointerException" (as integrators saw).
+- employees: a seeded directory (李伟, 陈静, 王芳 without an e-mail, two named 张伟) in departments
+  999999 (the whole company) > 1000 销售部 / 1001 研发部. /cgi/user/list takes departmentId (an
+  integer; unknown: 30007) and fetchChild, and answers userList in one piece (no paging).
+  Employee fields take [openUserId] (or the numeric employee id); another value is 30027
+  "employee not found". update ignores `owner` (the owner changes only through changeOwner, a
+  separate permission in the web UI; an ignored owner is the trap a client must not fall into,
+  so tests have to read the owner back), create takes it.
 - select values on writes must be option values; a label is rejected (15002), so are unknown
   fields, read-only system fields and dates that are not epoch milliseconds.
 - rate limits: per interface (path) rate_calls in rate_window_s -> 30004; daily_quota calls per
@@ -43,7 +50,8 @@ Where the public record is silent or contradicts itself, these are the choices m
 
 Control (besides simbase's): POST /_sim/seed {"object", "records": [...], "count": N, "user"},
 /_sim/edit {"object", "id", "fields", "user", "invalid": true|false}, /_sim/config,
-/_sim/expire_tokens; GET /_sim/records?object=, /_sim/stats, /_sim/config.
+/_sim/expire_tokens, /_sim/users {"name", "email", "department", "count"} (adds employees);
+GET /_sim/records?object=, /_sim/stats, /_sim/config.
 """
 
 import random
@@ -57,10 +65,18 @@ APP = {"appId": "FSAID_SIMAPP01", "appSecret": "sim-app-secret",
        "permanentCode": "sim-permanent-code"}
 CORP_ID = "FSCID_SIMCORP01"
 EA = "fssim001"
-# (open user id, employee id for header auth, name)
-USERS = [("FSUID_00000000000000000000000000000001", "1000", "集成账号"),
-         ("FSUID_00000000000000000000000000000002", "1001", "李伟"),
-         ("FSUID_00000000000000000000000000000003", "1002", "陈静")]
+# (open user id, employee id for header auth, name, e-mail or None, department)
+USERS = [("FSUID_00000000000000000000000000000001", "1000", "集成账号", "crm-bot@fssim.example.com",
+          999999),
+         ("FSUID_00000000000000000000000000000002", "1001", "李伟", "liwei@fssim.example.com", 1000),
+         ("FSUID_00000000000000000000000000000003", "1002", "陈静", "chenjing@fssim.example.com",
+          1000),
+         ("FSUID_00000000000000000000000000000004", "1003", "王芳", None, 1001),
+         ("FSUID_00000000000000000000000000000005", "1004", "张伟", "zhangwei.s@fssim.example.com",
+          1000),
+         ("FSUID_00000000000000000000000000000006", "1005", "张伟", "zhangwei.rd@fssim.example.com",
+          1001)]
+DEPARTMENTS = {999999: None, 1000: 999999, 1001: 999999}  # id -> parent
 DEFAULT_CONFIG = {"token_ttl_s": 7200, "token_reuse_s": 6600, "rate_calls": 100,
                   "rate_window_s": 20, "daily_quota": 1000000, "no_quota": 0, "aliases": 1,
                   "edit_while_paging": 0, "edit_per_page": 10, "tz_offset_min": 480,
@@ -143,6 +159,7 @@ def cases_fields():
             fld("tags", "标签", "select_many",
                 options=[("t1", "报表"), ("t2", "移动端"), ("t3", "集成")]),
             fld("tracker_ref__c", "跟踪单号 (Jira / Trello)", "text", define="custom"),
+            fld("field_engineer__c", "处理工程师", "employee", define="custom"),
             fld("crmbridge_id__c", "crmbridge 标记", "text", define="custom", unique=True)
             ] + system_fields()
 
@@ -194,6 +211,7 @@ class FxiaokeSim(Sim):
                       "header_auth": 0, "body_auth": 0, "rate_limited": 0}
         self.trace = 0
         self.last_ms = 0
+        self.users = list(USERS)
         for name in ("华为技术有限公司", "Acme Trading GmbH", "上海云途信息科技"):
             self.insert("AccountObj", {"name": name}, USERS[0][0])
 
@@ -238,8 +256,16 @@ class FxiaokeSim(Sim):
         return self.last_ms
 
     def user(self, key):
-        for u in USERS:
-            if key in u:
+        """An employee by open user id, employee id or (control calls) name."""
+        for u in self.users:
+            if key in u[:3]:
+                return u
+        return None
+
+    def employee(self, key):
+        """An employee by the ids an API call may carry: open user id or employee id."""
+        for u in self.users:
+            if key in u[:2]:
                 return u
         return None
 
@@ -372,6 +398,7 @@ class FxiaokeSim(Sim):
         r("POST", r"/cgi/crm/custom/data/invalid", self.r_batch_invalid)
         r("POST", r"/cgi/crm/v2/object/describe", self.r_describe)
         r("POST", r"/cgi/crm/v2/object/list", self.r_list_objects)
+        r("POST", r"/cgi/user/list", self.r_user_list)
         c = self.control
         c("POST", r"/_sim/seed", self.c_seed)
         c("POST", r"/_sim/edit", self.c_edit)
@@ -380,6 +407,7 @@ class FxiaokeSim(Sim):
         c("GET", r"/_sim/config", lambda q: Reply(200, self.cfg))
         c("POST", r"/_sim/expire_tokens", self.c_expire_tokens)
         c("GET", r"/_sim/stats", lambda q: Reply(200, self.stats))
+        c("POST", r"/_sim/users", self.c_users)
 
     def data_of(self, req):
         body = req.json()
@@ -466,9 +494,10 @@ class FxiaokeSim(Sim):
             return self.related(k, v)
         if t == "employee":
             ids = v if isinstance(v, list) else [v]
-            us = [self.user(x) for x in ids]
+            us = [(self.user if seed else self.employee)(x) for x in ids]
             if not all(us):
-                raise FxError(30027, "employee not found in '%s'" % k, "员工不存在")
+                raise FxError(30027, "employee not found: %s" % ", ".join(
+                    str(x) for x, u in zip(ids, us) if not u), "员工不存在")
             return [u[0] for u in us]
         if not isinstance(v, str):
             raise FxError(15002, "field '%s' takes text, got %r" % (k, v), "参数不合法")
@@ -529,14 +558,14 @@ class FxiaokeSim(Sim):
         row["last_modified_by"] = [user]
         row["version"] = str(int(row["version"]) + 1)
 
-    def write_vals(self, obj, od, seed=False):
+    def write_vals(self, obj, od, seed=False, allow=()):
         vals = {}
         for k, v in od.items():
             if k in ("dataObjectApiName", "_id"):
                 continue
             f = obj.fields.get(k)
-            if f and (f["is_readonly"] and not (seed and k in ("create_time",
-                                                                "last_modified_time"))):
+            if f and (f["is_readonly"] and k not in allow
+                      and not (seed and k in ("create_time", "last_modified_time"))):
                 raise FxError(15002, "field '%s' is read-only" % k, "只读字段不能修改")
             vals[k] = self.coerce(obj, k, v, seed)
         return vals
@@ -553,7 +582,11 @@ class FxiaokeSim(Sim):
         if not isinstance(od, dict):
             raise FxError(15002, "illegal parameter: data.object_data is required", "参数不合法")
         obj = self.obj_of(od.get("dataObjectApiName"), custom)
-        vals = self.write_vals(obj, od)
+        # hasSpecifyTime / hasSpecifyCreatedBy let a create keep a migrated record's
+        # create_time / created_by; without them both stay read-only
+        allow = tuple(k for k, opt in (("create_time", "hasSpecifyTime"),
+                                       ("created_by", "hasSpecifyCreatedBy")) if body.get(opt) is True)
+        vals = self.write_vals(obj, od, allow=allow)
         for k, f in obj.fields.items():
             if f["is_required"] and vals.get(k) in (None, "", []):
                 raise FxError(15002, "field '%s' is required" % k, "必填字段不能为空")
@@ -570,7 +603,7 @@ class FxiaokeSim(Sim):
         row = self.live_row(obj, od["_id"])
         if row["life_status"] == "invalid":
             raise FxError(320001403, "invalid data cannot be edited", "已作废的数据不能编辑")
-        vals = self.write_vals(obj, od)
+        vals = self.write_vals(obj, {k: v for k, v in od.items() if k != "owner"})
         if "name" in vals and not vals["name"]:
             raise FxError(15002, "field 'name' is required", "必填字段不能为空")
         self.check_unique(obj, vals, row["_id"])
@@ -621,11 +654,54 @@ class FxiaokeSim(Sim):
         return self.wrap(0, "OK")
 
     def v_changeOwner(self, req, obj, data):
-        for item in data.get("Data") or []:
+        items = data.get("Data")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise FxError(15002, "illegal parameter: data.Data must be a list", "参数不合法")
+        for item in items:
+            owner = item.get("ownerId")
+            if not isinstance(owner, list) or len(owner) != 1:
+                raise FxError(15002, "ownerId must be a list of one employee", "参数不合法")
             row = self.live_row(obj, item.get("objectDataId"))
-            row["owner"] = self.coerce(obj, "owner", item.get("ownerId"))
+            row["owner"] = self.coerce(obj, "owner", owner)
             self.touch(row, req.fx_user)
         return self.wrap(0, "OK")
+
+    # --- employees -----------------------------------------------------------------------------
+    def in_department(self, dept, want, children):
+        while dept is not None:
+            if dept == want:
+                return True
+            dept = DEPARTMENTS.get(dept) if children else None
+        return False
+
+    def user_json(self, u):
+        return {"openUserId": u[0], "account": u[1], "name": u[2], "nickName": u[2],
+                "email": u[3] or "", "mobile": "1380000%04d" % (int(u[1]) % 10000),
+                "departmentIds": [u[4]], "mainDepartmentId": u[4], "position": "",
+                "isStop": False, "createTime": 1700000000000}
+
+    def r_user_list(self, req):
+        body = req.json()
+        dept, children = body.get("departmentId"), body.get("fetchChild", False)
+        if isinstance(dept, bool) or not isinstance(dept, int) or not isinstance(children, bool):
+            raise FxError(15002, "departmentId (integer) is required; fetchChild is a boolean",
+                          "参数不合法")
+        if dept not in DEPARTMENTS:
+            raise FxError(30007, "department not found: %d" % dept, "部门不存在")
+        return self.wrap(0, "success", userList=[
+            self.user_json(u) for u in self.users if self.in_department(u[4], dept, children)])
+
+    def c_users(self, req):
+        """{"name", "email", "department"} adds one employee; {"count": N} adds N of them."""
+        body = req.json() or {}
+        added = []
+        for _ in range(int(body.get("count", 1))):
+            n = len(self.users) + 1
+            added.append(("FSUID_%032X" % (0xA000 + n), str(1000 + n - 1),
+                          body.get("name") or "员工%d" % n, body.get("email"),
+                          int(body.get("department", 1000))))
+            self.users.append(added[-1])
+        return Reply(200, {"users": [self.user_json(u) for u in added]})
 
     # --- query ---------------------------------------------------------------------------------
     def v_query(self, req, obj, data):

@@ -188,6 +188,25 @@ int e2e_count_issues(struct e2e *e)
 }
 
 
+char *e2e_mapping_with(struct e2e *e, const char *extra_fields, const char *extra_top)
+{
+    char *map = tu_read_source("etc/mappings/zoho-jira.conf");
+    const char *anchor = "  { item = \"tracker_ref\";";
+    char *at = strstr(map, anchor);
+    assert_non_null(at);
+    struct strbuf sb = STRBUF_INIT, pair = STRBUF_INIT;
+    (void)strbuf_add(&sb, map, (size_t)(at - map));
+    (void)strbuf_adds(&sb, extra_fields);
+    (void)strbuf_adds(&sb, at);
+    (void)strbuf_addf(&sb, "\n%s\n", extra_top ? extra_top : "");
+    (void)strbuf_addf(&pair, "%s/zoho-jira.conf", e->dir);
+    assert_int_equal(tu_write_file(pair.buf, sb.buf), 0);
+    strbuf_setf(&pair, "mapping = \"%s/zoho-jira.conf\";", e->dir);
+    strbuf_release(&sb);
+    free(map);
+    return strbuf_detach(&pair);
+}
+
 cJSON *e2e_jira_comments(struct e2e *e, const char *key)
 {
     cJSON *i = e2e_jira_issue(e, key);

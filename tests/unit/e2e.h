@@ -30,6 +30,10 @@ const char *e2e_zfield(const cJSON *c, const char *f);
 char *e2e_seed_case(struct e2e *e, const char *fields_json);
 char *e2e_linked_key(struct e2e *e, const char *case_id);
 int e2e_count_issues(struct e2e *e);
+/* Writes the built-in Zoho <-> Jira mapping plus the field entries extra_fields and the
+ * top-level settings extra_top (people = {...}; may be NULL) into e->dir and returns the pair
+ * setting naming it ("mapping = \"...\";", owned). */
+char *e2e_mapping_with(struct e2e *e, const char *extra_fields, const char *extra_top);
 /* Comments of Jira issue key as the simulator keeps them ({id, author, text, properties}). */
 cJSON *e2e_jira_comments(struct e2e *e, const char *key);
 /* Notes of Zoho case case_id as the simulator keeps them. */

@@ -243,21 +243,10 @@ static void test_dc_search_pages_by_start_at(void **state)
 static void test_dc_users_by_name(void **state)
 {
     struct e2e *e = *state;
-    char *map = tu_read_source("etc/mappings/zoho-jira.conf"), path[700], pair[800];
-    const char *anchor = "  { item = \"tracker_ref\";";
-    char *at = strstr(map, anchor);
-    assert_non_null(at);
-    struct strbuf sb = STRBUF_INIT;
-    strbuf_add(&sb, map, (size_t)(at - map));
-    strbuf_adds(&sb,
-                "  { item = \"reporter\"; crm = \"Reported_By\"; tracker = \"reporter\"; },\n");
-    strbuf_adds(&sb, at);
-    snprintf(path, sizeof(path), "%s/zoho-jira.conf", e->dir);
-    assert_int_equal(tu_write_file(path, sb.buf), 0);
-    snprintf(pair, sizeof(pair), "mapping = \"%s\";", path);
+    char *pair = e2e_mapping_with(
+        e, "  { item = \"reporter\"; crm = \"Reported_By\"; tracker = \"reporter\"; },\n", NULL);
     write_dc_conf_map(e, "datacenter", "", pair);
-    strbuf_release(&sb);
-    free(map);
+    free(pair);
 
     char *id = e2e_seed_case(e, "{\"Subject\":\"VPN drops\",\"Status\":\"New\","
                                 "\"Reported_By\":\"li.wei\"}");

@@ -21,15 +21,12 @@
 
 static int migrate(struct e2e *e, char **out, const char *extra1, const char *extra2)
 {
-    char *o = NULL;
-    int rc = tu_run_crmbridge(&o, "-c", e->conf, "migrate", "--pair", "feedback", "--from", "crm",
+    char *mine = NULL, **dst = out ? out : &mine; /* the output goes to *out, or is freed */
+    int rc = tu_run_crmbridge(dst, "-c", e->conf, "migrate", "--pair", "feedback", "--from", "crm",
                               extra1, extra2, (char *)NULL);
     if (rc != 0 && rc != 1)
-        fprintf(stderr, "crmbridge migrate -> %d:\n%s\n", rc, o);
-    if (out)
-        *out = o;
-    else
-        free(o);
+        fprintf(stderr, "crmbridge migrate -> %d:\n%s\n", rc, *dst);
+    free(mine);
     return rc;
 }
 
@@ -460,11 +457,16 @@ static void test_trello_board_into_fxiaoke(void **state)
     free(out);
     /* every card once in Fxiaoke, in the status of its list, pointing back at its card */
     cJSON *all = sim_call(&t->fx, "GET", "/_sim/records?object=CasesObj", NULL, NULL);
-    int copies = 0, with_ref = 0, doing = 0;
+    int copies = 0, with_ref = 0, doing = 0, card_time = 0;
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItem(all, "data"))
     {
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(r, "name"));
+        /* created when its card was (a card id holds its creation second: hasSpecifyTime),
+         * not when the copy was made (Fxiaoke's own stamp has milliseconds) */
+        card_time += (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "create_time")) %
+                         1000 ==
+                     0;
         copies += name && !strncmp(name, "Seeded card ", 12);
         with_ref += cJSON_GetStringValue(cJSON_GetObjectItem(r, "tracker_ref__c")) != NULL;
         const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(r, "status__label"));
@@ -474,6 +476,7 @@ static void test_trello_board_into_fxiaoke(void **state)
     assert_int_equal(copies, n);
     assert_int_equal(with_ref, n);
     assert_int_equal(doing, n);
+    assert_int_equal(card_time, n);
     /* a rerun and the daemon's next cycle write nothing */
     sim_clear_log(&t->fx);
     sim_clear_log(&t->trello);

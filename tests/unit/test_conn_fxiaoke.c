@@ -693,6 +693,280 @@ static void test_preset_path_and_pacing(void **state)
     cJSON_Delete(ids);
 }
 
+/* ---- people ----------------------------------------------------------------------------- */
+
+static const char *const person_fields[] = {"name", "owner", "field_engineer__c", NULL};
+
+/* Reopens f's connector on person_fields, pinged, with the employees in *dir. */
+static void people_open(struct fx *f, struct person_list *dir)
+{
+    ops()->close(f->c);
+    f->c = conn_open(f->cfg, person_fields);
+    assert_int_equal(ops()->ping(f->c, NULL, &f->err), CB_OK);
+    memset(dir, 0, sizeof(*dir));
+    assert_int_equal(ops()->list_users(f->c, dir, &f->err), CB_OK);
+}
+
+static const char *user_id(const struct person_list *dir, const char *name)
+{
+    const struct person *p = person_list_find(dir, name);
+    assert_non_null(p);
+    return p->id;
+}
+
+/* Field `field` of record id as get_many reads it (caller deletes). */
+static cJSON *read_field(struct fx *f, const char *id, const char *field)
+{
+    struct record_list got;
+    get_one(f, id, &got);
+    assert_int_equal(got.n, 1);
+    cJSON *v = cJSON_DetachItemFromObject(got.v[0].fields, field);
+    assert_non_null(v);
+    record_list_release(&got);
+    return v;
+}
+
+/* The first id stored in employee field `field` of case id (NULL when empty). */
+static char *stored_employee(const char *id, const char *field)
+{
+    cJSON *all;
+    const cJSON *row = stored(&all, "CasesObj", id);
+    assert_non_null(row);
+    const char *v = cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(row, field), 0));
+    char *out = v ? strdup(v) : NULL;
+    cJSON_Delete(all);
+    return out;
+}
+
+static void test_list_users(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    size_t before = dir.n;
+    assert_true(before >= 5);
+    const struct person *li = person_list_find(&dir, "李伟");
+    assert_non_null(li);
+    assert_non_null(li->email);
+    const struct person *wang = person_list_find(&dir, "王芳");
+    assert_non_null(wang);
+    assert_null(wang->email); /* no e-mail on file */
+    int zhang = 0;
+    for (size_t i = 0; i < dir.n; i++)
+        zhang += strcmp(dir.v[i].name, "张伟") == 0;
+    assert_int_equal(zhang, 2);
+    assert_null(person_list_find(&dir, "张伟")); /* two share the name: no guess */
+    cJSON *added = sim_ctl(&sim, "POST", "/_sim/users", "{\"count\":150,\"department\":1001}");
+    person_list_release(&dir);
+    sim_clear_log(&sim);
+    assert_int_equal(ops()->list_users(f->c, &dir, &f->err), CB_OK);
+    assert_int_equal(dir.n, before + 150); /* sub-departments included, all in one answer */
+    assert_int_equal(log_count("/cgi/user/list"), 1);
+    const cJSON *u;
+    cJSON_ArrayForEach(u, cJSON_GetObjectItem(added, "users"))
+    {
+        assert_non_null(
+            person_list_find(&dir, cJSON_GetStringValue(cJSON_GetObjectItem(u, "openUserId"))));
+    }
+    for (size_t i = 0; i < dir.n; i++)
+        for (size_t k = i + 1; k < dir.n; k++)
+            assert_true(strcmp(dir.v[i].id, dir.v[k].id) != 0);
+    person_list_release(&dir);
+    cJSON_Delete(added);
+
+    struct fx bearer; /* the same list with header auth */
+    fx_init(&bearer, NULL, "auth = \"bearer\";", NULL, person_fields);
+    assert_int_equal(ops()->list_users(bearer.c, &dir, &bearer.err), CB_OK);
+    assert_int_equal(dir.n, before + 150);
+    person_list_release(&dir);
+    fx_fini(&bearer);
+}
+
+static void test_employee_fields_read(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    assert_int_equal(ops()->person_field(f->c, "owner"), 1);
+    assert_int_equal(ops()->person_field(f->c, "last_modified_by"), 1);
+    assert_int_equal(ops()->person_field(f->c, "field_engineer__c"), 1);
+    assert_int_equal(ops()->person_field(f->c, "account_id"), 0); /* a record lookup */
+    assert_int_equal(ops()->person_field(f->c, "name"), 0);
+    cJSON *ids =
+        seed("CasesObj", 0,
+             "[{\"name\":\"谁负责\",\"owner\":[\"李伟\"],\"field_engineer__c\":[\"王芳\"]}]");
+    cJSON *owner = read_field(f, id_at(ids, 0), "owner");
+    const struct person *li = person_list_find(&dir, "李伟");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "id")), li->id);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "name")), "李伟");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "email")), li->email);
+    cJSON *eng = read_field(f, id_at(ids, 0), "field_engineer__c");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(eng, "name")), "王芳");
+    assert_null(cJSON_GetObjectItem(eng, "email"));
+    cJSON_Delete(eng);
+    cJSON_Delete(owner);
+
+    /* someone who joined after the list was read: the record's __r name, no e-mail */
+    cJSON *added = sim_ctl(&sim, "POST", "/_sim/users", "{\"name\":\"新同事\"}");
+    const char *nid = cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(added, "users"), 0), "openUserId"));
+    cJSON_Delete(sim_ctl(&sim, "POST", "/_sim/edit",
+                         "{\"object\":\"CasesObj\",\"id\":\"%s\",\"fields\":{\"owner\":[\"%s\"]}}",
+                         id_at(ids, 0), nid));
+    owner = read_field(f, id_at(ids, 0), "owner");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "id")), nid);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "name")), "新同事");
+    cJSON_Delete(owner);
+    cJSON_Delete(added);
+    cJSON_Delete(ids);
+    person_list_release(&dir);
+}
+
+/* Writes fields to record id (NULL: creates with marker), expects success, returns the id. */
+static char *write_ok(struct fx *f, const char *id, const char *fields, const char *marker)
+{
+    struct write_op w;
+    cJSON *keep;
+    assert_int_equal(write_one(f, &w, id, fields, marker, &keep), CB_OK);
+    assert_int_equal(w.st, CB_OK);
+    char *rid = strdup(w.rec.id);
+    write_op_release(&w);
+    cJSON_Delete(keep);
+    return rid;
+}
+
+static void test_employee_fields_write(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    cJSON *ids = seed("CasesObj", 0, "[{\"name\":\"A\",\"field_engineer__c\":[\"陈静\"]}]");
+    const char *id = id_at(ids, 0), *li = user_id(&dir, "李伟"), *wang = user_id(&dir, "王芳");
+    char fields[256];
+    snprintf(fields, sizeof(fields), "{\"owner\":\"%s\"}", li);
+    sim_clear_log(&sim);
+    free(write_ok(f, id, fields, NULL));
+    assert_int_equal(log_count("/cgi/crm/v2/data/changeOwner"), 1);
+    assert_int_equal(log_count("/cgi/crm/v2/data/update"), 0); /* nothing else to write */
+    char *got = stored_employee(id, "owner");
+    assert_string_equal(got, li);
+    free(got);
+
+    snprintf(fields, sizeof(fields), "{\"name\":\"A2\",\"field_engineer__c\":\"%s\"}", wang);
+    free(write_ok(f, id, fields, NULL));
+    cJSON *eng = read_field(f, id, "field_engineer__c");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(eng, "id")), wang);
+    cJSON_Delete(eng);
+
+    free(write_ok(f, id, "{\"field_engineer__c\":null}", NULL));
+    eng = read_field(f, id, "field_engineer__c");
+    assert_true(cJSON_IsNull(eng));
+    cJSON_Delete(eng);
+
+    snprintf(fields, sizeof(fields), "{\"name\":\"新工单\",\"owner\":\"%s\"}", wang);
+    char *created = write_ok(f, NULL, fields, "cb-fx-person-1");
+    got = stored_employee(created, "owner"); /* a create takes its owner directly */
+    assert_string_equal(got, wang);
+    free(got);
+    free(created);
+    cJSON_Delete(ids);
+    person_list_release(&dir);
+}
+
+/* A migrated create keeps the original's creation time and creator (hasSpecifyTime,
+ * hasSpecifyCreatedBy); without them the service stamps its own. */
+static void test_create_keeps_origin(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    const char *li = user_id(&dir, "李伟");
+    struct write_op w;
+    cJSON *keep;
+    write_op_init(&w);
+    keep = cJSON_Parse("{\"name\":\"迁移的工单\"}");
+    w.fields = keep;
+    w.marker = "cb-fx-origin-1";
+    w.created_ms = 1577934245000LL; /* 2020-01-02T03:04:05Z */
+    w.created_by = li;
+    assert_int_equal(ops()->write(f->c, &w, 1, &f->err), CB_OK);
+    assert_int_equal(w.st, CB_OK);
+    cJSON *all;
+    const cJSON *row = stored(&all, "CasesObj", w.rec.id);
+    assert_non_null(row);
+    assert_int_equal((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "create_time")),
+                     1577934245000LL);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(row, "created_by"), 0)), li);
+    cJSON_Delete(all);
+    write_op_release(&w);
+    cJSON_Delete(keep);
+
+    /* an ordinary create: the service's own time, the integration user */
+    char *id = write_ok(f, NULL, "{\"name\":\"新工单\"}", "cb-fx-origin-2");
+    row = stored(&all, "CasesObj", id);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(row, "create_time")) > 1.7e12);
+    assert_string_not_equal(
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(row, "created_by"), 0)), li);
+    cJSON_Delete(all);
+    free(id);
+    person_list_release(&dir);
+}
+
+static void test_employee_refused(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    cJSON *ids = seed("CasesObj", 0,
+                      "[{\"name\":\"A\"},{\"name\":\"B\"},{\"name\":\"C\"},"
+                      "{\"name\":\"D\"}]");
+    const char *nobody = "FSUID_FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF";
+    char bad_eng[128], bad_owner[160];
+    snprintf(bad_eng, sizeof(bad_eng), "{\"field_engineer__c\":\"%s\"}", nobody);
+    snprintf(bad_owner, sizeof(bad_owner), "{\"name\":\"C2\",\"owner\":\"%s\"}", nobody);
+    const char *fl[] = {bad_eng, "{\"name\":\"B2\"}", bad_owner, "{\"owner\":null}"};
+    struct write_op w[4];
+    cJSON *keep[4];
+    for (int i = 0; i < 4; i++) {
+        write_op_init(&w[i]);
+        keep[i] = cJSON_Parse(fl[i]);
+        w[i].id = id_at(ids, i);
+        w[i].fields = keep[i];
+    }
+    char *owner_before = stored_employee(id_at(ids, 2), "owner");
+    assert_int_equal(ops()->write(f->c, w, 4, &f->err), CB_OK);
+    assert_int_equal(w[0].st, CB_ERR_FINAL);
+    assert_non_null(strstr(w[0].err.buf, id_at(ids, 0)));
+    assert_non_null(strstr(w[0].err.buf,
+                           "field 'field_engineer__c' 'FSUID_FFFFFFFFFFFFFFFFFFFFFFFFF"
+                           "FFFFFFF' is not a fxiaoke employee"));
+    assert_int_equal(w[1].st, CB_OK); /* the batch goes on */
+    assert_int_equal(w[2].st, CB_ERR_FINAL);
+    assert_non_null(strstr(w[2].err.buf, "field 'owner'"));
+    assert_int_equal(w[3].st, CB_ERR_FINAL);
+    assert_non_null(strstr(w[3].err.buf, "field 'owner' is mandatory in fxiaoke"));
+    char *owner_after = stored_employee(id_at(ids, 2), "owner");
+    assert_string_equal(owner_after, owner_before); /* refused owner: record left alone */
+    cJSON *all;
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(stored(&all, "CasesObj", id_at(ids, 2)), "name")),
+        "C");
+    cJSON_Delete(all);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(stored(&all, "CasesObj", id_at(ids, 1)), "name")),
+        "B2");
+    cJSON_Delete(all);
+    for (int i = 0; i < 4; i++) {
+        write_op_release(&w[i]);
+        cJSON_Delete(keep[i]);
+    }
+    free(owner_before);
+    free(owner_after);
+    cJSON_Delete(ids);
+    person_list_release(&dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +982,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalidated_is_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_custom_object_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preset_path_and_pacing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_employee_fields_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_employee_fields_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_keeps_origin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_employee_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -791,6 +791,192 @@ static void test_bad_bodies(void **state)
     record_list_release(&col.all);
 }
 
+/* ---- people ----------------------------------------------------------------------------- */
+
+static const char *const person_fields[] = {"Subject", "Owner", "Support_Engineer", NULL};
+
+/* A connector reading person_fields, pinged, with the active users in *dir. */
+static void people_open(struct fx *f, struct person_list *dir)
+{
+    ops()->close(f->c);
+    f->c = conn_open(f->cfg, NULL, person_fields);
+    assert_int_equal(ops()->ping(f->c, NULL, &f->err), CB_OK);
+    memset(dir, 0, sizeof(*dir));
+    assert_int_equal(ops()->list_users(f->c, dir, &f->err), CB_OK);
+}
+
+/* The id of the only user of dir with this name. */
+static const char *user_id(const struct person_list *dir, const char *name)
+{
+    const struct person *p = person_list_find(dir, name);
+    assert_non_null(p);
+    return p->id;
+}
+
+/* The stored person field of a case read back through get_many (caller deletes). */
+static cJSON *read_person(struct fx *f, const char *id, const char *field)
+{
+    struct record_list got = {0};
+    assert_int_equal(ops()->get_many(f->c, &id, 1, &got, &f->err), CB_OK);
+    assert_int_equal(got.n, 1);
+    cJSON *v = cJSON_DetachItemFromObject(got.v[0].fields, field);
+    assert_non_null(v);
+    record_list_release(&got);
+    return v;
+}
+
+static void test_list_users_pages(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    size_t before = dir.n;
+    assert_true(before >= 5);
+    const struct person *li = person_list_find(&dir, "李伟");
+    assert_non_null(li);
+    assert_non_null(li->email);
+    int chen = 0; /* two active users share this display name: both listed */
+    for (size_t i = 0; i < dir.n; i++)
+        chen += strcmp(dir.v[i].name, "Chen Jing") == 0;
+    assert_int_equal(chen, 2);
+    assert_null(person_list_find(&dir, "Chen Jing"));
+    cJSON *gone = sim_ctl(&sim, "POST", "/_sim/users",
+                          "{\"full_name\":\"Gone Agent\",\"status\":\"disabled\"}");
+    cJSON *added = sim_ctl(&sim, "POST", "/_sim/users", "{\"count\":%d}", 250);
+    person_list_release(&dir);
+    sim_clear_log(&sim);
+    assert_int_equal(ops()->list_users(f->c, &dir, &f->err), CB_OK);
+    assert_int_equal(dir.n, before + 250);
+    assert_int_equal(sim_count(&sim, "GET", "/crm/v8/users"), 2);
+    assert_int_equal(log_count("&page=2", 200), 1);
+    const cJSON *id;
+    cJSON_ArrayForEach(id, cJSON_GetObjectItem(added, "ids"))
+    {
+        assert_non_null(person_list_find(&dir, id->valuestring));
+    }
+    const char *gone_id =
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(gone, "ids"), 0));
+    assert_null(person_list_find(&dir, gone_id)); /* only active users can be set */
+    for (size_t i = 0; i < dir.n; i++)
+        for (size_t k = i + 1; k < dir.n; k++)
+            assert_true(strcmp(dir.v[i].id, dir.v[k].id) != 0);
+    person_list_release(&dir);
+    cJSON_Delete(added);
+    cJSON_Delete(gone);
+}
+
+static void test_person_fields_read(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    assert_int_equal(ops()->person_field(f->c, "Owner"), 1);
+    assert_int_equal(ops()->person_field(f->c, "Modified_By"), 1);
+    assert_int_equal(ops()->person_field(f->c, "Support_Engineer"), 1);
+    assert_int_equal(ops()->person_field(f->c, "Account_Name"), 0); /* a record lookup */
+    assert_int_equal(ops()->person_field(f->c, "Subject"), 0);
+    assert_int_equal(ops()->person_field(f->c, "No_Such_Field"), 0);
+    cJSON *ids = seed(0, "[{\"Subject\":\"who\",\"Owner\":\"李伟\"}]");
+    cJSON *owner = read_person(f, id_at(ids, 0), "Owner");
+    const struct person *li = person_list_find(&dir, "李伟");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "id")), li->id);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "name")), "李伟");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "email")), li->email);
+    cJSON *eng = read_person(f, id_at(ids, 0), "Support_Engineer");
+    assert_true(cJSON_IsNull(eng)); /* never set */
+    cJSON_Delete(eng);
+    cJSON_Delete(owner);
+    cJSON_Delete(ids);
+    person_list_release(&dir);
+}
+
+/* Writes fields to record id (NULL: creates with marker), expects success, returns the id. */
+static char *write_ok(struct fx *f, const char *id, const char *fields, const char *marker)
+{
+    const char *fl[] = {fields}, *ids[] = {id}, *mk[] = {marker};
+    struct write_op w[1];
+    cJSON *keep[1];
+    assert_int_equal(write_n(f, w, 1, ids, fl, mk, keep), CB_OK);
+    assert_int_equal(w[0].st, CB_OK);
+    char *rid = strdup(w[0].rec.id);
+    write_done(w, 1, keep);
+    return rid;
+}
+
+static void test_person_fields_write(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    cJSON *ids = seed(0, "[{\"Subject\":\"A\",\"Support_Engineer\":\"Li Wei\"}]");
+    const char *id = id_at(ids, 0);
+    const char *pat = user_id(&dir, "Patricia Boyle"), *li = user_id(&dir, "李伟");
+    char fields[256];
+    snprintf(fields, sizeof(fields), "{\"Owner\":\"%s\",\"Support_Engineer\":\"%s\"}", pat, li);
+    free(write_ok(f, id, fields, NULL));
+    cJSON *owner = read_person(f, id, "Owner"), *eng = read_person(f, id, "Support_Engineer");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "id")), pat);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(owner, "name")), "Patricia Boyle");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(eng, "id")), li);
+    cJSON_Delete(owner);
+    cJSON_Delete(eng);
+
+    free(write_ok(f, id, "{\"Support_Engineer\":null}", NULL)); /* a user lookup may be emptied */
+    eng = read_person(f, id, "Support_Engineer");
+    assert_true(cJSON_IsNull(eng));
+    cJSON_Delete(eng);
+
+    /* zoho gives a new record without an owner its default one */
+    char *created = write_ok(f, NULL, "{\"Subject\":\"new\",\"Owner\":null}", "cb-person-1");
+    owner = read_person(f, created, "Owner");
+    assert_non_null(person_list_find(&dir, cJSON_GetStringValue(cJSON_GetObjectItem(owner, "id"))));
+    cJSON_Delete(owner);
+    free(created);
+    cJSON_Delete(ids);
+    person_list_release(&dir);
+}
+
+static void test_person_refused(void **state)
+{
+    struct fx *f = *state;
+    struct person_list dir;
+    people_open(f, &dir);
+    cJSON *ids = seed(0, "[{\"Subject\":\"A\"},{\"Subject\":\"B\"},{\"Subject\":\"C\"},"
+                         "{\"Subject\":\"D\"}]");
+    cJSON *gone = sim_ctl(&sim, "POST", "/_sim/users",
+                          "{\"full_name\":\"Gone Agent\",\"status\":\"disabled\"}");
+    const char *gone_id =
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(gone, "ids"), 0));
+    char unknown[64], former[96];
+    snprintf(unknown, sizeof(unknown), "{\"Owner\":\"%s\"}", "5725767999999999999");
+    snprintf(former, sizeof(former), "{\"Support_Engineer\":\"%s\"}", gone_id);
+    const char *four[] = {id_at(ids, 0), id_at(ids, 1), id_at(ids, 2), id_at(ids, 3)};
+    const char *fl[] = {unknown, "{\"Subject\":\"B2\"}", "{\"Owner\":null}", former};
+    struct write_op w[4];
+    cJSON *keep[4];
+    assert_int_equal(write_n(f, w, 4, four, fl, NULL, keep), CB_OK);
+    assert_int_equal(w[0].st, CB_ERR_FINAL);
+    assert_non_null(strstr(w[0].err.buf, four[0]));
+    assert_non_null(strstr(w[0].err.buf, "field 'Owner': '5725767999999999999' is not an active "
+                                         "zoho user"));
+    assert_int_equal(w[1].st, CB_OK);
+    assert_int_equal(w[2].st, CB_ERR_FINAL);
+    assert_non_null(strstr(w[2].err.buf, "field 'Owner' is mandatory in zoho"));
+    assert_int_equal(w[3].st, CB_ERR_FINAL);
+    assert_non_null(strstr(w[3].err.buf, gone_id));
+    write_done(w, 4, keep);
+    cJSON *all;
+    const cJSON *row = stored(&all, four[2]);
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(row, "Owner"), "id")); /* kept */
+    cJSON_Delete(all);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(stored(&all, four[1]), "Subject")),
+                        "B2");
+    cJSON_Delete(all);
+    cJSON_Delete(gone);
+    cJSON_Delete(ids);
+    person_list_release(&dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -812,6 +998,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_users_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_fields_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_fields_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
