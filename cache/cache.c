@@ -8,12 +8,15 @@
 #include "cache/cache.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -532,6 +535,26 @@ void cache_close(struct cache *c)
     pthread_mutex_destroy(&c->key_lock);
     free(c->dir);
     free(c);
+}
+
+void cache_trim(struct cache *c)
+{
+    /* LMDB does not tell where it mapped the file (me_mapaddr is only set for MDB_FIXEDMAP):
+     * find the mapping of <dir>/data.mdb in /proc/self/maps. It writes with pwrite (no
+     * MDB_WRITEMAP), so the map holds nothing of its own to lose. */
+    char dir[PATH_MAX], want[PATH_MAX + 16], line[PATH_MAX + 128];
+    FILE *maps = c && realpath(c->dir, dir) ? fopen("/proc/self/maps", "r") : NULL;
+    if (!maps)
+        return;
+    snprintf(want, sizeof(want), "%s/data.mdb\n", dir);
+    while (fgets(line, sizeof(line), maps)) {
+        unsigned long lo, hi;
+        int at = 0;
+        const char *path = strchr(line, '/');
+        if (path && !strcmp(path, want) && sscanf(line, "%lx-%lx%n", &lo, &hi, &at) == 2 && at)
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    fclose(maps);
 }
 
 enum cb_status cache_txn_begin(struct cache *c, int rdonly, struct cache_txn **out,

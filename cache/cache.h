@@ -63,6 +63,10 @@ struct conflict {
 /* Opens (creating if needed, mode 0700) the environment in dir. On failure *out stays NULL. */
 enum cb_status cache_open(const char *dir, struct cache **out, struct strbuf *err) CB_WUR;
 void cache_close(struct cache *c);
+/* Drops the memory-mapped database's pages from this process's resident set: they stay in the
+ * OS page cache and the next read maps them again (long runs: `migrate` between pages). Never
+ * fails; open transactions are unaffected. */
+void cache_trim(struct cache *c);
 
 /* Begins a transaction; rdonly = 1 for reads. Aborts on allocation failure only. */
 enum cb_status cache_txn_begin(struct cache *c, int rdonly, struct cache_txn **out,

@@ -1,11 +1,13 @@
 /*
  * Jira Cloud (REST v3) connector: Basic auth with an API token, fields named by id or display
  * name (resolved through /field), incremental listing through /search/jql with epoch-ms JQL and
- * cursor paging, bulk reads, creates carrying the crmbridge marker as an issue property, edits of
- * the changed fields only, and status changes through (multi-hop) workflow transitions.
+ * cursor paging, bulk reads, bulk creates (50 a request) carrying the crmbridge marker as an
+ * issue property and the first hop of a wanted status, edits of the changed fields only, and
+ * status changes through (multi-hop) workflow transitions, learnt once per connection.
  * With flavor = "datacenter" it speaks Jira Data Center instead: REST v2 paths, a personal
- * access token as Bearer, /search with startAt/total (also for reads by id), wiki-markup bodies.
- * It does not do deletes or webhooks.
+ * access token as Bearer, /search with startAt/total (also for reads by id), wiki-markup bodies,
+ * creates one by one. User fields read as person objects and are written by accountId (Data
+ * Center: user name); the directory is the project's assignable users. It does not do webhooks.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -21,10 +23,12 @@
 
 #define PAGE_SIZE 100
 #define BULK_MAX 100     /* ids per bulkfetch */
+#define BULK_CREATE 50   /* issues per bulk create: the API's maximum */
 #define PAGE_BUDGET 5000 /* pages per listing: a server that never says isLast cannot spin us */
 #define MAX_HOPS 6       /* transitions tried per status change */
 #define MARKER_PROP "crmbridge"
 #define COMMENT_PAGE 100 /* comments per page: the API's maximum */
+#define USER_PAGE 1000   /* users per assignable-search page: the API's maximum */
 #define MARKER_SLACK_MS 3600000 /* find_marker looks this far before since_ms: the two clocks may
                                  * disagree by minutes (a tracker behind ours hides its issue) */
 
@@ -414,7 +418,7 @@ static void html_title(const char *body, struct strbuf *out)
 
 /* Turns a response into a status, a parsed body (*out, may be NULL for 204) and a message. */
 static enum cb_status read_response(struct connector *c, const struct http_resp *r, cJSON **out,
-                                    const char *what, struct strbuf *err)
+                                    int keep, const char *what, struct strbuf *err)
 {
     enum cb_status st = http_classify(r->status);
     if (st == CB_ERR_AUTH) {
@@ -439,20 +443,27 @@ static enum cb_status read_response(struct connector *c, const struct http_resp 
         error_text(j, err);
         if (r->retry_after_s >= 0)
             (void)strbuf_addf(err, " (retry after %ld s)", r->retry_after_s);
-        cJSON_Delete(j);
+        if (keep)
+            *out = j;
+        else
+            cJSON_Delete(j);
         return st;
     }
     *out = j;
     return CB_OK;
 }
 
+#define CALL_NO_RETRY 1  /* a create: sent once (http_req.no_retry) */
+#define CALL_KEEP_ERROR 2 /* a failed call still hands its parsed JSON body to *out */
+
 /* Sends method path (relative to api_url) with an optional JSON body. On success *out holds the
- * parsed answer (owned by the caller; NULL when empty). what names the action for messages. */
+ * parsed answer (owned by the caller; NULL when empty). what names the action for messages.
+ * flags: CALL_NO_RETRY, CALL_KEEP_ERROR (0 for neither). */
 static enum cb_status jira_call(struct connector *c, const char *method, const char *path,
-                                const cJSON *body, int no_retry, cJSON **out, struct strbuf *err,
+                                const cJSON *body, int flags, cJSON **out, struct strbuf *err,
                                 const char *what_fmt, ...) CB_PRINTF(8, 9);
 static enum cb_status jira_call(struct connector *c, const char *method, const char *path,
-                                const cJSON *body, int no_retry, cJSON **out, struct strbuf *err,
+                                const cJSON *body, int flags, cJSON **out, struct strbuf *err,
                                 const char *what_fmt, ...)
 {
     struct strbuf url = STRBUF_INIT, what = STRBUF_INIT, why = STRBUF_INIT;
@@ -472,7 +483,7 @@ static enum cb_status jira_call(struct connector *c, const char *method, const c
                            .headers = headers,
                            .body = text,
                            .body_len = text ? strlen(text) : 0,
-                           .no_retry = no_retry};
+                           .no_retry = flags & CALL_NO_RETRY};
     struct http_resp resp;
     http_resp_init(&resp);
     *out = NULL;
@@ -480,7 +491,7 @@ static enum cb_status jira_call(struct connector *c, const char *method, const c
     if (st != CB_OK)
         strbuf_setf(err, "cannot %s: %s", what.buf, why.buf);
     else
-        st = read_response(c, &resp, out, what.buf, err);
+        st = read_response(c, &resp, out, flags & CALL_KEEP_ERROR, what.buf, err);
     http_resp_release(&resp);
     free(text);
     strbuf_release(&url);
@@ -726,15 +737,16 @@ static cJSON *decode_value(const struct jfield *f, const cJSON *v)
         free(md);
         return out;
     }
-    case FK_NAMED:
-    case FK_OPTION:
     case FK_USER: {
-        /* a Cloud user reads as its display name; a Data Center user (no accountId) as its
-         * name, which is also how crmbridge writes one there */
-        const char *key = f->kind == FK_OPTION                           ? "value"
-                          : f->kind == FK_USER && jstr(v, "accountId") ? "displayName"
-                                                                         : "name";
-        const char *s = jstr(v, key);
+        /* a person: Cloud names users by accountId, Data Center (no accountId) by name */
+        const char *id = jstr(v, "accountId") ? jstr(v, "accountId") : jstr(v, "name");
+        if (!id)
+            break;
+        return person_to_json(id, jstr(v, "displayName"), jstr(v, "emailAddress"));
+    }
+    case FK_NAMED:
+    case FK_OPTION: {
+        const char *s = jstr(v, f->kind == FK_OPTION ? "value" : "name");
         return s ? cJSON_CreateString(s) : cJSON_Duplicate(v, 1);
     }
     case FK_OPTIONS: {
@@ -1153,18 +1165,13 @@ static enum cb_status encode_value(const struct connector *c, const struct jfiel
     }
     cJSON *out = NULL;
     switch (f->kind) {
-    case FK_USER:
-        if (c->dc && (null || cJSON_IsString(v))) { /* Data Center: users by name */
-            out = null ? cJSON_CreateNull() : cJSON_CreateObject();
-            if (!null)
-                cJSON_AddStringToObject(out, "name", v->valuestring);
+    case FK_USER: /* a remote user id: Cloud's accountId, Data Center's user name */
+        if (!null && !cJSON_IsString(v))
             break;
-        }
-        strbuf_setf(err,
-                    "field '%s' is a jira user field: crmbridge cannot set users by display "
-                    "name",
-                    name);
-        return CB_ERR_FINAL;
+        out = null ? cJSON_CreateNull() : cJSON_CreateObject();
+        if (!null)
+            cJSON_AddStringToObject(out, c->dc ? "name" : "accountId", v->valuestring);
+        break;
     case FK_ADF:
         if (!null && !cJSON_IsString(v))
             break;
@@ -1347,6 +1354,28 @@ static const cJSON *pick_step(const struct connector *c, const cJSON *ts, const 
     return explore;
 }
 
+/* The learned edge out of `from` that starts a known path to `target` (straight there first),
+ * never entering a done status on the way other than the target. NULL when none is known. */
+static const struct edge *known_step(const struct connector *c, const char *from,
+                                     const char *target)
+{
+    const struct edge *step = NULL;
+    struct strlist avoid = {0};
+    strlist_push(&avoid, from);
+    for (int pass = 0; pass < 2 && !step; pass++)
+        for (size_t i = 0; i < c->n_edges && !step; i++) {
+            int closed;
+            const struct edge *e = &c->edges[i];
+            if (strcasecmp(e->from, from))
+                continue;
+            if (pass ? !e->to_done && known_path(c, e->to, target, &avoid, &closed)
+                     : !strcasecmp(e->to, target))
+                step = e;
+        }
+    strlist_clear(&avoid);
+    return step;
+}
+
 /* Moves the issue back to `home` along learned edges after a fruitless exploration. */
 static void walk_back(struct connector *c, const char *id, const char *key, const char *from,
                       const char *home)
@@ -1354,17 +1383,7 @@ static void walk_back(struct connector *c, const char *id, const char *key, cons
     char *cur = xstrdup(from);
     struct strbuf ignore = STRBUF_INIT;
     for (int hop = 0; hop < MAX_HOPS && strcasecmp(cur, home); hop++) {
-        const struct edge *step = NULL;
-        struct strlist avoid = {0};
-        strlist_push(&avoid, cur);
-        for (size_t i = 0; i < c->n_edges && !step; i++) {
-            int closed;
-            const struct edge *e = &c->edges[i];
-            if (!strcasecmp(e->from, cur) && !e->to_done &&
-                (!strcasecmp(e->to, home) || known_path(c, e->to, home, &avoid, &closed)))
-                step = e;
-        }
-        strlist_clear(&avoid);
+        const struct edge *step = known_step(c, cur, home);
         if (!step || post_transition(c, id, key, step->tid, &ignore) != CB_OK)
             break;
         free(cur);
@@ -1432,17 +1451,25 @@ static const char *issue_status(const cJSON *issue)
 }
 
 /* Moves the issue to target if it is elsewhere; *issue is refreshed (status, updated). */
+/* CB_ERR_FINAL with a message when the issue type has no status `target`. */
+static enum cb_status check_status(const struct connector *c, const char *target,
+                                   struct strbuf *err)
+{
+    if (!c->statuses.n || strlist_has(&c->statuses, target))
+        return CB_OK;
+    strbuf_setf(err, "jira project '%s' has no status '%s' for issue type '%s' (it has: ",
+                c->project, target, c->issue_type);
+    strlist_join(&c->statuses, err);
+    (void)strbuf_addch(err, ')');
+    return CB_ERR_FINAL;
+}
+
 static enum cb_status set_status(struct connector *c, const char *id, const char *key,
                                  const char *target, cJSON **issue, struct strbuf *err)
 {
-    if (c->statuses.n && !strlist_has(&c->statuses, target)) {
-        strbuf_setf(err, "jira project '%s' has no status '%s' for issue type '%s' (it has: ",
-                    c->project, target, c->issue_type);
-        strlist_join(&c->statuses, err);
-        (void)strbuf_addch(err, ')');
-        return CB_ERR_FINAL;
-    }
-    enum cb_status st = CB_OK;
+    enum cb_status st = check_status(c, target, err);
+    if (st != CB_OK)
+        return st;
     if (!issue_status(*issue)) {
         cJSON_Delete(*issue);
         st = get_issue(c, id, "status,updated", issue, err);
@@ -1513,70 +1540,241 @@ static void add_remote_link(struct connector *c, const struct write_op *op)
     strbuf_release(&why);
 }
 
-static cJSON *create_body(const struct connector *c, const struct write_op *op,
-                          struct body_parts *b, struct strbuf *err, enum cb_status *st)
+/* --- creating ------------------------------------------------------------------------------ */
+
+/* One create of a batch: its request element and what the issue's status is to become. */
+struct create_job {
+    cJSON *body;        /* IssueUpdateDetails; NULL once sent or when the op failed to encode */
+    const char *status; /* wanted status (borrowed from the op's fields); NULL for none */
+    char *at;           /* the status the create leaves the issue in, when known */
+};
+
+/* Encodes op into job->body; on failure sets op->st and op->err. On Cloud the first hop towards
+ * a wanted status rides on the create when the learnt workflow knows it. */
+static void create_prepare(const struct connector *c, struct write_op *op, struct create_job *job)
 {
     cJSON *body = cJSON_CreateObject();
-    b->fields = cJSON_AddObjectToObject(body, "fields");
-    b->update = NULL;
-    b->status = NULL;
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(b->fields, "project"), "key", c->project);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(b->fields, "issuetype"), "id",
+    struct body_parts b = {cJSON_AddObjectToObject(body, "fields"), NULL, NULL};
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(b.fields, "project"), "key", c->project);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(b.fields, "issuetype"), "id",
                             c->issue_type_id);
-    *st = encode_fields(c, op->fields, b, err);
+    op->st = encode_fields(c, op->fields, &b, &op->err);
+    if (op->st == CB_OK && b.status)
+        op->st = check_status(c, b.status, &op->err);
+    if (op->st != CB_OK) {
+        cJSON_Delete(body);
+        return;
+    }
     if (op->marker) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "key", MARKER_PROP);
         cJSON_AddStringToObject(cJSON_AddObjectToObject(p, "value"), "marker", op->marker);
         cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "properties"), p);
     }
-    return body;
+    job->body = body;
+    job->status = b.status;
+    job->at = c->initial_status ? xstrdup(c->initial_status) : NULL;
+    const struct edge *hop = job->at && b.status && strcasecmp(b.status, job->at) && !c->dc
+                                 ? known_step(c, job->at, b.status)
+                                 : NULL;
+    if (hop) {
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "transition"), "id", hop->tid);
+        free(job->at);
+        job->at = xstrdup(hop->to);
+    }
 }
 
-static enum cb_status create_one(struct connector *c, struct write_op *op)
+/* Takes the {id, key} of a created issue into op; CB_ERR_TEMP when the answer lacks them (the
+ * create may have happened: the engine looks for its marker). */
+static enum cb_status create_taken(const struct connector *c, struct write_op *op,
+                                   struct create_job *job, const cJSON *ref)
 {
-    struct body_parts b;
-    enum cb_status st;
-    cJSON *body = create_body(c, op, &b, &op->err, &st), *resp = NULL, *issue = NULL;
-    if (st == CB_OK)
-        st = jira_call(c, "POST", "/rest/api/3/issue", body, 1, &resp, &op->err,
-                       "create issue in jira project '%s'", c->project);
-    cJSON_Delete(body);
-    if (st != CB_OK)
-        return st;
-    if (!jstr(resp, "id") || !jstr(resp, "key")) {
-        cJSON_Delete(resp);
+    if (!jstr(ref, "id") || !jstr(ref, "key")) {
         strbuf_setf(&op->err, "cannot create issue in jira project '%s': no id in the answer",
                     c->project);
-        return CB_ERR_PARSE;
+        return CB_ERR_TEMP;
     }
-    op->rec.id = xstrdup(jstr(resp, "id"));
-    op->rec.key = xstrdup(jstr(resp, "key"));
+    op->rec.id = xstrdup(jstr(ref, "id"));
+    op->rec.key = xstrdup(jstr(ref, "key"));
     op->rec.marker = op->marker ? xstrdup(op->marker) : NULL;
+    /* Jira reports a refused transition of a create here; the issue stays where it began */
+    double tst = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ref, "transition"), "status"));
+    if (tst >= 300 && job->at) {
+        free(job->at);
+        job->at = c->initial_status ? xstrdup(c->initial_status) : NULL;
+    }
+    return CB_OK;
+}
+
+/* Data Center: one POST /issue per issue. */
+static void create_single(struct connector *c, struct write_op *op, struct create_job *job)
+{
+    cJSON *resp = NULL;
+    op->st = jira_call(c, "POST", "/rest/api/3/issue", job->body, CALL_NO_RETRY, &resp, &op->err,
+                       "create issue in jira project '%s'", c->project);
+    if (op->st == CB_OK)
+        op->st = create_taken(c, op, job, resp);
     cJSON_Delete(resp);
-    if (op->link_url)
-        add_remote_link(c, op);
-    /* The engine reads new records back in batches, so the issue is only read here when its
-     * status may need transitions: not when it asks for the workflow's known first status. */
-    if (b.status && !(c->initial_status && !strcasecmp(b.status, c->initial_status))) {
-        st = get_issue(c, op->rec.id, "status,updated", &issue, &op->err);
-        if (st == CB_OK && !c->initial_status && issue_status(issue))
-            c->initial_status = xstrdup(issue_status(issue));
-        if (st == CB_OK)
-            st = set_status(c, op->rec.id, op->rec.key, b.status, &issue, &op->err);
-        if (st == CB_OK)
-            st = fill_written(c, op, issue);
+}
+
+/* Hands a bulk answer's outcomes to the ops it sent (ops[idx[0..n)]): errors by
+ * failedElementNumber, the created issues to the other elements in request order (the answer
+ * names no element, JRACLOUD-81005). */
+static void bulk_outcomes(struct connector *c, struct write_op *ops, struct create_job *jobs,
+                          const size_t *idx, size_t n, const cJSON *resp)
+{
+    char *failed = xcalloc(n ? n : 1, 1);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(resp, "errors"))
+    {
+        double k = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "failedElementNumber"));
+        if (!(k >= 0 && k < (double)n))
+            continue;
+        struct write_op *op = &ops[idx[(size_t)k]];
+        double status = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "status"));
+        long code = status >= 100 && status < 600 ? (long)status : 400L;
+        failed[(size_t)k] = 1;
+        op->st = http_classify(code) == CB_OK ? CB_ERR_FINAL : http_classify(code);
+        strbuf_setf(&op->err, "cannot create issue in jira project '%s': http %ld", c->project,
+                    code);
+        error_text(cJSON_GetObjectItemCaseSensitive(e, "elementErrors"), &op->err);
+    }
+    const cJSON *issues = cJSON_GetObjectItemCaseSensitive(resp, "issues");
+    const cJSON *ref = cJSON_IsArray(issues) ? issues->child : NULL;
+    for (size_t k = 0; k < n; k++) {
+        if (failed[k])
+            continue;
+        ops[idx[k]].st = create_taken(c, &ops[idx[k]], &jobs[idx[k]], ref);
+        ref = ref ? ref->next : NULL;
+    }
+    free(failed);
+}
+
+/* Cloud: one POST /issue/bulk for the prepared jobs among ops[0..n), n <= BULK_CREATE. */
+static void create_bulk(struct connector *c, struct write_op *ops, struct create_job *jobs,
+                        size_t n)
+{
+    size_t idx[BULK_CREATE], k = 0;
+    cJSON *body = cJSON_CreateObject(), *resp = NULL;
+    cJSON *list = cJSON_AddArrayToObject(body, "issueUpdates");
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].body) {
+            cJSON_AddItemToArray(list, jobs[i].body);
+            jobs[i].body = NULL;
+            idx[k++] = i;
+        }
+    struct strbuf why = STRBUF_INIT;
+    enum cb_status st = k ? jira_call(c, "POST", "/rest/api/3/issue/bulk", body,
+                                      CALL_NO_RETRY | CALL_KEEP_ERROR, &resp, &why,
+                                      "create %zu issues in jira project '%s'", k, c->project)
+                          : CB_OK;
+    /* a 400 when every element failed still says why, element by element */
+    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(resp, "errors")) ||
+        cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(resp, "issues"))) {
+        bulk_outcomes(c, ops, jobs, idx, k, resp);
     } else {
-        fill_url(c, op);
+        for (size_t j = 0; j < k; j++) {
+            ops[idx[j]].st = st == CB_OK ? CB_ERR_TEMP : st;
+            strbuf_setf(&ops[idx[j]].err, "%s",
+                        st == CB_OK ? "cannot create issues in jira: no 'issues' in the answer"
+                                    : why.buf);
+        }
+    }
+    strbuf_release(&why);
+    cJSON_Delete(resp);
+    cJSON_Delete(body);
+}
+
+/* The status of a new issue its create left somewhere unknown, from one GET that also lists
+ * the transitions out of it (learnt); the first such read teaches the workflow's first status.
+ * NULL on failure (*st and op->err say why). */
+static char *read_new_status(struct connector *c, struct write_op *op, enum cb_status *st)
+{
+    cJSON *issue = NULL;
+    char *at = NULL;
+    *st = get_issue(c, op->rec.id, "status&expand=transitions", &issue, &op->err); /* one GET */
+    const char *cur = *st == CB_OK ? issue_status(issue) : NULL;
+    if (cur) {
+        at = xstrdup(cur);
+        if (!c->initial_status)
+            c->initial_status = xstrdup(cur);
+        learn_edges(c, cur, cJSON_GetObjectItemCaseSensitive(issue, "transitions"));
+    } else if (*st == CB_OK) {
+        strbuf_setf(&op->err, "cannot read the status of jira issue '%s'", op->rec.key);
+        *st = CB_ERR_PARSE;
     }
     cJSON_Delete(issue);
-    if (st != CB_OK) {
+    return at;
+}
+
+/* Brings a new issue from `at` (NULL: unknown) to target: along learnt transitions without
+ * reading anything; only where none is known, or one is refused, by listing transitions. */
+static enum cb_status settle_new(struct connector *c, struct write_op *op, const char *at,
+                                 const char *target)
+{
+    enum cb_status st = CB_OK;
+    char *cur = at ? xstrdup(at) : read_new_status(c, op, &st);
+    for (int hop = 0; cur && st == CB_OK && hop < MAX_HOPS && strcasecmp(cur, target); hop++) {
+        const struct edge *e = known_step(c, cur, target);
+        if (!e)
+            break;
+        char *to = xstrdup(e->to);
+        st = post_transition(c, op->rec.id, op->rec.key, e->tid, &op->err);
+        if (st == CB_ERR_FINAL) { /* refused: the learnt workflow is out of date, ask the issue */
+            strbuf_reset(&op->err);
+            st = CB_OK;
+            free(to);
+            break;
+        }
+        free(st == CB_OK ? cur : to);
+        cur = st == CB_OK ? to : cur;
+    }
+    if (cur && st == CB_OK && strcasecmp(cur, target))
+        st = walk_to_status(c, op->rec.id, op->rec.key, cur, target, &op->err);
+    free(cur);
+    return st;
+}
+
+/* After a create: the link back, then the status. modified_ms stays 0: the engine reads new
+ * issues back in batches. */
+static void create_finish(struct connector *c, struct write_op *op, const struct create_job *job)
+{
+    if (op->link_url)
+        add_remote_link(c, op);
+    fill_url(c, op);
+    if (job->status)
+        op->st = settle_new(c, op, job->at, job->status);
+    if (op->st != CB_OK) {
         /* The issue exists (rec.id is set): say so, the engine finds it by its marker. */
         char *why = strbuf_detach(&op->err);
         strbuf_setf(&op->err, "created jira issue '%s' but %s", op->rec.key, why);
         free(why);
     }
-    return st;
+}
+
+/* Creates ops[0..n): on Cloud in bulk requests of up to BULK_CREATE, on Data Center one by
+ * one (its bulk create is not known to take properties and transitions alike). */
+static void create_all(struct connector *c, struct write_op *ops, size_t n)
+{
+    struct create_job *jobs = xcalloc(n, sizeof(*jobs));
+    for (size_t i = 0; i < n; i++)
+        create_prepare(c, &ops[i], &jobs[i]);
+    for (size_t i = 0; i < n; i += BULK_CREATE) {
+        size_t k = n - i < BULK_CREATE ? n - i : BULK_CREATE;
+        for (size_t j = i; c->dc && j < i + k; j++)
+            if (jobs[j].body)
+                create_single(c, &ops[j], &jobs[j]);
+        if (!c->dc)
+            create_bulk(c, ops + i, jobs + i, k);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].st == CB_OK && ops[i].rec.id)
+            create_finish(c, &ops[i], &jobs[i]);
+        cJSON_Delete(jobs[i].body);
+        free(jobs[i].at);
+    }
+    free(jobs);
 }
 
 static enum cb_status update_one(struct connector *c, struct write_op *op)
@@ -1605,6 +1803,37 @@ static enum cb_status update_one(struct connector *c, struct write_op *op)
     return st;
 }
 
+/* 1 when Jira's error text (error_text: ": field: why" or "; field: why") blames field_id. */
+static int blames(const char *msg, const char *field_id)
+{
+    size_t n = strlen(field_id);
+    for (const char *p = msg; (p = strstr(p, field_id)) != NULL; p++)
+        if (p - msg >= 2 && strchr(":;", p[-2]) && p[-1] == ' ' && !strncmp(p + n, ": ", 2))
+            return 1;
+    return 0;
+}
+
+/* A write Jira refused because of a user id: says which field and id, keeping Jira's words
+ * ("cannot update jira issue '1': assignee 'x' is not an assignable user (http 400: ...)"). */
+static void name_refused_user(const struct connector *c, struct write_op *op)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, op->fields)
+    {
+        int dupes;
+        const struct jfield *f = v->string[0] == '$' ? NULL : find_field(c, v->string, &dupes);
+        const char *why = op->err.buf, *cut = strstr(why, ": ");
+        if (!f || f->kind != FK_USER || !cJSON_IsString(v) || !cut || !blames(why, f->id))
+            continue;
+        char *old = strbuf_detach(&op->err);
+        cut = old + (cut - why);
+        strbuf_setf(&op->err, "%.*s: %s '%s' is not an assignable user (%s)", (int)(cut - old), old,
+                    v->string, v->valuestring, cut + 2);
+        free(old);
+        return;
+    }
+}
+
 static enum cb_status jira_write(struct connector *c, struct write_op *ops, size_t n,
                                  struct strbuf *err)
 {
@@ -1612,12 +1841,19 @@ static enum cb_status jira_write(struct connector *c, struct write_op *ops, size
     for (size_t i = 0; i < n; i++) {
         struct write_op *op = &ops[i];
         strbuf_reset(&op->err);
-        if (st != CB_OK) {
-            op->st = st;
+        op->st = st;
+        if (st != CB_OK)
             strbuf_setf(&op->err, "%s", err->buf);
-            continue;
-        }
-        op->st = op->id ? update_one(c, op) : create_one(c, op);
+    }
+    if (st != CB_OK || !n)
+        return st;
+    if (!ops[0].id) /* all creates (connector.h) */
+        create_all(c, ops, n);
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].id)
+            ops[i].st = update_one(c, &ops[i]);
+        if (ops[i].st == CB_ERR_FINAL)
+            name_refused_user(c, &ops[i]);
     }
     return st;
 }
@@ -1639,6 +1875,83 @@ static cJSON *jira_echo(const struct connector *c, const char *field, const cJSO
     cJSON *back = decode_value(f, body);
     cJSON_Delete(body);
     return back;
+}
+
+/* --- people ------------------------------------------------------------------------------ */
+
+static int jira_person_field(const struct connector *c, const char *field)
+{
+    int dupes = 0;
+    const struct jfield *f = find_field(c, field, &dupes);
+    return f && f->kind == FK_USER;
+}
+
+static int has_person(const struct person_list *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].id, id))
+            return 1;
+    return 0;
+}
+
+/* Adds the active users of one page to out (each once); returns the page's length. */
+static int add_users(const struct connector *c, const cJSON *page, struct person_list *out)
+{
+    const cJSON *u;
+    cJSON_ArrayForEach(u, page)
+    {
+        const char *id = jstr(u, c->dc ? "name" : "accountId");
+        if (id && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(u, "active")) &&
+            !has_person(out, id))
+            person_list_add(out, id, jstr(u, "displayName"), jstr(u, "emailAddress"));
+    }
+    return cJSON_GetArraySize(page);
+}
+
+/* One page of the project's assignable users from startAt start into *page. */
+static enum cb_status users_page(struct connector *c, int start, cJSON **page, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_adds(&path, "/rest/api/3/user/assignable/search?project=");
+    (void)strbuf_add_urlencoded(&path, c->project);
+    /* Data Center wants its (empty = any) username filter; Cloud refuses the parameter */
+    (void)strbuf_addf(&path, "%s&startAt=%d&maxResults=%d", c->dc ? "&username=" : "", start,
+                      USER_PAGE);
+    enum cb_status st = jira_call(c, "GET", path.buf, NULL, 0, page, err,
+                                  "list the assignable users of jira project '%s'", c->project);
+    strbuf_release(&path);
+    if (st == CB_OK && !cJSON_IsArray(*page)) {
+        strbuf_setf(err,
+                    "cannot list the assignable users of jira project '%s': the answer is "
+                    "not a list",
+                    c->project);
+        cJSON_Delete(*page);
+        *page = NULL;
+        st = CB_ERR_PARSE;
+    }
+    return st;
+}
+
+/* Pages on by what each page held until one is empty: a site may cap maxResults below what we
+ * ask, so a short page does not prove it was the last. */
+static enum cb_status jira_list_users(struct connector *c, struct person_list *out,
+                                      struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    for (int start = 0, page = 0, n = 1; st == CB_OK && n > 0; page++, start += n) {
+        cJSON *arr = NULL;
+        if (page == PAGE_BUDGET) {
+            strbuf_setf(err,
+                        "cannot list the assignable users of jira project '%s': still "
+                        "more after %d pages",
+                        c->project, PAGE_BUDGET);
+            return CB_ERR_TEMP;
+        }
+        st = users_page(c, start, &arr, err);
+        n = st == CB_OK ? add_users(c, arr, out) : 0;
+        cJSON_Delete(arr);
+    }
+    return st;
 }
 
 /* --- comments ---------------------------------------------------------------------------- */
@@ -1763,7 +2076,7 @@ const struct connector_ops jira_ops = {
     .write = jira_write,
     .find_marker = jira_find_marker,
     .max_batch_read = BULK_MAX,
-    .max_batch_write = 1,
+    .max_batch_write = BULK_CREATE, /* creates go in bulk; updates one by one as before */
     .search_lag_ms = 30000,
     .search_lag = jira_search_lag,
     .list_comments = jira_list_comments,
@@ -1771,4 +2084,6 @@ const struct connector_ops jira_ops = {
     .budget = jira_budget,
     .echo = jira_echo,
     .remove = jira_remove,
+    .list_users = jira_list_users,
+    .person_field = jira_person_field,
 };

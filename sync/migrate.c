@@ -624,6 +624,7 @@ static void worker_reset(struct worker *w, struct migrate *m)
     w->c.rep = &w->page;
     w->c.cap_ms[0] = w->c.cap_ms[1] = INT64_MAX;
     w->c.started_ms = m->c.started_ms;
+    w->c.keep_origin = 1;
     w->c.intents = m->c.intents; /* shared, read only: markers of creates to retry */
     w->c.n_intents = m->c.n_intents;
     sync_report_release(&w->page);
@@ -638,16 +639,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Hands the page's creates (in chunks no smaller than the target's batch) and its unfinished
- * copies to the workers, runs them in parallel and gathers their outcomes. */
+/* Hands the page's creates (spread evenly: a target's requests per new record, such as Jira's
+ * links and transitions, then run on every connection; its batch only caps each write) and its
+ * unfinished copies to the workers, runs them in parallel and gathers their outcomes. */
 static enum cb_status write_parallel(struct migrate *m, struct strbuf *err)
 {
     struct record_list *l = &m->c.creates[m->s];
-    size_t k = m->n_workers, per = (l->n + k - 1) / k;
-    size_t batch =
-        (size_t)(m->p->ops[m->t]->max_batch_write > 0 ? m->p->ops[m->t]->max_batch_write : 1);
-    if (per < batch)
-        per = batch;
+    size_t k = m->n_workers, per = l->n ? (l->n + k - 1) / k : 1;
     for (size_t i = 0; i < k; i++)
         worker_reset(&m->workers[i], m);
     for (size_t i = 0; i < l->n; i++)
@@ -807,6 +805,7 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
     if (st == CB_OK)
         st = cs;
     page_reset(m);
+    cache_trim(m->p->cache); /* the database grows with the run; what it maps need not stay */
     progress(m);
     strbuf_release(&err);
     if (st != CB_OK)
@@ -1094,6 +1093,7 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
     m->c.rep = &m->page;
     m->c.cap_ms[0] = m->c.cap_ms[1] = INT64_MAX;
     m->c.started_ms = rep->started_ms = cbtime_now_ms();
+    m->c.keep_origin = 1;
     sync_report_init(&m->page);
     snprintf(m->ck_key, sizeof(m->ck_key), "migrate:%s:%s", p->pc->name, side_name(m->s));
     enum cb_status st = parse_filter(p->map, o->filter, &m->conds, &m->n_conds, err);

@@ -37,11 +37,11 @@ SCENARIOS = [
     ("malformed json", [rule("junk", count=2, skip=2)], [rule("junk", count=2, skip=2)], {}),
     ("html 200", [rule("html", count=2, skip=1)], [rule("html", count=2, skip=2)], {}),
     ("token expiry", [rule("expire", count=1, skip=4)], [], {}),
-    ("search lag", [], [rule("drop_response", path="/rest/api/3/issue", method="POST", count=1)],
+    ("search lag", [], [rule("drop_response", path=r"/rest/api/3/issue(/bulk)?", method="POST", count=1)],
      {"lag": 2500, "trackers": ("jira",)}),
     # clocks skewed from the start (a service's clock does not jump back): CRM 3 min ahead of
     # us, tracker 4 min behind, and a create's answer lost
-    ("skewed clocks", [], [rule("drop_response", path=r"/rest/api/3/issue|/1/cards",
+    ("skewed clocks", [], [rule("drop_response", path=r"/rest/api/3/issue(/bulk)?|/1/cards",
                                 method="POST", count=1)],
      {"clock": {"crm": 180000, "tracker": -240000}}),
 ]

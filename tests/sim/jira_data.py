@@ -14,14 +14,26 @@ BOT_EMAIL = "bot@acme.test"
 BOT_TOKEN = "sim-jira-token"
 BOT_ID = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077"
 
-USERS = [
+# The site's people, all assignable in the project. "hideEmail": the user's profile hides the
+# e-mail, so Cloud leaves emailAddress out of every user object (Data Center shows it). Two
+# people share the display name "Alex Chen". POST /_sim/users adds more; a reset restores these.
+SEED_USERS = [
     {"accountId": BOT_ID, "displayName": "crmbridge bot", "emailAddress": BOT_EMAIL,
      "name": "crmbridge"},
     {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Li Wei",
      "emailAddress": "li.wei@acme.test", "name": "li.wei"},
     {"accountId": "5b10a2844c20165700ede21g", "displayName": "Mia Krystof",
      "emailAddress": "mia@acme.test", "name": "mia.krystof"},
+    {"accountId": "712020:3f1c9a5e-8d2b-4e6f-a7c0-5b9d1e2f4a68", "displayName": "李伟",
+     "emailAddress": "liwei@acme.cn", "name": "liwei"},
+    {"accountId": "5c8e2b7a1d4f6e0012a3b4c5", "displayName": "Alex Chen",
+     "emailAddress": "alex.chen@acme.test", "name": "alex.chen"},
+    {"accountId": "5c8e2b7a1d4f6e0012a3b4c6", "displayName": "Alex Chen",
+     "emailAddress": "achen@partner.test", "name": "achen"},
+    {"accountId": "712020:9e8d7c6b-5a49-4382-9170-a1b2c3d4e5f6", "displayName": "Sam Quinn",
+     "emailAddress": "sam.quinn@acme.test", "name": "sam.quinn", "hideEmail": True},
 ]
+USERS = [dict(u) for u in SEED_USERS]
 
 PROJECT = {"id": "10000", "key": "SUP", "name": "Support"}
 ISSUE_TYPES = [
@@ -142,8 +154,8 @@ def user_by(value):
         return None
     v = value.lower()
     for u in USERS:
-        if v in (u["accountId"].lower(), u["displayName"].lower(), u["emailAddress"].lower(),
-                 u["name"]):
+        if v in (u["accountId"].lower(), u["displayName"].lower(),
+                 (u.get("emailAddress") or "").lower(), u["name"]):
             return u
     return None
 

@@ -4,8 +4,10 @@
 Implements the endpoints crmbridge uses, as strictly as the real service: Basic auth with an API
 token, issues with ADF validation, a workflow that only moves through transitions, entity
 properties, remote links, comments, changelog, /search/jql with a JQL subset, cursor paging,
-eventual consistency, rate limits and admin webhooks (signed deliveries). It does not implement
-dynamic (JWT) webhooks, attachments, worklogs or sprints.
+eventual consistency, rate limits, admin webhooks (signed deliveries) and the project's
+assignable users (/user/assignable/search: startAt/maxResults, pages capped at
+user_page_cap; unknown user ids refused on write with Jira's ErrorCollection). It does not
+implement dynamic (JWT) webhooks, attachments, worklogs or sprints.
 
 Data Center mode (POST /_sim/config {"flavor":"datacenter"}; drops all issues): only /rest/api/2
 answers (v3 is 404), only a personal access token as "Authorization: Bearer" signs in (Basic
@@ -27,6 +29,8 @@ Control interface (besides simbase's):
   POST   /_sim/config      {"search_lag_ms","time_zone","rate":{"GET":n,..},"per_issue":bool,
                             "api_token","search_page_cap","flavor":"cloud|datacenter","pat"}
   DELETE /_sim/issue/KEY   delete as a human
+  POST   /_sim/users       {"displayName","emailAddress","name","accountId","hideEmail"} adds an
+                            assignable user (ids made up when absent); a reset restores the seed
   GET    /_sim/webhooks    {"registered":[admin webhooks], "sent":[{"url","status","event"}]}
 Admin webhooks (/rest/webhooks/1.0/webhook) get signed jira:issue_* deliveries (hooksend.py).
 """
@@ -47,6 +51,7 @@ from jira_data import (API2, API3, BAD_ADF, DC_PAT, BOT_EMAIL, BOT_ID, BOT_TOKEN
                        REF_KINDS, REMOVED_API, RESOLUTIONS, STATUSES, TIER_OPTIONS, TRANSITIONS,
                        UNBOUNDED, USERS, adf_problem, adf_text, bad, by_id, by_name_or_id, errors,
                        fmt_jira_time, iso_utc, plain_to_adf, user_by, zone)
+from jira_data import SEED_USERS
 from jira_jql import FIELD_ALIASES, JqlError, JqlQuery
 from hooksend import Outbox
 from simbase import Reply, Sim, serve
@@ -122,6 +127,8 @@ class JiraSim(Sim):
         self.pat = DC_PAT
         self.webhooks = {}  # id -> admin webhook (name, url, events, filters, secret)
         self.outbox = Outbox()
+        USERS[:] = [dict(u) for u in SEED_USERS]
+        self.user_page_cap = 1000  # users per assignable-search page, as on the real sites
 
     def dc(self):
         return self.flavor == "datacenter"
@@ -195,6 +202,7 @@ class JiraSim(Sim):
         a("POST", API3 + "/issue/{key}/comment", self.r_comment_post)
         a("PUT", API3 + "/issue/{key}/comment/{cid}", self.r_comment_put)
         a("GET", API3 + "/issue/{key}/changelog", self.r_changelog)
+        a("GET", API3 + "/user/assignable/search", self.r_assignable)
         a("GET", "/rest/webhooks/1.0/webhook", self.r_hooks)
         a("POST", "/rest/webhooks/1.0/webhook", self.r_hook_create)
         a("DELETE", "/rest/webhooks/1.0/webhook/{id}", self.r_hook_delete)
@@ -208,6 +216,7 @@ class JiraSim(Sim):
             self.hook_obj(h) for h in sorted(self.webhooks)], "sent": self.outbox.log()}))
         c("POST", r"/_sim/config", self.c_config)
         c("DELETE", r"/_sim/issue/([^/]+)", self.c_delete)
+        c("POST", r"/_sim/users", self.c_users)
 
     def error_body(self, status, req):
         msgs = {400: "Bad request", 401: "Client must be authenticated to access this resource.",
@@ -311,7 +320,7 @@ class JiraSim(Sim):
              "accountId": u["accountId"], "displayName": u["displayName"], "active": True,
              "accountType": "atlassian", "timeZone": self.tz_name,
              "avatarUrls": {"48x48": "%s/avatar/%s.png" % (self.base(), u["accountId"])}}
-        if full:
+        if full or not u.get("hideEmail"):  # profile visibility: a hidden e-mail is left out
             o["emailAddress"] = u["emailAddress"]
         return o
 
@@ -1602,6 +1611,8 @@ class JiraSim(Sim):
             self.api_token = str(body["api_token"])
         if "search_page_cap" in body:
             self.page_cap = max(1, int(body["search_page_cap"]))
+        if "user_page_cap" in body:
+            self.user_page_cap = max(1, int(body["user_page_cap"]))
         return Reply(200, {"flavor": self.flavor, "search_lag_ms": self.search_lag_ms,
                            "time_zone": self.tz_name,
                            "rate": self.rate, "per_issue": self.per_issue,
@@ -1613,6 +1624,70 @@ class JiraSim(Sim):
             return Reply(404, {"error": "no issue"})
         self.delete_issue(iss)
         return Reply(200, {"ok": True})
+
+    # --- users ----------------------------------------------------------------------------------
+    def assignable_scope(self, q):
+        """None when the request names a project or issue the caller can see, else a Reply."""
+        if not any(q.get(k) for k in ("project", "issueKey", "issueId")):
+            return bad("The project or issue must be specified (project, issueKey or issueId).")
+        if q.get("project") and not self.check_project(q["project"]):
+            return Reply(404, errors(["No project could be found with key '%s'."
+                                      % q["project"]]))
+        ident = q.get("issueKey") or q.get("issueId")
+        if ident and self.lookup(ident) is None:
+            return self.missing()
+        return None
+
+    def assignable_filter(self, q):
+        """(predicate over users, None) or (None, Reply) for the query parameters."""
+        if self.dc():  # Data Center: `username` matches the start of name, display name, e-mail
+            v = (q.get("username") or "").lower()
+            return (lambda u: not v or any(str(x or "").lower().startswith(v) for x in (
+                u["name"], u["displayName"], u.get("emailAddress")))), None
+        if "username" in q:
+            return None, bad("The query parameter 'username' is not supported in GDPR strict "
+                             "mode.")
+        if q.get("query") and q.get("accountId"):
+            return None, bad("The parameters 'query' and 'accountId' cannot both be specified.")
+        text, acc = (q.get("query") or "").lower(), q.get("accountId")
+        return (lambda u: (not acc or u["accountId"] == acc) and (not text or any(
+            w.startswith(text) for w in u["displayName"].lower().split() +
+            ([] if u.get("hideEmail") else [u["emailAddress"].lower()])))), None
+
+    def r_assignable(self, req):
+        """GET /user/assignable/search: the project's assignable users by display name, one
+        page of startAt/maxResults (capped at user_page_cap), a bare array."""
+        q = req.query
+        try:
+            start, mx = int(q.get("startAt", 0)), int(q.get("maxResults", 50))
+        except ValueError:
+            return bad("startAt and maxResults must be integers.")
+        if start < 0 or mx < 0:
+            return bad("startAt and maxResults must not be negative.")
+        refused = self.assignable_scope(q)
+        keep, refused = (None, refused) if refused else self.assignable_filter(q)
+        if refused:
+            return refused
+        people = sorted((u for u in USERS if keep(u)),
+                        key=lambda u: (u["displayName"].lower(), u["accountId"]))
+        page = people[start:start + min(mx, self.user_page_cap)]
+        return Reply(200, [self.user_obj(u["accountId"]) for u in page])
+
+    def c_users(self, req):
+        body = req.json() or {}
+        name = body.get("displayName")
+        if not isinstance(name, str) or not name:
+            return Reply(400, {"error": "displayName is required"})
+        self.next_seq += 1
+        u = {"accountId": str(body.get("accountId") or "5e0f%020x" % self.next_seq),
+             "displayName": name, "name": str(body.get("name") or "user%d" % self.next_seq),
+             "emailAddress": str(body.get("emailAddress") or "user%d@acme.test" % self.next_seq),
+             "hideEmail": bool(body.get("hideEmail"))}
+        if any(x["accountId"] == u["accountId"] or x["name"] == u["name"] for x in USERS):
+            return Reply(400, {"error": "a user with that accountId or name exists"})
+        USERS.append(u)
+        return Reply(200, u)
+
 
 if __name__ == "__main__":
     serve(JiraSim())

@@ -3,9 +3,10 @@
 process (the token response's api_domain points back here).
 
 Serves: POST /oauth/v2/token (refresh_token and authorization_code grants) and .../revoke;
-/crm/v8/settings/modules and /settings/fields; records of Cases, Accounts and the custom
-module Feedback (list with fields/sort/page/page_token/ids/If-Modified-Since, get one, insert,
-update, upsert, delete to the recycle bin, the deleted-records feed); search with an indexing
+/crm/v8/users (type, page, per_page); /crm/v8/settings/modules and /settings/fields; records
+of Cases, Accounts and the custom module Feedback (list with fields/sort/page/page_token/ids/
+If-Modified-Since, get one, insert, update, upsert, delete to the recycle bin, the
+deleted-records feed); search with an indexing
 delay; COQL (a real parser for the select subset). Field metadata drives validation.
 Limits: a rolling 24 h credit counter and a concurrency cap, both answering 429
 TOO_MANY_REQUESTS without Retry-After. Errors use Zoho's {code,details,message,status} envelope.
@@ -25,6 +26,11 @@ Where the public record is silent, these are the choices made (tests rely on the
   If-Modified-Since header; page and page_token together: 400 INVALID_DATA.
 - If-Modified-Since: rows strictly newer at second precision; ISO-8601 with offset or RFC 1123.
 - a write in which every record failed: 400 with data[] (412 if all were ALREADY_MODIFIED).
+- users: a seeded directory (two active users share the name "Chen Jing", one is 李伟, one is
+  deactivated). Owner and user lookups (Support_Engineer on Cases) take an active user's id;
+  another id is INVALID_DATA with details.api_name, an emptied Owner MANDATORY_NOT_FOUND.
+  GET /users: type defaults to AllUsers, an unknown type is INVALID_DATA (param_name "type");
+  no users on the page: 204.
 - COQL: lookups and owners come back as {"id"} (a dotted column gives the looked-up value);
   three or more conditions must be grouped in pairs with brackets; no rows: 204.
 - search: rows written less than search_delay_s ago are invisible (not their old version).
@@ -37,7 +43,8 @@ Where the public record is silent, these are the choices made (tests rely on the
 
 Control (besides simbase's): POST /_sim/seed, /_sim/edit ({"delete": true} deletes), /_sim/config, /_sim/expire_tokens,
 /_sim/purge, /_sim/grant_code; GET /_sim/records?module=, /_sim/stats, /_sim/config,
-/_sim/tokens (every access token minted, for tests that grep output for secrets).
+/_sim/tokens (every access token minted, for tests that grep output for secrets);
+POST /_sim/users {"full_name", "email", "status"} or {"count": N} adds users.
 """
 
 import json
@@ -45,6 +52,7 @@ import random
 import re
 import secrets
 import time
+from collections import deque
 from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs
@@ -66,7 +74,8 @@ TRIGGERS = ("workflow", "approval", "blueprint", "pathfinder", "orchestration")
 SORTABLE = ("id", "Created_Time", "Modified_Time")
 JSON_TYPES = {"text": "string", "textarea": "string", "email": "string", "phone": "string",
               "website": "string", "picklist": "string", "multiselectpicklist": "jsonarray",
-              "lookup": "jsonobject", "ownerlookup": "jsonobject", "date": "string",
+              "lookup": "jsonobject", "ownerlookup": "jsonobject", "userlookup": "jsonobject",
+              "date": "string",
               "datetime": "string", "autonumber": "string", "integer": "integer",
               "boolean": "boolean"}
 TEXTUAL = ("text", "textarea", "email", "phone", "website", "picklist", "autonumber")
@@ -81,7 +90,19 @@ SEED_CLIENT = {"client_id": "1000.SIMCLIENT", "client_secret": "sim-client-secre
 SEED_GRANT_CODE = "1000.sim-grant-code"
 
 USERS = [("Sim Integration", "crm-integration@example.com"), ("Li Wei", "li.wei@example.com"),
-         ("Patricia Boyle", "patricia.boyle@example.com"), ("Chen Jing", "chen.jing@example.com")]
+         ("Patricia Boyle", "patricia.boyle@example.com"), ("Chen Jing", "chen.jing@example.com"),
+         ("李伟", "liwei@example.cn"), ("Chen Jing", "jing.chen@example.org")]
+# deactivated users: still named on old records, never active, refused as a new owner
+FORMER_USERS = [("Ex Agent", "ex.agent@example.com")]
+USER_TYPES = ("ownerlookup", "userlookup")
+USER_LISTS = {"AllUsers": lambda u, me: True, "ActiveUsers": lambda u, me: u["status"] == "active",
+              "DeactiveUsers": lambda u, me: u["status"] != "active",
+              "ConfirmedUsers": lambda u, me: True,
+              "ActiveConfirmedUsers": lambda u, me: u["status"] == "active",
+              "NotConfirmedUsers": lambda u, me: False,
+              "AdminUsers": lambda u, me: u["id"] == me,
+              "ActiveConfirmedAdmins": lambda u, me: u["id"] == me,
+              "CurrentUser": lambda u, me: u["id"] == me}
 ACCOUNT_NAMES = ["Acme Trading Co.", "Zylker Corp", "Northwind Logistics",
                  "上海星辰科技有限公司", "Globex Pte Ltd"]
 CASE_SUBJECTS = [
@@ -234,6 +255,7 @@ def cases_fields():
         fld("No_of_comments", "No of comments", "integer", read_only=True),
         fld("Jira_Issue", "Jira Issue", "text", length=255, custom=True),
         fld("Tracker_Ref", "Tracker Ref", "text", length=255, custom=True),
+        fld("Support_Engineer", "Support Engineer", "userlookup", custom=True),
         fld("crmbridge_id", "crmbridge id", "text", length=255, custom=True, unique=True),
     ] + system_fields("Case")
 
@@ -534,6 +556,8 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         self.user_order = []
         for name, email in USERS:
             self.add_user(name, email)
+        for name, email in FORMER_USERS:
+            self.add_user(name, email, "disabled")
         self.api_user = self.user_order[0]
         self.client = dict(SEED_CLIENT)
         self.extra_refresh = set()
@@ -542,7 +566,8 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         self.tokens = {}
         self.mints = {}
         self.page_tokens = {}
-        self.credit_log = []
+        self.credit_log = deque()  # (ms, credits) of admitted calls, oldest first
+        self.credits_spent = 0  # their sum
         self.inflight = 0
         self.inflight_heavy = 0
         self.seed_round = 0
@@ -571,10 +596,10 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         self.seq += 1
         return f"{ID_PREFIX}{self.seq:012d}"
 
-    def add_user(self, name, email=None):
+    def add_user(self, name, email=None, status="active"):
         uid = self.new_id()
         email = email or re.sub(r"[^a-z.]", "", name.lower().replace(" ", ".")) + "@example.com"
-        self.users[uid] = {"id": uid, "name": name, "email": email}
+        self.users[uid] = {"id": uid, "name": name, "email": email, "status": status}
         self.user_order.append(uid)
         return uid
 
@@ -605,13 +630,13 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         t = f["data_type"]
         if t == "datetime":
             return self.org_time(v)
-        if t in ("lookup", "ownerlookup") and coql:
+        if t in ("lookup",) + USER_TYPES and coql:
             return {"id": v}
         if t == "lookup":
             target = self.modules[f["lookup"]["module"]["api_name"]]
             row = target.rows.get(v)
             return {"name": row["v"].get(target.display_field) if row else None, "id": v}
-        if t == "ownerlookup":
+        if t in USER_TYPES:
             return self.user_ref(v)
         return list(v) if isinstance(v, list) else v
 
@@ -676,11 +701,21 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
             return isinstance(body, dict) and len(body.get("data") or []) > 10
         return False
 
+    def credits_used(self, now):
+        """Credits of the rolling 24 h before now: the log is pruned from its old end, not
+        rescanned per call (after the clock is set back it is recounted once)."""
+        log = self.credit_log
+        if log and log[-1][0] > now:
+            self.credit_log = log = deque(sorted(e for e in log if e[0] > now - DAY_MS))
+            self.credits_spent = sum(c for _, c in log)
+        while log and log[0][0] <= now - DAY_MS:
+            self.credits_spent -= log.popleft()[1]
+        return self.credits_spent
+
     def admit(self, req, cost):
         now = self.now_ms()
-        self.credit_log = [(t, c) for t, c in self.credit_log if t > now - DAY_MS]
         heavy = self.is_heavy(req)
-        if sum(c for _, c in self.credit_log) + cost > self.cfg["credits"]:
+        if self.credits_used(now) + cost > self.cfg["credits"]:
             self.stats["rejected_credits"] += 1
             raise ApiError(429, "TOO_MANY_REQUESTS", TOO_MANY)
         if self.inflight >= self.cfg["concurrency"] or \
@@ -688,6 +723,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
             self.stats["rejected_concurrency"] += 1
             raise ApiError(429, "TOO_MANY_REQUESTS", TOO_MANY)
         self.credit_log.append((now, cost))
+        self.credits_spent += cost
         self.stats["credits_used_total"] += cost
         self.stats["api_requests"] += 1
         self.inflight += 1
@@ -709,7 +745,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
                 req.zoho_admitted = None
         if admitted:
             # the secondary credit source the digest names: what is left of the rolling 24 h
-            used = sum(c for t, c in self.credit_log if t > self.now_ms() - DAY_MS)
+            used = self.credits_used(self.now_ms())
             rep.headers["X-API-CREDITS-REMAINING"] = str(max(0, self.cfg["credits"] - used))
         return rep
 
@@ -757,6 +793,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         r = self.route
         r("POST", r"/oauth/v2/token", self.r_token)
         r("POST", r"/oauth/v2/token/revoke", self.r_revoke)
+        r("GET", API + r"/users", self.r_users)
         r("GET", API + r"/settings/modules", self.r_modules)
         r("GET", API + r"/settings/fields", self.r_fields)
         r("POST", API + r"/coql", self.r_coql)
@@ -783,6 +820,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         c("GET", r"/_sim/tokens", lambda q: Reply(200, {"access_tokens": sorted(self.tokens)}))
         c("POST", r"/_sim/purge", self.c_purge)
         c("POST", r"/_sim/grant_code", self.c_grant_code)
+        c("POST", r"/_sim/users", self.c_users)
 
     # --- accounts server -------------------------------------------------------------------------
     def token_params(self, req):
@@ -911,6 +949,43 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
             raise ApiError(400, "INVALID_DATA", "invalid data",
                            {"param_name": name, "expected_data_type": "datetime"})
         return ms - ms % 1000
+
+    # --- users -----------------------------------------------------------------------------------
+    def user_json(self, u):
+        first, _, last = u["name"].rpartition(" ")
+        return {"id": u["id"], "full_name": u["name"], "first_name": first or None,
+                "last_name": last, "email": u["email"], "status": u["status"], "confirm": True,
+                "zuid": str(int(u["id"]) % 100000000), "role": {"name": "CEO" if u["id"] ==
+                self.api_user else "Standard", "id": f"{ID_PREFIX}000000026005"},
+                "profile": {"name": "Administrator" if u["id"] == self.api_user else "Standard",
+                            "id": f"{ID_PREFIX}000000026011"}, "time_zone": "Asia/Shanghai"}
+
+    def r_users(self, req):
+        q = req.query
+        typ = q.get("type", "AllUsers")
+        if typ not in USER_LISTS:
+            raise ApiError(400, "INVALID_DATA", "invalid data",
+                           {"param_name": "type", "supported_values": sorted(USER_LISTS)})
+        page = self.int_param(q, "page", 1, 1)
+        per_page = self.int_param(q, "per_page", 200, 1, 200)
+        users = [self.users[uid] for uid in self.user_order
+                 if USER_LISTS[typ](self.users[uid], self.api_user)]
+        window = users[(page - 1) * per_page:page * per_page]
+        if not window:
+            return Reply(204)
+        return Reply(200, {"users": [self.user_json(u) for u in window],
+                           "info": {"per_page": per_page, "count": len(window), "page": page,
+                                    "more_records": page * per_page < len(users)}})
+
+    def c_users(self, req):
+        """{"full_name", "email", "status"} adds one user; {"count": N} adds N generated ones."""
+        body = req.json() or {}
+        if body.get("count"):
+            ids = [self.add_user(f"Agent {len(self.users) + 1}") for _ in range(int(body["count"]))]
+        else:
+            ids = [self.add_user(body.get("full_name") or body.get("name") or "New User",
+                                 body.get("email"), body.get("status", "active"))]
+        return Reply(200, {"ids": ids, "users": [self.user_json(self.users[i]) for i in ids]})
 
     # --- metadata --------------------------------------------------------------------------------
     def r_modules(self, req):
@@ -1147,8 +1222,9 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
                 return None, err_item("INVALID_DATA", fe.message, dict(path, **fe.details))
         for f in mod.fields:
             name = f["api_name"]
-            if f["system_mandatory"] and ((creating and vals.get(name) is None) or
-                                          (name in vals and vals[name] is None)):
+            owner_emptied = f["data_type"] == "ownerlookup" and name in vals and vals[name] is None
+            if owner_emptied or f["system_mandatory"] and ((creating and vals.get(name) is None) or
+                                                           (name in vals and vals[name] is None)):
                 return None, err_item("MANDATORY_NOT_FOUND", "required field not found",
                                       {"api_name": name, "json_path": f"$.data[{i}].{name}"})
         return vals, None
@@ -1200,8 +1276,8 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         rid = v.get("id") if isinstance(v, dict) else v
         if not isinstance(rid, str) or not rid:
             raise FieldError("invalid data", expected_data_type="jsonobject")
-        if f["data_type"] == "ownerlookup":
-            if rid not in self.users:
+        if f["data_type"] in USER_TYPES:
+            if self.users.get(rid, {}).get("status") != "active":
                 raise FieldError("the id given seems to be invalid",
                                  expected_data_type="jsonobject")
             return rid
@@ -1387,7 +1463,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
             target = self.modules[f["lookup"]["module"]["api_name"]]
             row = target.rows.get(v)
             return (v, (row["v"].get(target.display_field) or "").casefold() if row else "")
-        if stored and t == "ownerlookup":
+        if stored and t in USER_TYPES:
             u = self.users.get(v, {})
             return (v, u.get("name", "").casefold(), u.get("email", "").casefold())
         return v.casefold() if isinstance(v, str) else v
@@ -1482,7 +1558,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
                     ref = target.rows.get(r["v"].get(head) or "")
                     return None if not ref else ref["id"] if tail == "id" else ref["v"].get(tail)
                 return sub, get
-        if f and f["data_type"] == "ownerlookup" and tail in ("id", "email", "full_name"):
+        if f and f["data_type"] in USER_TYPES and tail in ("id", "email", "full_name"):
             key = {"full_name": "name"}.get(tail, tail)
             return None, lambda r: self.users.get(r["v"].get(head), {}).get(key)
         raise ApiError(400, "INVALID_QUERY", "column given seems to be invalid",
@@ -1514,7 +1590,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         return self.coql_cmp(f, t, node[1], node[2], node[3], get)
 
     def coql_cmp(self, f, t, col, op, lit, get):
-        if t in TEXTUAL + ("lookup", "ownerlookup", "id") and op not in ("=", "!=", "<>"):
+        if t in TEXTUAL + ("lookup", "id") + USER_TYPES and op not in ("=", "!=", "<>"):
             raise self.coql_operator(col, op)
         want = self.coql_value(f, col, lit)
         ops = {"=": lambda a: a == want, "!=": lambda a: a != want, "<>": lambda a: a != want,
@@ -1546,7 +1622,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
             return lit
         if t == "date" and not valid_date(lit):
             raise bad
-        if t in ("id", "lookup", "ownerlookup") and isinstance(lit, int):
+        if t in ("id", "lookup") + USER_TYPES and isinstance(lit, int):
             return str(lit)
         if not isinstance(lit, str):
             raise bad
@@ -1567,7 +1643,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
             if f and isinstance(v, str) and not v.isdigit():
                 if f["data_type"] == "lookup":
                     v = {"id": self.find_or_make(f["lookup"]["module"]["api_name"], v)}
-                elif f["data_type"] == "ownerlookup":
+                elif f["data_type"] in USER_TYPES:
                     v = {"id": self.user_by_name(v)}
             out[k] = v
         return out
@@ -1591,7 +1667,8 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
         return self.insert_row(mod, {k: v for k, v in vals.items() if v is not None}, user)["id"]
 
     def generated(self, mod, rng, i, created_ms):
-        rec = {"Created_Time": self.org_time(created_ms), "Owner": rng.choice(self.user_order[1:])}
+        active = [u for u in self.user_order[1:] if self.users[u]["status"] == "active"]
+        rec = {"Created_Time": self.org_time(created_ms), "Owner": rng.choice(active)}
         rec["Created_By"] = rec["Owner"]
         for f in mod.fields:
             v = self.generated_value(mod, f, rng, i, created_ms)
@@ -1706,7 +1783,7 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
     def c_stats(self, req):
         now = self.now_ms()
         s = dict(self.stats)
-        s["credits_used"] = sum(c for t, c in self.credit_log if t > now - DAY_MS)
+        s["credits_used"] = self.credits_used(now)
         s["credits_limit"] = self.cfg["credits"]
         s["inflight"] = self.inflight
         s["live_tokens"] = sum(1 for t in self.tokens.values()

@@ -396,27 +396,24 @@ static void test_sigterm_during_cycle(void **state)
 {
     struct e2e *e = *state;
     e2e_write_conf(e, "interval = 3600;");
-    for (int i = 0; i < 4; i++) {
-        char fields[96];
-        snprintf(fields, sizeof(fields), "{\"Subject\":\"Slow create %d\",\"Status\":\"New\"}", i);
-        free(e2e_seed_case(e, fields));
-    }
+    /* 120 cases: three bulk creates of at most 50, each slowed down */
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":120}"));
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
-                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue\","
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue/bulk\","
                          "\"kind\":\"latency\",\"delay_ms\":700,\"count\":-1}]}"));
     struct daemon_run d;
     daemon_start(e, &d, 0);
     for (int i = 0; i < 100 && e2e_count_issues(e) < 1; i++)
         usleep(50 * 1000);
     assert_true(e2e_count_issues(e) >= 1);
-    assert_true(e2e_count_issues(e) < 4); /* stopped in the middle of the cycle */
+    assert_true(e2e_count_issues(e) < 120); /* stopped in the middle of the cycle */
     assert_int_equal(daemon_stop(&d), 0);
     char *log = tu_read_file(d.log);
     assert_non_null(strstr(log, "stopped"));
     free(log);
     cJSON_Delete(sim_ctl(&e->jira, "DELETE", "/_sim/faults", "{}"));
     assert_int_equal(e2e_sync_once(e), 0);
-    assert_int_equal(e2e_count_issues(e), 4);
+    assert_int_equal(e2e_count_issues(e), 120);
     e2e_assert_quiet(e);
 }
 

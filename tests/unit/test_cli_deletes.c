@@ -179,7 +179,7 @@ static void test_pending_create_of_a_deleted_case_is_dropped(void **state)
     assert_int_equal(tu_write_file(e->conf, text), 0);
     char *id = e2e_seed_case(e, "{\"Subject\":\"Short-lived\",\"Status\":\"New\"}");
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
-                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue\","
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue/bulk\","
                          "\"kind\":\"status\",\"status\":503,\"count\":100}]}"));
     char *out = NULL;
     e2e_run(e, &out, "sync", "--once");

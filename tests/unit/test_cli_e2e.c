@@ -118,7 +118,7 @@ static void test_lost_create_response(void **state)
     struct e2e *e = *state;
     char *id = e2e_seed_case(e, "{\"Subject\":\"Audit trail export\",\"Status\":\"New\"}");
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
-                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue\","
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue/bulk\","
                          "\"kind\":\"drop_response\",\"count\":1}]}"));
     char *out = NULL;
     e2e_run(e, &out, "sync", "--once");

@@ -170,7 +170,7 @@ static void test_lost_create_answer_with_tracker_clock_behind(void **state)
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/clock", "{\"advance_ms\":-240000}"));
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
                          "{\"rules\":[{\"kind\":\"drop_response\",\"method\":\"POST\","
-                         "\"path\":\"/rest/api/3/issue\",\"count\":1}]}"));
+                         "\"path\":\"/rest/api/3/issue/bulk\",\"count\":1}]}"));
     char *id = e2e_seed_case(e, "{\"Subject\":\"Clock skew case\"}");
     e2e_sync_once(e); /* the create's answer is lost: postponed */
     assert_int_equal(e2e_sync_once(e), 0);
@@ -195,7 +195,7 @@ static void test_create_applied_after_timeout_is_not_duplicated(void **state)
     assert_int_equal(tu_write_file(e->conf, text), 0);
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
                          "{\"rules\":[{\"kind\":\"latency\",\"method\":\"POST\","
-                         "\"path\":\"/rest/api/3/issue\",\"delay_ms\":6000,\"count\":1}]}"));
+                         "\"path\":\"/rest/api/3/issue/bulk\",\"delay_ms\":6000,\"count\":1}]}"));
     free(e2e_seed_case(e, "{\"Subject\":\"Slow create\"}"));
     e2e_sync_once(e); /* times out after 1 s; Jira creates the issue at 6 s */
     e2e_sync_once(e); /* well before that, even under the sanitizers */

@@ -2,8 +2,9 @@
  * The Jira connector against tests/sim/jira_sim.py: configuration checks, authentication,
  * field-name resolution, paged incremental listing with epoch-millisecond JQL, creates that
  * carry a marker (also when the response is lost or search lags), edits of only the given
- * fields, multi-hop status transitions, rich text round trips, and the failure classes for
- * 429, 503, 401 and HTML answers.
+ * fields, multi-hop status transitions, rich text round trips, the failure classes for
+ * 429, 503, 401 and HTML answers, and people: the assignable-user directory paged through,
+ * user fields read as person objects and written by accountId (Data Center: user name).
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -417,7 +418,7 @@ static void test_create_response_lost(void **state)
     struct fx *f = *state;
     assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
     cJSON_Delete(sim_ctl(&S, "POST", "/_sim/faults",
-                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue\","
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue/bulk\","
                          "\"kind\":\"drop_response\"}]}"));
     int64_t t0 = cbtime_now_ms();
     sim_clear_log(&S);
@@ -467,25 +468,174 @@ static void test_update_only_given_fields(void **state)
     cJSON_Delete(iss);
     write_op_release(&op);
 
-    /* a user field by display name cannot be written: that op fails, clearly */
+    /* a user field takes a user id: a display name is refused by jira, and said so clearly */
     assert_int_equal(write_one(f, &op, id, "{\"assignee\":\"Li Wei\"}", NULL), CB_ERR_FINAL);
-    assert_non_null(strstr(op.err.buf, "'assignee'"));
+    assert_non_null(strstr(op.err.buf, "assignee 'Li Wei' is not an assignable user"));
     write_op_release(&op);
+}
+
+/* Creates n issues in one write (summary "bulk <i>", marker "m-b<i>"; bad_at gets a due date
+ * Jira refuses, -1 for none). ops[] are released by the caller. */
+static void write_creates(struct fx *f, struct write_op *ops, int n, int bad_at)
+{
+    cJSON **fields = calloc((size_t)n, sizeof(*fields));
+    char (*markers)[16] = calloc((size_t)n, sizeof(*markers));
+    for (int i = 0; i < n; i++) {
+        write_op_init(&ops[i]);
+        fields[i] = cJSON_CreateObject();
+        char s[32];
+        snprintf(s, sizeof(s), "bulk %d", i);
+        cJSON_AddStringToObject(fields[i], "summary", s);
+        if (i == bad_at)
+            cJSON_AddStringToObject(fields[i], "duedate", "31/12/2026");
+        snprintf(markers[i], sizeof(markers[i]), "m-b%d", i);
+        ops[i].fields = fields[i];
+        ops[i].marker = markers[i];
+        ops[i].link_url = "https://crm.example/cases/42";
+    }
+    assert_int_equal(f->ops->write(f->c, ops, (size_t)n, &f->err), CB_OK);
+    for (int i = 0; i < n; i++) {
+        ops[i].fields = NULL;
+        ops[i].marker = NULL;
+        cJSON_Delete(fields[i]);
+    }
+    free(fields);
+    free(markers);
+}
+
+/* The stored issue of a created op carries that op's summary and marker. */
+static void assert_created_as(const struct write_op *op, int i)
+{
+    char want[32];
+    cJSON *iss = sim_issue(op->rec.key);
+    assert_non_null(iss);
+    snprintf(want, sizeof(want), "bulk %d", i);
+    assert_string_equal(sim_field(iss, "summary"), want);
+    snprintf(want, sizeof(want), "m-b%d", i);
+    const cJSON *props = cJSON_GetObjectItem(iss, "properties");
+    assert_string_equal(cJSON_GetStringValue(
+                            cJSON_GetObjectItem(cJSON_GetObjectItem(props, "crmbridge"), "marker")),
+                        want);
+    cJSON_Delete(iss);
+}
+
+static void test_bulk_create_fifty_in_one_request(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->ops->max_batch_write, 50);
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    sim_clear_log(&S);
+    struct write_op ops[50];
+    write_creates(f, ops, 50, -1);
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/bulk"), 1);
+    assert_int_equal(sim_count(&S, "POST", NULL), 51); /* the bulk create and 50 links */
+    assert_int_equal(sim_count(&S, "GET", NULL), 0);
+    assert_int_equal(sim_issue_count(), 50);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(ops[i].st, CB_OK);
+        assert_non_null(strstr(ops[i].rec.url, ops[i].rec.key));
+        if (i % 7 == 0)
+            assert_created_as(&ops[i], i);
+        write_op_release(&ops[i]);
+    }
+}
+
+static void test_bulk_create_one_bad_element(void **state)
+{
+    struct fx *f = *state;
+    struct write_op ops[5];
+    write_creates(f, ops, 5, 2);
+    assert_int_equal(ops[2].st, CB_ERR_FINAL);
+    assert_non_null(strstr(ops[2].err.buf, "http 400"));
+    assert_non_null(strstr(ops[2].err.buf, "duedate"));
+    assert_null(ops[2].rec.id);
+    for (int i = 0; i < 5; i++) {
+        if (i != 2) {
+            assert_int_equal(ops[i].st, CB_OK);
+            assert_created_as(&ops[i], i); /* the answer's issues map to the right ops */
+        }
+        write_op_release(&ops[i]);
+    }
+    assert_int_equal(sim_issue_count(), 4);
+
+    /* every element refused: Jira answers 400, and each op still gets its own reason */
+    write_creates(f, ops, 1, 0);
+    assert_int_equal(ops[0].st, CB_ERR_FINAL);
+    assert_non_null(strstr(ops[0].err.buf, "duedate"));
+    write_op_release(&ops[0]);
+    assert_int_equal(sim_issue_count(), 4);
+}
+
+static void test_bulk_create_over_fifty_is_split(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    sim_clear_log(&S);
+    struct write_op ops[51];
+    write_creates(f, ops, 51, -1);
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/bulk"), 2);
+    assert_int_equal(sim_issue_count(), 51);
+    assert_created_as(&ops[50], 50);
+    for (int i = 0; i < 51; i++) {
+        assert_int_equal(ops[i].st, CB_OK);
+        write_op_release(&ops[i]);
+    }
+}
+
+/* Requests of one create with a status, once the connection has learnt the workflow. */
+static void create_costs(struct fx *f, const char *status, int posts)
+{
+    char fields[96];
+    snprintf(fields, sizeof(fields), "{\"summary\":\"to %s\",\"status\":\"%s\"}", status, status);
+    sim_clear_log(&S);
+    const char *key = create_issue(f, fields, "m-cost");
+    /* the bulk create (carrying the first hop) and the link, then one POST per further hop */
+    assert_int_equal(sim_count(&S, "GET", NULL), 0);
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/bulk"), 1);
+    assert_int_equal(sim_count(&S, "POST", NULL), 2 + posts);
+    cJSON *iss = sim_issue(key);
+    assert_string_equal(sim_field(iss, "status"), status);
+    cJSON_Delete(iss);
 }
 
 static void test_status_goes_through_in_progress(void **state)
 {
     struct fx *f = *state;
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
     sim_clear_log(&S);
     struct write_op op;
+    /* the first time, the workflow is learnt from the new issue (one read of it) */
     assert_int_equal(
         write_one(f, &op, NULL, "{\"summary\":\"ship it\",\"status\":\"Done\"}", "m-done"), CB_OK);
     cJSON *iss = sim_issue(op.rec.key);
     assert_string_equal(sim_field(iss, "status"), "Done");
     assert_int_equal(changes_of(iss, "status"), 2);
-    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/"), 3); /* link + 2 transitions */
-    assert_int_equal((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(iss, "updated_ms")),
-                     op.rec.modified_ms);
+    assert_int_equal(sim_count(&S, "GET", "/rest/api/3/issue/"), 3); /* issue + 2 listings */
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/"), 4); /* bulk, link, 2 hops */
+    assert_int_equal(op.rec.modified_ms, 0); /* the engine reads new issues back */
+    cJSON_Delete(iss);
+    write_op_release(&op);
+
+    /* then it costs the create, the link and one POST per hop the create could not carry */
+    create_costs(f, "Done", 1);
+    create_costs(f, "Waiting for customer", 1);
+    create_costs(f, "In Progress", 0);
+    create_costs(f, "Won't Do", 0);
+    create_costs(f, "To Do", 0);
+
+    /* a learnt transition the issue refuses: the issue's own transitions are asked instead */
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":"
+                         "\"/rest/api/3/issue/[^/]+/transitions\",\"kind\":\"status\","
+                         "\"status\":400}]}"));
+    sim_clear_log(&S);
+    assert_int_equal(
+        write_one(f, &op, NULL, "{\"summary\":\"refused\",\"status\":\"Done\"}", "m-ref"),
+        CB_OK);
+    iss = sim_issue(op.rec.key);
+    assert_string_equal(sim_field(iss, "status"), "Done");
+    assert_int_equal(sim_count(&S, "GET", "/rest/api/3/issue/"), 1); /* the listing */
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/"), 4); /* bulk, link, 2 tries */
     cJSON_Delete(iss);
     write_op_release(&op);
 }
@@ -568,6 +718,185 @@ static void test_get_many_skips_missing(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(got.v[0].fields, "status")),
                         "To Do");
     record_list_release(&got);
+}
+
+/* --- people ------------------------------------------------------------------------------- */
+
+static const char *const people_fields[] = {"summary", "assignee", "Reporter", NULL};
+
+/* The user of a directory with that display name and e-mail (NULL e-mail: hidden). */
+static const struct person *person_named(const struct person_list *l, const char *name,
+                                         const char *email)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].name, name) && str_eq(l->v[i].email, email))
+            return &l->v[i];
+    return NULL;
+}
+
+/* The accountId (Data Center: name) of a user field of a stored issue, or NULL. */
+static const char *sim_user(const cJSON *issue, const char *field, const char *key)
+{
+    const cJSON *u = cJSON_GetObjectItem(cJSON_GetObjectItem(issue, "fields"), field);
+    return cJSON_GetStringValue(cJSON_GetObjectItem(u, key));
+}
+
+static void test_list_users_pages_each_once(void **state)
+{
+    struct fx *f = *state;
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"user_page_cap\":2}"));
+    cJSON *added = sim_ctl(&S, "POST", "/_sim/users",
+                           "{\"displayName\":\"王芳\",\"emailAddress\":\"wang.fang@acme.cn\"}");
+    sim_clear_log(&S);
+    struct person_list dir = {0};
+    assert_int_equal(f->ops->list_users(f->c, &dir, &f->err), CB_OK);
+    /* two users a page: several pages, the last one empty */
+    int pages = sim_count(&S, "GET", "/rest/api/3/user/assignable/search");
+    assert_int_equal(pages, (int)(dir.n + 1) / 2 + 1);
+    assert_true(log_query_count("/rest/api/3/user/assignable/search", "project=SUP") == pages);
+    for (size_t i = 0; i < dir.n; i++)
+        for (size_t j = i + 1; j < dir.n; j++)
+            assert_string_not_equal(dir.v[i].id, dir.v[j].id);
+    const struct person *wang = person_named(&dir, "王芳", "wang.fang@acme.cn");
+    assert_non_null(wang);
+    assert_string_equal(wang->id, cJSON_GetStringValue(cJSON_GetObjectItem(added, "accountId")));
+    assert_non_null(person_named(&dir, "李伟", "liwei@acme.cn"));
+    assert_non_null(person_named(&dir, "Sam Quinn", NULL)); /* the profile hides the e-mail */
+    const struct person *a1 = person_named(&dir, "Alex Chen", "alex.chen@acme.test");
+    const struct person *a2 = person_named(&dir, "Alex Chen", "achen@partner.test");
+    assert_true(a1 && a2 && strcmp(a1->id, a2->id) != 0);
+    assert_null(person_list_find(&dir, "Alex Chen")); /* two share the name */
+    person_list_release(&dir);
+    cJSON_Delete(added);
+}
+
+static void test_person_fields_read_as_objects(void **state)
+{
+    struct fx *f = *state;
+    fx_close(f);
+    fx_open_with(f, config_text("sim-jira-token", NULL, NULL), people_fields);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/seed",
+                         "{\"issues\":[{\"summary\":\"a\",\"assignee\":\"李伟\","
+                         "\"reporter\":\"Sam Quinn\"},{\"summary\":\"b\"}]}"));
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    assert_true(f->ops->person_field(f->c, "assignee"));
+    assert_true(f->ops->person_field(f->c, "Reporter"));
+    assert_false(f->ops->person_field(f->c, "summary"));
+    assert_false(f->ops->person_field(f->c, "nonexistent"));
+    cJSON *iss = sim_issue("SUP-1");
+    const char *liwei = sim_user(iss, "assignee", "accountId");
+    const char *ids[] = {"10001", "10002"};
+    struct record_list got = {0};
+    assert_int_equal(f->ops->get_many(f->c, ids, 2, &got, &f->err), CB_OK);
+    const cJSON *a = cJSON_GetObjectItem(find_key(&got, "SUP-1")->fields, "assignee");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "id")), liwei);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), "李伟");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "email")), "liwei@acme.cn");
+    const cJSON *r = cJSON_GetObjectItem(find_key(&got, "SUP-1")->fields, "Reporter");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(r, "name")), "Sam Quinn");
+    assert_null(cJSON_GetObjectItem(r, "email"));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(find_key(&got, "SUP-2")->fields, "assignee")));
+    record_list_release(&got);
+    cJSON_Delete(iss);
+}
+
+static void test_person_write_sets_refuses_and_clears(void **state)
+{
+    struct fx *f = *state;
+    fx_close(f);
+    fx_open_with(f, config_text("sim-jira-token", NULL, NULL), people_fields);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/seed",
+                         "{\"issues\":[{\"summary\":\"a\"},"
+                         "{\"summary\":\"b\"}]}"));
+    struct person_list dir = {0};
+    assert_int_equal(f->ops->list_users(f->c, &dir, &f->err), CB_OK);
+    const struct person *mia = person_list_find(&dir, "mia@acme.test");
+    assert_non_null(mia);
+    /* a batch: the unknown id fails its own op only */
+    struct write_op ops[2];
+    cJSON *bad = cJSON_Parse("{\"assignee\":\"no-such-account\"}"), *good = cJSON_CreateObject();
+    cJSON_AddStringToObject(good, "assignee", mia->id);
+    write_op_init(&ops[0]);
+    write_op_init(&ops[1]);
+    ops[0].id = "10001";
+    ops[0].fields = bad;
+    ops[1].id = "10002";
+    ops[1].fields = good;
+    assert_int_equal(f->ops->write(f->c, ops, 2, &f->err), CB_OK);
+    assert_int_equal(ops[0].st, CB_ERR_FINAL);
+    assert_non_null(strstr(ops[0].err.buf, "assignee 'no-such-account' is not an assignable user"));
+    assert_int_equal(ops[1].st, CB_OK);
+    cJSON *iss = sim_issue("SUP-2");
+    assert_string_equal(sim_user(iss, "assignee", "accountId"), mia->id);
+    cJSON_Delete(iss);
+    iss = sim_issue("SUP-1");
+    assert_null(sim_user(iss, "assignee", "accountId"));
+    cJSON_Delete(iss);
+    /* the read-back through the connector is the same person */
+    struct record_list got = {0};
+    const char *ids[] = {"10002"};
+    assert_int_equal(f->ops->get_many(f->c, ids, 1, &got, &f->err), CB_OK);
+    const cJSON *a = cJSON_GetObjectItem(got.v[0].fields, "assignee");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "id")), mia->id);
+    record_list_release(&got);
+    /* null unassigns */
+    struct write_op op;
+    assert_int_equal(write_one(f, &op, "10002", "{\"assignee\":null}", NULL), CB_OK);
+    write_op_release(&op);
+    iss = sim_issue("SUP-2");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(iss, "fields"), "assignee")));
+    cJSON_Delete(iss);
+    for (int i = 0; i < 2; i++)
+        write_op_release(&ops[i]);
+    cJSON_Delete(bad);
+    cJSON_Delete(good);
+    person_list_release(&dir);
+}
+
+/* Data Center names users by `name`: the directory, the read and the write all use it. */
+static void test_person_fields_on_data_center(void **state)
+{
+    struct fx *f = *state;
+    fx_close(f);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config",
+                         "{\"flavor\":\"datacenter\","
+                         "\"user_page_cap\":3}"));
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "endpoints = {\n  crm = { type = \"zoho\"; };\n  tracker = {\n"
+             "    type = \"jira\"; flavor = \"datacenter\";\n    api_url = \"%s\";\n"
+             "    api_token = \"sim-jira-dc-pat\";\n  };\n};\n"
+             "pairs = ( { name = \"p\"; crm = { endpoint = \"crm\"; };\n"
+             "  tracker = { endpoint = \"tracker\"; project = \"SUP\"; }; } );\n",
+             S.base);
+    fx_open_with(f, text, people_fields);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/seed", "{\"issues\":[{\"summary\":\"a\"}]}"));
+    struct person_list dir = {0};
+    sim_clear_log(&S);
+    assert_int_equal(f->ops->list_users(f->c, &dir, &f->err), CB_OK);
+    assert_true(log_query_count("/rest/api/2/user/assignable/search", "username=") > 1);
+    const struct person *liwei = person_list_find(&dir, "liwei@acme.cn");
+    assert_non_null(liwei);
+    assert_string_equal(liwei->id, "liwei"); /* the user name is the id */
+    struct write_op op;
+    char fields[128];
+    snprintf(fields, sizeof(fields), "{\"assignee\":\"%s\"}", liwei->id);
+    assert_int_equal(write_one(f, &op, "10001", fields, NULL), CB_OK);
+    write_op_release(&op);
+    cJSON *iss = sim_issue("SUP-1");
+    assert_string_equal(sim_user(iss, "assignee", "name"), "liwei");
+    cJSON_Delete(iss);
+    const char *ids[] = {"10001"};
+    struct record_list got = {0};
+    assert_int_equal(f->ops->get_many(f->c, ids, 1, &got, &f->err), CB_OK);
+    const cJSON *a = cJSON_GetObjectItem(got.v[0].fields, "assignee");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "id")), "liwei");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), "李伟");
+    record_list_release(&got);
+    assert_int_equal(write_one(f, &op, "10001", "{\"assignee\":\"ghost\"}", NULL), CB_ERR_FINAL);
+    assert_non_null(strstr(op.err.buf, "assignee 'ghost' is not an assignable user"));
+    write_op_release(&op);
+    person_list_release(&dir);
 }
 
 /* Adds a fault rule (kind and its options, JSON members) for GET /search/jql. */
@@ -683,6 +1012,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_response_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_only_given_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_goes_through_in_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_create_fifty_in_one_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_create_one_bad_element, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_create_over_fifty_is_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_unreachable_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_description_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_many_skips_missing, setup, teardown),
@@ -691,6 +1023,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_503_burst_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_401_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html_page_is_a_clear_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_users_pages_each_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_fields_read_as_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_write_sets_refuses_and_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_fields_on_data_center, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
