@@ -54,6 +54,14 @@ enum cb_status pace_wait(struct pace *p)
     return CB_OK;
 }
 
+double pace_available(struct pace *p)
+{
+    if (p->capacity <= 0)
+        return 1e9;
+    refill(p);
+    return p->tokens;
+}
+
 void pace_drain(struct pace *p)
 {
     refill(p);

@@ -23,6 +23,9 @@ void pace_init(struct pace *p, int n, int64_t window_ms);
 /* Takes one request's token, sleeping until one is available. Returns CB_ERR_STOPPED when
  * http_request_stop() is called while waiting, else CB_OK. */
 enum cb_status pace_wait(struct pace *p) CB_WUR;
+/* How many requests p lets through right now without a wait (a large number when pacing is
+ * off). Takes nothing. */
+double pace_available(struct pace *p);
 /* After a 429 despite pacing (another client shares the limit): empty the bucket. */
 void pace_drain(struct pace *p);
 

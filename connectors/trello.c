@@ -2,18 +2,23 @@
  * Trello (REST v1) connector: one board is the tracker, a card is a record and the list a card
  * sits in is its status. Key and token travel in an OAuth header (or, if configured, the query);
  * lists and labels are resolved by name at ping; changes come from the board's actions feed with
- * a cards snapshot for first runs and gaps; creates carry the crmbridge marker as a hidden line
- * at the end of the description; requests are paced for the per-token and per-key limits.
- * Comments are commentCard actions (a new or edited one is card activity in the feed). It does
- * not sync checklists, members, custom fields or attachments (a create only attaches the link
- * back), and it does not use webhooks.
+ * a cards snapshot for first runs and gaps (a card is read again only when someone other than
+ * this connector acted on it since the last listing); creates carry the crmbridge marker as a
+ * hidden line at the end of the description; requests are paced for the per-token and per-key
+ * limits.
+ * Comments are commentCard actions (a new or edited one is card activity in the feed). The
+ * pseudo field "member" is a card's first member, a person of the board's members. It does not
+ * sync checklists, custom fields or attachments (a create only attaches the link back), and it
+ * does not use webhooks.
  */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "connectors/connector.h"
+#include "cache/cache.h"
 #include "connectors/pace.h"
 #include "core/timeutil.h"
 #include "mapping/richtext.h"
@@ -27,7 +32,6 @@
                         */
 #define CARD_FEED_PAGE 50  /* a card's actions come 50 a page... */
 #define CARD_FEED_PAGES 20 /* ...in pages 0 to 19 */
-#define PER_CARD_MAX 8 /* up to this many cards are read one by one, more through a snapshot */
 #define PAGE_RECORDS 200
 #define DESC_MAX 16384
 #define WINDOW_MS 10000 /* Trello's limits are per 10 s */
@@ -38,19 +42,20 @@
                                  * board's clock may be minutes behind ours) */
 #define FEED_TYPES                                                                                 \
     "createCard,updateCard,commentCard,updateComment,addLabelToCard,removeLabelFromCard,copyCard," \
-    "moveCardToBoard,convertToCardFromCheckItem,emailCard,updateCustomFieldItem"
+    "moveCardToBoard,convertToCardFromCheckItem,emailCard,updateCustomFieldItem,"                  \
+    "addMemberToCard,removeMemberFromCard"
 #define BASE_FIELDS "id,idShort,shortLink,shortUrl,dateLastActivity,desc,closed,badges"
 
-enum { F_NAME = 1, F_DESC = 2, F_LIST = 4, F_DUE = 8, F_LABELS = 16, F_CLOSED = 32 };
+enum { F_NAME = 1, F_DESC = 2, F_LIST = 4, F_DUE = 8, F_LABELS = 16, F_CLOSED = 32, F_MEMBER = 64 };
 
 static const struct {
     const char *name;
     int bit;
     const char *wire; /* the card field read for it */
-} card_fields[] = {
-    {"name", F_NAME, "name"}, {"desc", F_DESC, "desc"},       {"list", F_LIST, "idList"},
-    {"due", F_DUE, "due"},    {"labels", F_LABELS, "labels"}, {"closed", F_CLOSED, "closed"},
-    {NULL, 0, NULL}};
+} card_fields[] = {{"name", F_NAME, "name"},          {"desc", F_DESC, "desc"},
+                   {"list", F_LIST, "idList"},        {"due", F_DUE, "due"},
+                   {"labels", F_LABELS, "labels"},    {"closed", F_CLOSED, "closed"},
+                   {"member", F_MEMBER, "idMembers"}, {NULL, 0, NULL}};
 
 struct named {
     char *id, *name;
@@ -62,6 +67,19 @@ struct named_list {
     size_t n;
 };
 
+/* What the listings so far know of one card of the feed's window: the newest action they saw on
+ * it and the record that state gave (handed out again while no newer action comes). */
+struct seen {
+    char *card, *action; /* action NULL: no listing saw it yet */
+    struct record rec;   /* rec.id NULL: nothing to hand out */
+    int written;         /* this connector wrote the card since: rec is its state after that */
+};
+
+struct seen_list {
+    struct seen *v;
+    size_t n;
+};
+
 struct connector {
     struct http *http;
     char *api_url; /* ".../1" */
@@ -70,13 +88,19 @@ struct connector {
     char *board_ref, *board_id, *board_name, *list_pref;
     char *new_list; /* id of the list new cards go to */
     struct named_list lists, labels;
+    struct named_list members; /* the board's members: id -> full name (loaded when needed) */
     struct named_list markers; /* card id -> marker ("" = none), learnt from the cards read */
+    struct seen_list seen;     /* the cards of the last feed window (see list_changed) */
+    char *me;                  /* crmbridge's own member id (from ping; NULL = unknown) */
+    struct cache *cache;       /* where the member id is kept between runs (may be NULL) */
+    char *me_key;              /* its meta key: "trello-member:<endpoint>" */
     /* the side's scope filter: label and list names (ids unused) */
     struct named_list scope_labels, scope_lists;
     int need;                  /* F_* bits the mapping asked for */
     char *fields_param;        /* fields= for card reads */
     struct pace per_token, per_key;
     int lists_reloaded; /* once per public call: a list id we did not know */
+    int members_reloaded; /* the same for a member id */
     int ready;
 };
 
@@ -141,6 +165,53 @@ static void named_join(const struct named_list *l, struct strbuf *out)
     for (size_t i = 0; i < l->n; i++)
         if (!l->v[i].closed)
             (void)strbuf_addf(out, "%s%s", k++ ? ", " : "", l->v[i].name);
+}
+
+static struct seen *seen_find(const struct seen_list *l, const char *card)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].card, card))
+            return &l->v[i];
+    return NULL;
+}
+
+/* The entry of card, added (knowing nothing) when there is none. */
+static struct seen *seen_get(struct seen_list *l, const char *card)
+{
+    struct seen *s = seen_find(l, card);
+    if (s)
+        return s;
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    s = &l->v[l->n++];
+    memset(s, 0, sizeof(*s));
+    s->card = xstrdup(card);
+    return s;
+}
+
+/* Sets what the entry hands out: a copy of r, or nothing (r NULL). */
+static void seen_keep(struct seen *s, const struct record *r, int written)
+{
+    record_release(&s->rec);
+    memset(&s->rec, 0, sizeof(s->rec));
+    if (r)
+        record_copy(&s->rec, r);
+    s->written = written;
+}
+
+static void seen_drop(struct seen_list *l, size_t i)
+{
+    free(l->v[i].card);
+    free(l->v[i].action);
+    record_release(&l->v[i].rec);
+    l->v[i] = l->v[--l->n];
+}
+
+static void seen_clear(struct seen_list *l)
+{
+    while (l->n)
+        seen_drop(l, l->n - 1);
+    free(l->v);
+    l->v = NULL;
 }
 
 static int is_hex_id(const char *s)
@@ -261,6 +332,7 @@ static void clear_board(struct connector *c)
 {
     named_clear(&c->lists);
     named_clear(&c->labels);
+    named_clear(&c->members);
     free(c->board_id);
     free(c->board_name);
     free(c->new_list);
@@ -274,6 +346,9 @@ static void trello_close(struct connector *c)
         return;
     clear_board(c);
     named_clear(&c->markers);
+    seen_clear(&c->seen);
+    free(c->me);
+    free(c->me_key);
     named_clear(&c->scope_labels);
     named_clear(&c->scope_lists);
     http_free(c->http);
@@ -301,13 +376,13 @@ static enum cb_status wanted_fields(const char *const *fields, int *need, struct
         if (!bit) {
             strbuf_setf(err,
                         "trello cards have no field '%s' (they have: name, desc, list, due, "
-                        "labels, closed)",
+                        "labels, closed, member)",
                         *f);
             return CB_ERR_CONFIG;
         }
         *need |= bit;
     }
-    if (!fields)
+    if (!fields) /* "member" only when asked: reading it may cost a members request */
         *need = F_NAME | F_DESC | F_LIST | F_DUE | F_LABELS | F_CLOSED;
     return CB_OK;
 }
@@ -381,6 +456,10 @@ static enum cb_status trello_open(const struct connector_params *p, struct conne
     (void)strbuf_addf(&u, "%.*s/1", (int)n, url);
     c->api_url = strbuf_detach(&u);
     c->board_ref = xstrdup(conf_get(&p->side->g, "board"));
+    c->cache = p->cache;
+    struct strbuf mk = STRBUF_INIT;
+    (void)strbuf_addf(&mk, "trello-member:%s", p->ep->name ? p->ep->name : "");
+    c->me_key = strbuf_detach(&mk);
     const char *list = conf_get(&p->side->g, "list");
     c->list_pref = list ? xstrdup(list) : NULL;
     c->need = need;
@@ -530,6 +609,80 @@ static enum cb_status load_lists(struct connector *c, struct strbuf *err)
     return st;
 }
 
+/* The board's members (id -> full name; Trello shows no e-mail of other members). */
+static enum cb_status load_members(struct connector *c, struct strbuf *err)
+{
+    struct strbuf path = STRBUF_INIT;
+    (void)strbuf_addf(&path, "/boards/%s/members?fields=fullName,username", c->board_id);
+    cJSON *arr;
+    enum cb_status st = trello_call(c, "GET", path.buf, NULL, 0, &arr, err,
+                                    "read the members of trello board '%s'", c->board_name);
+    strbuf_release(&path);
+    if (st == CB_OK && !cJSON_IsArray(arr)) {
+        strbuf_setf(err, "cannot read the members of trello board '%s': the answer is not a list",
+                    c->board_name);
+        st = CB_ERR_PARSE;
+    }
+    if (st == CB_OK) {
+        named_clear(&c->members);
+        const cJSON *m;
+        cJSON_ArrayForEach(m, arr) if (jstr(m, "id"))
+            named_push(&c->members, jstr(m, "id"),
+                       jstr(m, "fullName") ? jstr(m, "fullName") : jstr(m, "username"), 0);
+    }
+    cJSON_Delete(arr);
+    return st;
+}
+
+/* The member id kept in the cache by an earlier run (or NULL); store: keep c->me there. A
+ * stale id (the token changed) only costs reads: our own writes then look like a person's. */
+static void me_cached(struct connector *c, int store)
+{
+    struct cache_txn *t = NULL;
+    struct strbuf e = STRBUF_INIT;
+    if (!c->cache || cache_txn_begin(c->cache, !store, &t, &e) != CB_OK) {
+        strbuf_release(&e);
+        return;
+    }
+    cJSON *v = NULL;
+    if (store) {
+        v = cJSON_CreateString(c->me);
+        if (cache_meta_put(t, c->me_key, v) == CB_OK) {
+            if (cache_txn_commit(t, &e) != CB_OK)
+                log_warn("cannot keep the trello member id: %s", e.buf);
+            t = NULL; /* committed or not, the transaction is over */
+        }
+    } else if (cache_meta_get(t, c->me_key, &v) == CB_OK && cJSON_GetStringValue(v)) {
+        c->me = xstrdup(cJSON_GetStringValue(v));
+    }
+    if (t)
+        cache_txn_abort(t);
+    cJSON_Delete(v);
+    strbuf_release(&e);
+}
+
+/* crmbridge's own member (the token's), so that the feed tells the echoes of our writes from a
+ * person's edits. Best effort, once per state dir (/1/members/ is limited to 100 requests per
+ * 15 minutes): without it every card with activity is read. */
+static void load_me(struct connector *c)
+{
+    cJSON *m = NULL;
+    struct strbuf e = STRBUF_INIT;
+    if (!c->me)
+        me_cached(c, 0);
+    if (c->me)
+        return;
+    if (trello_call(c, "GET", "/members/me?fields=id", NULL, 0, &m, &e,
+                    "read the token's trello member") != CB_OK)
+        log_warn("%s: cards crmbridge writes will be read back", e.buf);
+    else if (jstr(m, "id"))
+        c->me = xstrdup(jstr(m, "id"));
+    if (c->me)
+        me_cached(c, 1);
+    cJSON_Delete(m);
+    strbuf_release(&e);
+}
+
 /* Picks the list new cards go to: the side's `list`, else the first open list. */
 static enum cb_status pick_new_list(struct connector *c, struct strbuf *err)
 {
@@ -621,6 +774,7 @@ static enum cb_status trello_ping(struct connector *c, struct strbuf *info, stru
         return st;
     }
     c->ready = 1;
+    load_me(c);
     if (info) {
         strbuf_setf(info, "trello board '%s' (%s), lists: ", c->board_name, c->board_id);
         named_join(&c->lists, info);
@@ -634,7 +788,7 @@ static enum cb_status trello_ping(struct connector *c, struct strbuf *info, stru
 
 static enum cb_status ensure_ready(struct connector *c, struct strbuf *err)
 {
-    c->lists_reloaded = 0;
+    c->lists_reloaded = c->members_reloaded = 0;
     return c->ready ? CB_OK : trello_ping(c, NULL, err);
 }
 
@@ -696,19 +850,37 @@ static cJSON *decode_labels(const cJSON *labels)
     return arr;
 }
 
-/* The name of a list id; reloads the lists once per call for a list made after the ping. */
-static const char *list_name(struct connector *c, const char *id)
+/* The name of id in l; an unknown id reloads l (at most once per public call: *reloaded). */
+static const char *name_of(struct connector *c, const struct named_list *l, int *reloaded,
+                           enum cb_status (*load)(struct connector *, struct strbuf *),
+                           const char *id)
 {
-    const struct named *l = named_by_id(&c->lists, id);
+    const struct named *hit = named_by_id(l, id);
     struct strbuf ignore = STRBUF_INIT;
-    if (!l && id && !c->lists_reloaded) {
-        c->lists_reloaded = 1;
-        if (load_lists(c, &ignore) != CB_OK)
+    if (!hit && id && !*reloaded) {
+        *reloaded = 1;
+        if (load(c, &ignore) != CB_OK)
             log_warn("%s", ignore.buf);
-        l = named_by_id(&c->lists, id);
+        hit = named_by_id(l, id);
     }
     strbuf_release(&ignore);
-    return l ? l->name : NULL;
+    return hit ? hit->name : NULL;
+}
+
+/* The name of a list id (a list made after the ping is found by a reload). */
+static const char *list_name(struct connector *c, const char *id)
+{
+    return name_of(c, &c->lists, &c->lists_reloaded, load_lists, id);
+}
+
+/* A card's first member as a person (JSON null when it has none). */
+static cJSON *decode_member(struct connector *c, const cJSON *ids)
+{
+    const char *id = cJSON_GetStringValue(cJSON_GetArrayItem(ids, 0));
+    if (!id)
+        return cJSON_CreateNull();
+    return person_to_json(id, name_of(c, &c->members, &c->members_reloaded, load_members, id),
+                          NULL);
 }
 
 static cJSON *decode_desc(const char *text)
@@ -736,6 +908,9 @@ static void decode_fields(struct connector *c, const cJSON *card, const char *te
                               decode_labels(cJSON_GetObjectItemCaseSensitive(card, "labels")));
     if (c->need & F_CLOSED)
         cJSON_AddBoolToObject(out, "closed", cJSON_IsTrue(closed));
+    if (c->need & F_MEMBER)
+        cJSON_AddItemToObject(
+            out, "member", decode_member(c, cJSON_GetObjectItemCaseSensitive(card, "idMembers")));
 }
 
 /* 1 when a card has one of the scope's labels (if any) and sits in one of its lists (if any). */
@@ -882,11 +1057,13 @@ static enum cb_status get_card(struct connector *c, const char *id, struct recor
     return st;
 }
 
-/* The current state of the cards in ids: one by one when few, else from one snapshot. */
+/* The current state of the cards in ids: one by one while the pacers let each read through at
+ * once, else from one snapshot (one request, however many cards). */
 static enum cb_status fetch_cards(struct connector *c, const struct strset *ids,
                                   struct record_list *out, struct strbuf *err)
 {
-    if (ids->n > PER_CARD_MAX)
+    double token = pace_available(&c->per_token), key = pace_available(&c->per_key);
+    if (ids->n > 1 && (double)ids->n > (token < key ? token : key))
         return snapshot(c, c->fields_param, ids, out, err);
     enum cb_status st = CB_OK;
     for (size_t i = 0; i < ids->n && st == CB_OK; i++)
@@ -919,14 +1096,72 @@ static void feed_path(const struct connector *c, const char *since, const char *
     strbuf_reset(path);
     (void)strbuf_addf(path,
                       "/boards/%s/actions?filter=" FEED_TYPES
-                      "&fields=date,data&memberCreator=false&limit=%d&since=%s",
+                      "&fields=date,data,idMemberCreator&memberCreator=false&limit=%d&since=%s",
                       c->board_id, FEED_LIMIT, since);
     if (before)
         (void)strbuf_addf(path, "&before=%s", before);
 }
 
-/* Adds the card ids of one feed page to ids; *oldest gets the last (oldest) action id. */
-static int feed_page_ids(const cJSON *page, struct strset *ids, char **oldest)
+/* A card with activity in the feed's window, as the walk back (newest first) found it. */
+struct touched {
+    char *card, *newest; /* newest: its newest action in the window */
+    int64_t newest_ms;   /* and that action's date */
+    int known;           /* the walk reached the newest action an earlier listing saw */
+    int fresh;           /* it has actions no earlier listing saw... */
+    int by_others;       /* ...and one of them is not crmbridge's own (or its author unknown) */
+};
+
+struct touched_list {
+    struct touched *v;
+    size_t n;
+};
+
+static struct touched *touched_find(const struct touched_list *l, const char *card)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].card, card))
+            return &l->v[i];
+    return NULL;
+}
+
+static void touched_clear(struct touched_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].card);
+        free(l->v[i].newest);
+    }
+    free(l->v);
+}
+
+/* Notes action a (on card id) in tl: new to the listings so far, or the one they saw last. */
+static void touched_add(struct connector *c, struct touched_list *tl, const char *id,
+                        const cJSON *a)
+{
+    const char *aid = jstr(a, "id");
+    struct touched *t = touched_find(tl, id);
+    if (!t) {
+        tl->v = xrealloc(tl->v, (tl->n + 1) * sizeof(*tl->v));
+        t = &tl->v[tl->n++];
+        memset(t, 0, sizeof(*t));
+        t->card = xstrdup(id);
+        t->newest = aid ? xstrdup(aid) : NULL;
+        if (!jstr(a, "date") || cbtime_parse(jstr(a, "date"), &t->newest_ms) != CB_OK)
+            t->newest_ms = INT64_MAX; /* never taken for an echo */
+    }
+    if (t->known)
+        return;
+    const struct seen *s = seen_find(&c->seen, id);
+    if (s && s->action && str_eq(aid, s->action)) {
+        t->known = 1;
+        return;
+    }
+    t->fresh = 1;
+    t->by_others |= !c->me || !str_eq(jstr(a, "idMemberCreator"), c->me);
+}
+
+/* Notes the actions of one feed page in tl; *oldest gets the last (oldest) action id. */
+static int feed_page_scan(struct connector *c, const cJSON *page, struct touched_list *tl,
+                          char **oldest)
 {
     const cJSON *a;
     int n = 0;
@@ -935,7 +1170,7 @@ static int feed_page_ids(const cJSON *page, struct strset *ids, char **oldest)
         const cJSON *card =
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, "data"), "card");
         if (jstr(card, "id"))
-            strset_add(ids, jstr(card, "id"));
+            touched_add(c, tl, jstr(card, "id"), a);
         if (jstr(a, "id")) {
             free(*oldest);
             *oldest = xstrdup(jstr(a, "id"));
@@ -945,10 +1180,10 @@ static int feed_page_ids(const cJSON *page, struct strset *ids, char **oldest)
     return n;
 }
 
-/* Collects the ids of cards with activity at or after since_ms, walking the feed back page by
- * page; *gap is set when the walk would take more than FEED_MAX_PAGES pages. */
-static enum cb_status feed_card_ids(struct connector *c, int64_t since_ms, struct strset *ids,
-                                    int *gap, struct strbuf *err)
+/* Collects the cards with activity at or after since_ms, walking the feed back page by page;
+ * *gap is set when the walk would take more than FEED_MAX_PAGES pages. */
+static enum cb_status feed_cards(struct connector *c, int64_t since_ms, struct touched_list *tl,
+                                 int *gap, struct strbuf *err)
 {
     char since[CBTIME_BUFSZ], *oldest = NULL;
     cbtime_format_iso_ms(since_ms, 0, since);
@@ -964,7 +1199,7 @@ static enum cb_status feed_card_ids(struct connector *c, int64_t since_ms, struc
         cJSON *arr;
         st = trello_call(c, "GET", path.buf, NULL, 0, &arr, err,
                          "read the activity of trello board '%s'", c->board_name);
-        int n = st == CB_OK ? feed_page_ids(arr, ids, &oldest) : 0;
+        int n = st == CB_OK ? feed_page_scan(c, arr, tl, &oldest) : 0;
         cJSON_Delete(arr);
         if (st == CB_OK && n < FEED_LIMIT) {
             *gap = 0;
@@ -976,30 +1211,98 @@ static enum cb_status feed_card_ids(struct connector *c, int64_t since_ms, struc
     return st;
 }
 
+static void seen_saw(struct seen *s, const char *action)
+{
+    free(s->action);
+    s->action = action ? xstrdup(action) : NULL;
+}
+
+/* Hands out again what an earlier listing or this connector's write gave for t's card when
+ * nothing since calls for a read: no new action, or only the echoes of those writes (actions of
+ * our member, none newer than the write's answer; our member acting through another pair or
+ * process is read). Returns 0 when the card must be read. */
+static int reuse_seen(struct connector *c, const struct touched *t, struct record_list *recs)
+{
+    struct seen *s = seen_find(&c->seen, t->card);
+    if (t->by_others || !s)
+        return 0;
+    if (t->fresh) {
+        if (!s->written || (s->rec.id && t->newest_ms > s->rec.modified_ms))
+            return 0;
+        s->written = 0;
+        seen_saw(s, t->newest);
+    }
+    if (s->rec.id) {
+        struct record r;
+        record_copy(&r, &s->rec);
+        record_list_push(recs, &r);
+    }
+    return 1;
+}
+
+/* Forgets the cards that left the window (a write's answer waits for its echo). */
+static void seen_prune(struct connector *c, const struct touched_list *tl)
+{
+    for (size_t i = c->seen.n; i-- > 0;)
+        if (!c->seen.v[i].written && !touched_find(tl, c->seen.v[i].card))
+            seen_drop(&c->seen, i);
+}
+
+static const struct record *find_rec(const struct record_list *l, size_t from, const char *id)
+{
+    for (size_t i = from; i < l->n; i++)
+        if (str_eq(l->v[i].id, id))
+            return &l->v[i];
+    return NULL;
+}
+
+/* The cards of the window into recs: read when a person (or anyone but crmbridge) acted on them
+ * since the last listing, else as that listing or our write left them. What is read is kept for
+ * the next listing; a new process knows nothing and reads every card of the window. */
+static enum cb_status read_touched(struct connector *c, const struct touched_list *tl,
+                                   struct record_list *recs, struct strbuf *err)
+{
+    struct strset ids = {0};
+    for (size_t i = 0; i < tl->n; i++)
+        if (!reuse_seen(c, &tl->v[i], recs))
+            strset_add(&ids, tl->v[i].card);
+    seen_prune(c, tl);
+    size_t from = recs->n;
+    enum cb_status st = fetch_cards(c, &ids, recs, err);
+    for (size_t i = 0; st == CB_OK && i < ids.n; i++) {
+        struct seen *s = seen_get(&c->seen, ids.v[i]);
+        seen_saw(s, touched_find(tl, ids.v[i])->newest);
+        seen_keep(s, find_rec(recs, from, ids.v[i]), 0);
+    }
+    strset_clear(&ids);
+    return st;
+}
+
 static enum cb_status trello_list_changed(struct connector *c, int64_t since_ms, record_page_fn fn,
                                           void *arg, struct strbuf *err)
 {
     enum cb_status st = ensure_ready(c, err);
     if (st != CB_OK)
         return st;
-    struct strset ids = {0};
+    struct touched_list tl = {0};
     struct record_list recs = {0};
     int gap = 1;
     if (since_ms > 0)
-        st = feed_card_ids(c, since_ms, &ids, &gap, err);
+        st = feed_cards(c, since_ms, &tl, &gap, err);
     if (st == CB_OK && gap) {
         if (since_ms > 0)
             log_info("trello board '%s': more activity since the cursor than %d feed pages, "
                      "reading every card",
                      c->board_name, FEED_MAX_PAGES);
+        seen_clear(&c->seen); /* the snapshot tells no action: the next listing reads */
         st = snapshot(c, c->fields_param, NULL, &recs, err);
     } else if (st == CB_OK) {
-        st = fetch_cards(c, &ids, &recs, err);
+        st = read_touched(c, &tl, &recs, err);
     }
     if (st == CB_OK)
         st = deliver(&recs, fn, arg);
     record_list_release(&recs);
-    strset_clear(&ids);
+    touched_clear(&tl);
     return st;
 }
 
@@ -1168,10 +1471,14 @@ static enum cb_status encode_one(struct connector *c, const char *name, const cJ
         cJSON_AddBoolToObject(body, "closed", cJSON_IsTrue(v));
         return CB_OK;
     }
+    if (!strcmp(name, "member") && (cJSON_IsString(v) || cJSON_IsNull(v))) {
+        /* that one member, or none ("" empties idMembers) */
+        cJSON_AddStringToObject(body, "idMembers", cJSON_IsString(v) ? v->valuestring : "");
+        return CB_OK;
+    }
+    int known = !strcmp(name, "labels") || !strcmp(name, "closed") || !strcmp(name, "member");
     strbuf_setf(err, "%s '%s' on trello cards",
-                strcmp(name, "labels") && strcmp(name, "closed") ? "there is no field"
-                                                                 : "wrong type of value for field",
-                name);
+                known ? "wrong type of value for field" : "there is no field", name);
     return CB_ERR_FINAL;
 }
 
@@ -1210,6 +1517,7 @@ static enum cb_status seal_desc(cJSON *body, const char *marker, int always, str
 
 /* --- writing ------------------------------------------------------------------------------- */
 
+/* The answer to our write is the card's state: its echo in the feed hands it out, unread. */
 static enum cb_status fill_written(struct connector *c, struct write_op *op, const cJSON *card)
 {
     struct record r;
@@ -1218,7 +1526,43 @@ static enum cb_status fill_written(struct connector *c, struct write_op *op, con
         return st;
     record_release(&op->rec);
     op->rec = r;
+    seen_keep(seen_get(&c->seen, r.id), &r, 1);
     return CB_OK;
+}
+
+/* After a write that may have half happened: the next listing reads the card. */
+static void seen_forget(struct connector *c, const char *id)
+{
+    struct seen *s = id ? seen_find(&c->seen, id) : NULL;
+    if (s)
+        seen_keep(s, NULL, 0);
+}
+
+/* After our archive or delete of card id: its echo is ours, with no state to hand out. */
+static void seen_wrote(struct connector *c, const char *id, enum cb_status st)
+{
+    if (st == CB_OK)
+        seen_keep(seen_get(&c->seen, id), NULL, 1);
+    else
+        seen_forget(c, id);
+}
+
+/* After our new comment a on card id: what the card's record holds still stands, but for its
+ * activity (now the comment's) and its comment count. */
+static void seen_commented(struct connector *c, const char *id, const cJSON *a)
+{
+    struct seen *s = seen_get(&c->seen, id);
+    int64_t ms = 0;
+    s->written = 1;
+    if (!s->rec.id)
+        return;
+    if (!jstr(a, "date") || cbtime_parse(jstr(a, "date"), &ms) != CB_OK) {
+        seen_keep(s, NULL, 0);
+        return;
+    }
+    if (ms > s->rec.modified_ms)
+        s->rec.modified_ms = ms;
+    cJSON_DeleteItemFromObjectCaseSensitive(s->rec.fields, COMMENT_COUNT_FIELD);
 }
 
 static enum cb_status put_card(struct connector *c, const char *id, const cJSON *body, cJSON **card,
@@ -1305,6 +1649,20 @@ static enum cb_status update_one(struct connector *c, struct write_op *op)
     return st;
 }
 
+/* Trello refused the member of a write ("invalid value for idMembers"): says who and where. */
+static void name_refused_member(const struct connector *c, struct write_op *op)
+{
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(op->fields, "member"));
+    const char *sep = strstr(op->err.buf, ": http 400");
+    if (!id || !sep || !strstr(sep, "idMembers"))
+        return;
+    size_t at = (size_t)(sep - op->err.buf);
+    char *was = strbuf_detach(&op->err);
+    strbuf_setf(&op->err, "%.*s: member '%s' is not a member of trello board '%s' (%s)", (int)at,
+                was, id, c->board_name, was + at + 2);
+    free(was);
+}
+
 static enum cb_status trello_write(struct connector *c, struct write_op *ops, size_t n,
                                    struct strbuf *err)
 {
@@ -1318,8 +1676,32 @@ static enum cb_status trello_write(struct connector *c, struct write_op *ops, si
             continue;
         }
         op->st = op->id ? update_one(c, op) : create_one(c, op);
+        if (op->st != CB_OK) /* it may have happened all the same */
+            seen_forget(c, op->id ? op->id : op->rec.id);
+        if (op->st == CB_ERR_FINAL)
+            name_refused_member(c, op);
     }
     return st;
+}
+
+/* --- people -------------------------------------------------------------------------------- */
+
+/* The board's members, each once: Trello lists them all in one answer. */
+static enum cb_status trello_list_users(struct connector *c, struct person_list *out,
+                                        struct strbuf *err)
+{
+    enum cb_status st = ensure_ready(c, err);
+    if (st == CB_OK)
+        st = load_members(c, err);
+    for (size_t i = 0; st == CB_OK && i < c->members.n; i++)
+        person_list_add(out, c->members.v[i].id, c->members.v[i].name, NULL);
+    return st;
+}
+
+static int trello_person_field(const struct connector *c, const char *field)
+{
+    (void)c;
+    return !strcmp(field, "member");
 }
 
 /* --- comments ------------------------------------------------------------------------------ */
@@ -1405,6 +1787,8 @@ static enum cb_status trello_write_comment(struct connector *c, const char *reco
                          "comment on trello card '%s'", record_id);
         if (st == CB_OK && jstr(resp, "id"))
             op->new_id = xstrdup(jstr(resp, "id"));
+        if (st == CB_OK)
+            seen_commented(c, record_id, resp);
     }
     cJSON_Delete(resp);
     cJSON_Delete(body);
@@ -1439,6 +1823,7 @@ static enum cb_status trello_archive(struct connector *c, const char *id, struct
     (void)strbuf_addf(&path, "/cards/%s", id);
     if (st == CB_OK)
         st = trello_call(c, "PUT", path.buf, body, 0, &out, err, "archive trello card '%s'", id);
+    seen_wrote(c, id, st);
     cJSON_Delete(out);
     cJSON_Delete(body);
     strbuf_release(&path);
@@ -1453,6 +1838,7 @@ static enum cb_status trello_remove(struct connector *c, const char *id, struct 
     (void)strbuf_addf(&path, "/cards/%s", id);
     if (st == CB_OK)
         st = trello_call(c, "DELETE", path.buf, NULL, 0, &out, err, "delete trello card '%s'", id);
+    seen_wrote(c, id, st);
     cJSON_Delete(out);
     strbuf_release(&path);
     return st;
@@ -1470,11 +1856,13 @@ const struct connector_ops trello_ops = {
     .find_marker = trello_find_marker,
     .list_comments = trello_list_comments,
     .write_comment = trello_write_comment,
-    .max_batch_read = 1000, /* more than PER_CARD_MAX ids cost one snapshot anyway */
+    .max_batch_read = 1000, /* ids the pacers cannot let through at once cost one snapshot */
     .max_batch_write = 1,
     .budget = trello_budget,
     .echo = trello_echo,
     .archive = trello_archive,
     .remove = trello_remove,
+    .list_users = trello_list_users,
+    .person_field = trello_person_field,
     .search_lag_ms = 0, /* find_marker reads the board, not a search index */
 };

@@ -13,13 +13,17 @@ Ids are 24-hex ObjectIds whose first 8 digits are the creation second of the sim
 Webhooks: POST /1/webhooks checks the callback with HEAD (200 or no webhook), GET
 /1/tokens/{token}/webhooks, DELETE /1/webhooks/{id}; every action on a watched board is POSTed
 with X-Trello-Webhook signed with the app secret APP_SECRET (hooksend.py).
+Board members: GET /1/boards/{id}/members (fields= of id, fullName, username, initials; no
+e-mail, as for any member but oneself); a card's idMembers only take members of its board.
 It does not serve members' boards, checklists, attachments, search or OAuth 2.0.
 
 Where the public record is silent, these are the choices made (tests rely on them):
 - 401 bodies are plain text: "invalid key" (no or unknown key), "invalid token" (no, unknown or
   other key's token). Malformed path ids: 400 plain "invalid id"; unknown objects: 404 plain
   "The requested resource was not found."; bad parameters: 400 plain "invalid value for X";
-  malformed ObjectIds inside a body: 400 JSON {"message":"Invalid objectId","error":"ERROR"}.
+  malformed ObjectIds inside a body: 400 JSON {"message":"Invalid objectId","error":"ERROR"},
+  but any idMembers entry that is not a member of the card's board (malformed or not): 400 plain
+  "invalid value for idMembers".
 - rate limits are rolling windows of real time: 100 requests per token and 300 per key per
   10 s, 100 per token per 900 s on /1/members/; a refused request does not count; more than 200
   429s for one key in a window lock the key out until the window has passed. 429 bodies are
@@ -46,6 +50,9 @@ Control (besides simbase's):
   GET  /_sim/comments?card=id|shortLink  its comments, oldest first: [{"id","author","text"}]
   POST /_sim/comment_edit {"action": comment action id, "text", "user"}  a person edits one
   GET  /_sim/webhooks  {"registered": [webhooks], "sent": [{"url","status","event"}]}
+  POST /_sim/users  {"fullName", "username", "board": id or name (default: the first board;
+                     null: none)} adds a person (a member of that board) -> the member
+  cards in seed and edit may carry "members": [full names] (idMembers, as set in the web UI)
   GET|POST /_sim/config  limits (token_limit, key_limit, window_ms, lockout_429s,
                      members_limit, members_window_ms, too_many_cards); GET also shows the
                      seeded credentials (key, token, key2, token2)
@@ -85,7 +92,15 @@ DEFAULT_CONFIG = {"token_limit": 100, "key_limit": 300, "window_ms": 10000, "loc
                   "members_limit": 100, "members_window_ms": 900000, "too_many_cards": 5000}
 MEMBERS = {"bot": ("5f0a0a0a0a0a0a0a0a0a0a01", "crmbridge bot", "crmbridgebot"),
            "Mia Krystof": ("5f0a0a0a0a0a0a0a0a0a0a02", "Mia Krystof", "miakrystof"),
-           "Wang Fang": ("5f0a0a0a0a0a0a0a0a0a0a03", "Wang Fang", "wangfang")}
+           "Wang Fang": ("5f0a0a0a0a0a0a0a0a0a0a03", "Wang Fang", "wangfang"),
+           "李伟": ("5f0a0a0a0a0a0a0a0a0a0a04", "李伟", "liwei"),
+           "alexchen": ("5f0a0a0a0a0a0a0a0a0a0a05", "Alex Chen", "alexchen"),
+           "alexchen2": ("5f0a0a0a0a0a0a0a0a0a0a06", "Alex Chen", "alexchen2"),
+           "Olga Petrova": ("5f0a0a0a0a0a0a0a0a0a0a07", "Olga Petrova", "olgapetrova")}
+# who is on which seeded board (by MEMBERS key); Olga is not on "Delivery"
+BOARD_MEMBERS = {"Delivery": ("bot", "Mia Krystof", "Wang Fang", "李伟", "alexchen", "alexchen2"),
+                 "交付看板": ("bot", "Wang Fang", "李伟", "Olga Petrova")}
+MEMBER_FIELDS = ("id", "fullName", "username", "initials")
 LABEL_COLORS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink",
                 "black")
 
@@ -171,6 +186,7 @@ class TrelloSim(Sim):
         self.fields, self.items = {}, {}
         self.short_links = {}
         self.webhooks, self.outbox = {}, Outbox()
+        self.people = dict(MEMBERS)
         b = self.make_board("Delivery", ["To Do", "Doing", "Done"],
                             [("bug", "red"), ("feature", "green"), ("urgent", "orange"),
                              ("", "yellow"), ("", "purple"), ("", "blue")])
@@ -190,7 +206,7 @@ class TrelloSim(Sim):
                 return s
 
     def member(self, who):
-        mid, full, user = MEMBERS.get(who or "Mia Krystof", MEMBERS["Mia Krystof"])
+        mid, full, user = self.people.get(who or "Mia Krystof", self.people["Mia Krystof"])
         return {"id": mid, "fullName": full, "username": user,
                 "initials": "".join(p[0] for p in full.split()).upper()}
 
@@ -199,7 +215,8 @@ class TrelloSim(Sim):
         self.short_links[sl] = bid
         b = {"id": bid, "name": name, "desc": "", "closed": False, "shortLink": sl,
              "url": f"https://trello.com/b/{sl}/{slug(name)}", "shortUrl":
-             f"https://trello.com/b/{sl}", "idShort": 0, "lists": [], "labels": [], "fields": []}
+             f"https://trello.com/b/{sl}", "idShort": 0, "lists": [], "labels": [], "fields": [],
+             "members": [self.people[k][0] for k in BOARD_MEMBERS.get(name, ("bot",))]}
         self.boards[bid] = b
         self.add_action(b, "createBoard", {"board": self.ref_board(b)}, "Mia Krystof")
         for n in lists:
@@ -478,6 +495,7 @@ class TrelloSim(Sim):
         r("GET", r"/1/boards/([^/]+)/customFields", self.r_board_fields)
         r("GET", r"/1/boards/([^/]+)/cards(?:/(\w+))?", self.r_board_cards)
         r("GET", r"/1/boards/([^/]+)/actions", self.r_board_actions)
+        r("GET", r"/1/boards/([^/]+)/members", self.r_board_members)
         r("GET", r"/1/lists/([^/]+)/cards", self.r_list_cards)
         r("POST", r"/1/cards", self.r_card_new)
         r("GET", r"/1/cards/([^/]+)", self.r_card)
@@ -501,6 +519,7 @@ class TrelloSim(Sim):
         self.control("GET", r"/_sim/comments", wrap(self.c_comments))
         self.control("POST", r"/_sim/comment_edit", wrap(self.c_comment_edit))
         self.control("GET", r"/_sim/boards", wrap(self.c_boards))
+        self.control("POST", r"/_sim/users", wrap(self.c_users))
         self.control("GET", r"/_sim/webhooks", lambda req: Reply(200, {"registered": [
             self.render_hook(h) for h in self.webhooks], "sent": self.outbox.log()}))
         self.control("GET", r"/_sim/config", lambda req: Reply(200, self.public_config()))
@@ -513,7 +532,7 @@ class TrelloSim(Sim):
     def r_board(self, req):
         b = self.board_of(req.match.group(1))
         p = req.query
-        full = {k: v for k, v in b.items() if k not in ("lists", "labels", "fields")}
+        full = {k: v for k, v in b.items() if k not in ("lists", "labels", "fields", "members")}
         out = self.pick(full, self.field_list(p, full.keys()))
         if p.get("lists", "none") != "none":
             out["lists"] = self.lists_of(b, p["lists"], p.get("list_fields"))
@@ -735,6 +754,8 @@ class TrelloSim(Sim):
             out["idList"] = lst["id"]
         if "idLabels" in p:
             out["idLabels"] = self.label_ids(p["idLabels"], board_id)
+        if "idMembers" in p:
+            out["idMembers"] = self.member_ids(p["idMembers"], board_id)
         if "pos" in p:
             out["pos"] = self.pos_value(p["pos"], c)
         return out
@@ -784,7 +805,8 @@ class TrelloSim(Sim):
              "url": f"https://trello.com/c/{sl}/{b['idShort']}-{slug(name)}",
              "pos": ch["pos"], "due": ch.get("due"), "start": None,
              "dueComplete": ch.get("dueComplete", False), "idLabels": ch.get("idLabels", []),
-             "idMembers": [], "subscribed": False, "dateLastActivity": self.now_ms()}
+             "idMembers": ch.get("idMembers", []), "subscribed": False,
+             "dateLastActivity": self.now_ms()}
         self.cards[cid] = c
         self.add_action(b, "createCard", self.card_data(c), who, c)
         if ch.get("closed"):
@@ -800,6 +822,9 @@ class TrelloSim(Sim):
                 continue
             if name == "idLabels":
                 self.apply_labels(c, v, who)
+                continue
+            if name == "idMembers":
+                self.apply_members(c, v, who)
                 continue
             c[name] = v
             if name == "name":
@@ -1024,9 +1049,14 @@ class TrelloSim(Sim):
         return out
 
     def human_fields(self, b, fields):
-        p = {k: v for k, v in fields.items() if k != "labels"}
+        p = {k: v for k, v in fields.items() if k not in ("labels", "members")}
         if "labels" in fields:
             p["idLabels"] = self.label_named(b, fields["labels"])
+        if "members" in fields:
+            ids = {full: mid for mid, full, _ in self.people.values()}
+            if any(n not in ids for n in fields["members"] or []):
+                raise ApiError(400, f"no member among {fields['members']!r}")
+            p["idMembers"] = [ids[n] for n in fields["members"] or []]
         return p
 
     def c_seed(self, req):
@@ -1088,6 +1118,46 @@ class TrelloSim(Sim):
 
     def public_config(self):
         return dict(self.cfg, key=KEY, token=TOKEN, key2=KEY2, token2=TOKEN2)
+
+    # --- members -------------------------------------------------------------------------------
+    def r_board_members(self, req):
+        b = self.board_of(req.match.group(1))
+        names = self.field_list(req.query, MEMBER_FIELDS) or ["fullName", "username"]
+        by_id = {m[0]: who for who, m in self.people.items()}
+        return Reply(200, [self.pick(self.member(by_id[i]), names) for i in b["members"]])
+
+    def member_ids(self, raw, board_id):
+        if raw in (None, "", []):
+            return []
+        ids = raw if isinstance(raw, list) else str(raw).split(",")
+        for i in ids:
+            if not isinstance(i, str) or i not in self.boards[board_id]["members"]:
+                raise bad_value("idMembers")
+        return list(dict.fromkeys(ids))
+
+    def apply_members(self, c, new, who):
+        b = self.boards[c["idBoard"]]
+        names = {m[0]: m[1] for m in self.people.values()}
+        gone = [x for x in c["idMembers"] if x not in new]
+        added = [x for x in new if x not in c["idMembers"]]
+        c["idMembers"] = list(new)
+        for atype, mids in (("removeMemberFromCard", gone), ("addMemberToCard", added)):
+            for mid in mids:
+                self.add_action(b, atype, self.card_data(
+                    c, {"idMember": mid, "member": {"id": mid, "name": names[mid]}}), who, c)
+
+    def c_users(self, req):
+        body = req.json() or {}
+        full = body.get("fullName")
+        if not isinstance(full, str) or not full:
+            raise ApiError(400, "fullName is required")
+        mid = self.oid()
+        user = str(body.get("username") or re.sub(r"[^a-z0-9]", "", full.lower()) or
+                   "member" + mid[-6:])
+        self.people[f"{user}:{mid}"] = (mid, full, user)
+        if body.get("board", "") is not None:
+            self.control_board(body.get("board") or None)["members"].append(mid)
+        return Reply(200, {"id": mid, "fullName": full, "username": user})
 
     def c_config(self, req):
         body = req.json() or {}

@@ -1,9 +1,12 @@
 /*
  * The Trello connector against tests/sim/trello_sim.py: configuration checks, key and token in
  * the header or the query (and never in a message), lists resolved by name (also Chinese ones),
- * the cards snapshot on a first run, the actions feed paged past 1,000 actions, creates that
- * carry a marker (also when the response is lost), moves between lists, archiving, labels, and
- * pacing that keeps a burst of 250 requests under Trello's limits.
+ * the cards snapshot on a first run, the actions feed paged past 1,000 actions, later listings
+ * that read only the cards someone else acted on (our writes' echoes cost no read, more cards
+ * than the pacer lets through cost one snapshot), creates that carry a marker (also when the
+ * response is lost), moves between lists, archiving, labels, pacing that keeps a burst of 250
+ * requests under Trello's limits, and people: the board's members as the directory and the
+ * pseudo field "member" read, written, refused and cleared.
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -27,6 +30,8 @@ static struct sim S;
 
 static const char *const want_fields[] = {"name",   "desc",   "list", "due",
                                           "labels", "closed", "$url", NULL};
+static const char *const member_fields[] = {"name", "member", NULL};
+static const char *const *open_fields = want_fields; /* what fx_open_with asks for */
 
 struct fx {
     struct config *cfg;
@@ -81,7 +86,7 @@ static void fx_open_with(struct fx *f, const char *text)
         .ep = config_endpoint(f->cfg, "tracker"),
         .side = &p->side[SIDE_TRACKER],
         .http = {.timeout_s = 5, .max_retries = 3, .backoff_ms = 20, .max_wait_s = 10},
-        .fields = want_fields,
+        .fields = open_fields,
     };
     assert_int_equal(f->ops->open(&params, &f->c, &f->err), CB_OK);
 }
@@ -109,6 +114,7 @@ static int setup(void **state)
         sim_ctl(&S, "POST", "/_sim/config", "{\"token_limit\":10000,\"key_limit\":30000}"));
     struct fx *f = calloc(1, sizeof(*f));
     load_boards(f);
+    open_fields = want_fields;
     fx_open_with(f, config_text(TOKEN, FAST, f->board, NULL));
     *state = f;
     return 0;
@@ -485,6 +491,123 @@ static void test_feed_pages_past_one_page(void **state)
     cJSON_Delete(all);
 }
 
+/* A listing over the window into collected (cleared first) after clearing the request log. */
+static void list_since(struct fx *f, int64_t since, struct collected *got)
+{
+    record_list_release(&got->recs);
+    memset(got, 0, sizeof(*got));
+    sim_clear_log(&S);
+    assert_int_equal(f->ops->list_changed(f->c, since, collect, got, &f->err), CB_OK);
+}
+
+static int card_reads(const char *id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/1/cards/%s", id);
+    return log_count("GET", path, NULL);
+}
+
+/* A woken cycle reads only the cards someone acted on since the last listing; the others of the
+ * window come again as that listing read them (the engine may need them again). */
+static void test_second_listing_reads_only_what_is_new(void **state)
+{
+    struct fx *f = *state;
+    advance(1000);
+    int64_t since = sim_now();
+    cJSON *s = seed("[{\"name\":\"a\"},{\"name\":\"b\"},{\"name\":\"c\"}]");
+    const char *a = seeded_id(s, 0), *b = seeded_id(s, 1), *c = seeded_id(s, 2);
+    struct collected got = {0};
+    list_since(f, since, &got);
+    assert_int_equal(got.recs.n, 3);
+    assert_int_equal(sim_count(&S, "GET", "/1/cards/"), 3);
+
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/edit",
+                         "{\"card\":\"%s\",\"fields\":{\"name\":\"b by Mia\"}}", b));
+    list_since(f, since, &got);
+    assert_int_equal(got.recs.n, 3);
+    assert_string_equal(field_str(find_id(&got.recs, b), "name"), "b by Mia");
+    assert_string_equal(field_str(find_id(&got.recs, a), "name"), "a");
+    assert_int_equal(card_reads(b), 1);
+    assert_int_equal(card_reads(a) + card_reads(c), 0);
+    assert_int_equal(sim_count(&S, NULL, NULL), 2); /* the feed and b */
+
+    list_since(f, since, &got); /* nothing new: the feed alone */
+    assert_int_equal(got.recs.n, 3);
+    assert_int_equal(sim_count(&S, NULL, NULL), 1);
+    record_list_release(&got.recs);
+    cJSON_Delete(s);
+}
+
+/* The echo of this connector's own write costs no read (the write's answer stands for it); a
+ * person's edit after it is read, and so is a card our member changed through another pair or
+ * process (the feed cannot tell it from a write this listing has not seen). */
+static void test_own_echo_reads_no_card(void **state)
+{
+    struct fx *f = *state;
+    advance(1000);
+    int64_t since = sim_now();
+    cJSON *s = seed("[{\"name\":\"a\"},{\"name\":\"b\"}]");
+    const char *a = seeded_id(s, 0), *b = seeded_id(s, 1);
+    struct collected got = {0};
+    list_since(f, since, &got);
+    struct write_op op;
+    assert_int_equal(write_one(f, &op, a, "{\"name\":\"a by crmbridge\"}", NULL), CB_OK);
+    write_op_release(&op);
+    list_since(f, since, &got);
+    assert_int_equal(sim_count(&S, "GET", "/1/cards/"), 0);
+    assert_string_equal(field_str(find_id(&got.recs, a), "name"), "a by crmbridge");
+    assert_int_equal(got.recs.n, 2);
+
+    struct comment_op cop = {.body = "copied from the CRM", .marker = "m-1"};
+    assert_int_equal(f->ops->write_comment(f->c, a, &cop, &f->err), CB_OK);
+    comment_op_release(&cop);
+    list_since(f, since, &got);
+    assert_int_equal(sim_count(&S, "GET", "/1/cards/"), 0);
+    assert_non_null(find_id(&got.recs, a));
+
+    /* an echo never hides a person's edit of the same card */
+    assert_int_equal(write_one(f, &op, b, "{\"name\":\"b by crmbridge\"}", NULL), CB_OK);
+    write_op_release(&op);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/edit",
+                         "{\"card\":\"%s\",\"fields\":{\"desc\":\"Mia's note\"}}", b));
+    list_since(f, since, &got);
+    assert_int_equal(card_reads(b), 1);
+    assert_int_equal(card_reads(a), 0);
+    assert_string_equal(field_str(find_id(&got.recs, b), "desc"), "Mia's note");
+    assert_string_equal(field_str(find_id(&got.recs, b), "name"), "b by crmbridge");
+
+    /* our member, but not this connector: read */
+    cJSON *other = seed("[{\"name\":\"another pair's\",\"user\":\"bot\"}]");
+    list_since(f, since, &got);
+    assert_int_equal(card_reads(seeded_id(other, 0)), 1);
+    assert_int_equal(card_reads(a) + card_reads(b), 0);
+    assert_int_equal(got.recs.n, 3);
+    record_list_release(&got.recs);
+    cJSON_Delete(other);
+    cJSON_Delete(s);
+}
+
+/* Cards the pacer cannot let through at once come from one snapshot instead of waiting. */
+static void test_reads_past_the_burst_take_a_snapshot(void **state)
+{
+    struct fx *f = *state;
+    fx_reopen(f, config_text(TOKEN, NULL, f->board, NULL)); /* burst of 5 */
+    advance(1000);
+    int64_t since = sim_now();
+    cJSON *s = seed("[{\"name\":\"a\"},{\"name\":\"b\"},{\"name\":\"c\"},"
+                    "{\"name\":\"d\"},{\"name\":\"e\"},{\"name\":\"f\"}]");
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    struct collected got = {0};
+    list_since(f, since, &got);
+    assert_int_equal(got.recs.n, 6);
+    char path[128];
+    board_path(path, sizeof(path), f->board, "/cards/all");
+    assert_int_equal(log_count("GET", path, NULL), 1);
+    assert_int_equal(sim_count(&S, "GET", "/1/cards/"), 0);
+    record_list_release(&got.recs);
+    cJSON_Delete(s);
+}
+
 static void test_create_with_marker_and_lost_response(void **state)
 {
     struct fx *f = *state;
@@ -587,6 +710,153 @@ static void test_update_move_archive(void **state)
     record_list_release(&out);
 }
 
+/* --- people ------------------------------------------------------------------------------- */
+
+/* The member of a directory with that full name (the first when several share it). */
+static const struct person *member_named(const struct person_list *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].name, name))
+            return &l->v[i];
+    return NULL;
+}
+
+/* The connector reopened asking for the pseudo field "member". */
+static void reopen_with_member(struct fx *f)
+{
+    open_fields = member_fields;
+    fx_reopen(f, config_text(TOKEN, FAST, f->board, NULL));
+}
+
+static void test_list_users_is_the_board_members(void **state)
+{
+    struct fx *f = *state;
+    cJSON *added = sim_ctl(&S, "POST", "/_sim/users", "{\"fullName\":\"王芳\"}");
+    cJSON *outsider = sim_ctl(&S, "POST", "/_sim/users",
+                              "{\"fullName\":\"Elsewhere Only\",\"board\":\"%s\"}", f->board_cn);
+    assert_true(f->ops->person_field(f->c, "member"));
+    assert_false(f->ops->person_field(f->c, "name"));
+    sim_clear_log(&S);
+    struct person_list dir = {0};
+    assert_int_equal(f->ops->list_users(f->c, &dir, &f->err), CB_OK);
+    char path[128];
+    board_path(path, sizeof(path), f->board, "/members");
+    assert_int_equal(log_count("GET", path, "fields=fullName"), 1);
+    const struct person *wang = member_named(&dir, "王芳");
+    assert_non_null(wang);
+    assert_string_equal(wang->id, cstr(added, "id"));
+    assert_non_null(member_named(&dir, "李伟"));
+    assert_null(member_named(&dir, "Elsewhere Only")); /* a member of another board only */
+    int alex = 0;
+    for (size_t i = 0; i < dir.n; i++) {
+        assert_null(dir.v[i].email); /* Trello shows no other member's e-mail */
+        alex += !strcmp(dir.v[i].name, "Alex Chen");
+        for (size_t j = i + 1; j < dir.n; j++)
+            assert_string_not_equal(dir.v[i].id, dir.v[j].id);
+    }
+    assert_int_equal(alex, 2);
+    person_list_release(&dir);
+    cJSON_Delete(outsider);
+    cJSON_Delete(added);
+}
+
+static void test_member_reads_as_person(void **state)
+{
+    struct fx *f = *state;
+    reopen_with_member(f);
+    cJSON *s = seed("[{\"name\":\"with\",\"members\":[\"李伟\",\"Mia Krystof\"]},"
+                    "{\"name\":\"without\"}]");
+    struct collected got = {0};
+    assert_int_equal(f->ops->list_changed(f->c, 0, collect, &got, &f->err), CB_OK);
+    cJSON *card = sim_card(seeded_id(s, 0));
+    const cJSON *m = cJSON_GetObjectItem(find_id(&got.recs, seeded_id(s, 0))->fields, "member");
+    assert_string_equal(cstr(m, "id"),
+                        cJSON_GetArrayItem(cJSON_GetObjectItem(card, "idMembers"), 0)->valuestring);
+    assert_string_equal(cstr(m, "name"), "李伟");
+    assert_null(cJSON_GetObjectItem(m, "email"));
+    m = cJSON_GetObjectItem(find_id(&got.recs, seeded_id(s, 1))->fields, "member");
+    assert_true(cJSON_IsNull(m));
+    record_list_release(&got.recs);
+    cJSON_Delete(card);
+    cJSON_Delete(s);
+}
+
+static void test_member_write_sets_refuses_and_clears(void **state)
+{
+    struct fx *f = *state;
+    reopen_with_member(f);
+    struct person_list dir = {0};
+    assert_int_equal(f->ops->list_users(f->c, &dir, &f->err), CB_OK);
+    const char *mia = member_named(&dir, "Mia Krystof")->id;
+    cJSON *other = sim_ctl(&S, "POST", "/_sim/users",
+                           "{\"fullName\":\"Not Here\",\"board\":\"%s\"}", f->board_cn);
+    char a[32], b[32], fields[160];
+    snprintf(fields, sizeof(fields), "{\"name\":\"assigned\",\"member\":\"%s\"}", mia);
+    snprintf(a, sizeof(a), "%s", create_card(f, fields, "m-a"));
+    snprintf(b, sizeof(b), "%s", create_card(f, "{\"name\":\"other\"}", "m-b"));
+    cJSON *card = sim_card(a);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(card, "idMembers"), 0)->valuestring,
+                        mia);
+    cJSON_Delete(card);
+    /* a batch: the board's stranger fails its own op only, naming the member and the board */
+    struct write_op ops[2];
+    cJSON *bad = cJSON_CreateObject(), *good = cJSON_CreateObject();
+    cJSON_AddStringToObject(bad, "member", cstr(other, "id"));
+    cJSON_AddStringToObject(good, "member", member_named(&dir, "李伟")->id);
+    write_op_init(&ops[0]);
+    write_op_init(&ops[1]);
+    ops[0].id = a;
+    ops[0].fields = bad;
+    ops[1].id = b;
+    ops[1].fields = good;
+    assert_int_equal(f->ops->write(f->c, ops, 2, &f->err), CB_OK);
+    assert_int_equal(ops[0].st, CB_ERR_FINAL);
+    snprintf(fields, sizeof(fields), "member '%s' is not a member of trello board 'Delivery'",
+             cstr(other, "id"));
+    assert_non_null(strstr(ops[0].err.buf, fields));
+    assert_int_equal(ops[1].st, CB_OK);
+    const cJSON *m = cJSON_GetObjectItem(ops[1].rec.fields, "member");
+    assert_string_equal(cstr(m, "name"), "李伟");
+    /* null takes every member off the card; the read-back says so */
+    struct write_op op;
+    assert_int_equal(write_one(f, &op, a, "{\"member\":null}", NULL), CB_OK);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(op.rec.fields, "member")));
+    write_op_release(&op);
+    card = sim_card(a);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(card, "idMembers")), 0);
+    cJSON_Delete(card);
+    for (int i = 0; i < 2; i++)
+        write_op_release(&ops[i]);
+    cJSON_Delete(bad);
+    cJSON_Delete(good);
+    cJSON_Delete(other);
+    person_list_release(&dir);
+}
+
+/* A person adding a member in the web UI is a change the feed reports. */
+static void test_member_change_is_in_the_feed(void **state)
+{
+    struct fx *f = *state;
+    reopen_with_member(f);
+    cJSON *s = seed("[{\"name\":\"quiet\"}]");
+    struct collected got = {0};
+    assert_int_equal(f->ops->list_changed(f->c, 0, collect, &got, &f->err), CB_OK);
+    record_list_release(&got.recs);
+    advance(60000);
+    int64_t since = sim_now();
+    advance(1000);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/edit",
+                         "{\"card\":\"%s\",\"fields\":{\"members\":[\"Wang Fang\"]}}",
+                         seeded_id(s, 0)));
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(f->ops->list_changed(f->c, since, collect, &got, &f->err), CB_OK);
+    const struct record *r = find_id(&got.recs, seeded_id(s, 0));
+    assert_non_null(r);
+    assert_string_equal(cstr(cJSON_GetObjectItem(r->fields, "member"), "name"), "Wang Fang");
+    record_list_release(&got.recs);
+    cJSON_Delete(s);
+}
+
 /* Real limits on both ends: 250 requests in a burst must not meet a single 429. */
 static void test_pacing_keeps_a_burst_clear_of_429(void **state)
 {
@@ -597,13 +867,13 @@ static void test_pacing_keeps_a_burst_clear_of_429(void **state)
     const char *ids[] = {seeded_id(s, 0), seeded_id(s, 1)};
     sim_clear_log(&S);
     assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
-    for (int i = 0; i < 125; i++) {
+    for (int i = 0; i < 250; i++) { /* one id a call: more would be one snapshot */
         struct record_list out = {0};
-        assert_int_equal(f->ops->get_many(f->c, ids, 2, &out, &f->err), CB_OK);
-        assert_int_equal(out.n, 2);
+        assert_int_equal(f->ops->get_many(f->c, ids + i % 2, 1, &out, &f->err), CB_OK);
+        assert_int_equal(out.n, 1);
         record_list_release(&out);
     }
-    assert_int_equal(sim_count(&S, NULL, NULL), 251);
+    assert_int_equal(sim_count(&S, NULL, NULL), 252); /* the ping: the board and "me" */
     assert_int_equal(log_status_count(429), 0);
     cJSON_Delete(s);
 }
@@ -643,8 +913,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lists_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_run_reads_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_pages_past_one_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_listing_reads_only_what_is_new, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_own_echo_reads_no_card, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_past_the_burst_take_a_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_with_marker_and_lost_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_move_archive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_users_is_the_board_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_reads_as_person, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_write_sets_refuses_and_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_change_is_in_the_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_token_429_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pacing_keeps_a_burst_clear_of_429, setup, teardown),
     };
