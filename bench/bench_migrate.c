@@ -6,8 +6,8 @@
  * count over its rate), the ratio of the two and the peak resident set size. Writes JSON;
  * judges no target.
  *
- *   bench_migrate [--records N] [--latency-ms MS] [--workers N] [--out FILE]
- *   (defaults 10000 records, 100 ms, 40 connections)
+ *   bench_migrate [--records N] [--latency-ms MS] [--workers N] [--no-comments] [--out FILE]
+ *   (defaults 10000 records, 100 ms, 40 connections, comments copied as migrate does)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,14 +52,12 @@ static void template_of(const char *path, struct strbuf *out)
     }
 }
 
-/* The shortest time Jira's limits allow for the requests in its log (the busiest bucket's
- * count over its rate), in seconds; the busiest buckets go into out. */
-static double ceiling_seconds(const struct bench_env *e, cJSON *out)
+/* Counts a simulator's logged requests by "METHOD /path/{key}" into buckets (an object); with
+ * worst, the busiest bucket's count over its Jira rate goes there. Returns the 429 answers. */
+static int count_buckets(const struct sim *s, cJSON *buckets, double *worst, int *total)
 {
-    cJSON *log = sim_call(&e->sim[SIDE_TRACKER], "GET", "/_sim/log", NULL, NULL);
-    cJSON *buckets = cJSON_CreateObject();
+    cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
     struct strbuf key = STRBUF_INIT, tpl = STRBUF_INIT;
-    double worst = 0;
     int throttled = 0;
     const cJSON *en;
     cJSON_ArrayForEach(en, log)
@@ -73,18 +71,49 @@ static double ceiling_seconds(const struct bench_env *e, cJSON *out)
             n = cJSON_AddNumberToObject(buckets, key.buf, 0);
         cJSON_SetNumberValue(n, n->valuedouble + 1);
         throttled += (int)cJSON_GetNumberValue(cJSON_GetObjectItem(en, "status")) == 429;
-        if (n->valuedouble / jira_rate(m) > worst)
-            worst = n->valuedouble / jira_rate(m);
+        if (worst && n->valuedouble / jira_rate(m) > *worst)
+            *worst = n->valuedouble / jira_rate(m);
     }
-    cJSON_AddItemToObject(out, "tracker_requests", buckets);
-    cJSON_AddNumberToObject(out, "tracker_total", cJSON_GetArraySize(log));
-    cJSON_AddNumberToObject(out, "tracker_429", throttled);
-    cJSON_AddNumberToObject(out, "crm_requests", sim_count(&e->sim[SIDE_CRM], NULL, NULL));
+    *total = cJSON_GetArraySize(log);
     cJSON_Delete(log);
     strbuf_release(&key);
     strbuf_release(&tpl);
+    return throttled;
+}
+
+/* The shortest time Jira's limits allow for the requests in its log (the busiest bucket's
+ * count over its rate), in seconds; both sides' requests by endpoint go into out. */
+static double ceiling_seconds(const struct bench_env *e, cJSON *out)
+{
+    double worst = 0;
+    int total = 0;
+    cJSON *buckets = cJSON_AddObjectToObject(out, "tracker_requests");
+    int throttled = count_buckets(&e->sim[SIDE_TRACKER], buckets, &worst, &total);
+    cJSON_AddNumberToObject(out, "tracker_total", total);
+    cJSON_AddNumberToObject(out, "tracker_429", throttled);
+    buckets = cJSON_AddObjectToObject(out, "crm_by_endpoint");
+    throttled = count_buckets(&e->sim[SIDE_CRM], buckets, NULL, &total);
+    cJSON_AddNumberToObject(out, "crm_requests", total);
+    cJSON_AddNumberToObject(out, "crm_429", throttled);
     return worst;
 }
+
+/* With CB_BENCH_LOGS=DIR, both simulators' request logs go to DIR/crm.json and tracker.json
+ * (a timeline of the run, for finding where it waits). */
+static void dump_logs(const struct bench_env *e)
+{
+    const char *dir = getenv("CB_BENCH_LOGS");
+    for (int s = 0; dir && s < 2; s++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s.json", dir, s == SIDE_CRM ? "crm" : "tracker");
+        cJSON *log = sim_call(&e->sim[s], "GET", "/_sim/log", NULL, NULL);
+        if (bench_write_json(path, log) != 0)
+            fprintf(stderr, "bench: cannot write '%s'\n", path);
+        cJSON_Delete(log);
+    }
+}
+
+static int no_comments; /* --no-comments: the records only (migrate --no-comments) */
 
 static int run(struct bench_env *e, int n, int latency_ms, int workers, cJSON *out)
 {
@@ -99,7 +128,8 @@ static int run(struct bench_env *e, int n, int latency_ms, int workers, cJSON *o
     if (bench_env_open(e) != 0)
         return -1;
     bench_clear_logs(e);
-    struct migrate_opts o = {.from = SIDE_CRM, .workers = workers, .cfg = e->cfg};
+    struct migrate_opts o = {
+        .from = SIDE_CRM, .workers = workers, .cfg = e->cfg, .no_comments = no_comments};
     struct migrate_report r;
     migrate_report_init(&r);
     struct strbuf err = STRBUF_INIT;
@@ -113,9 +143,11 @@ static int run(struct bench_env *e, int n, int latency_ms, int workers, cJSON *o
         rc = -1;
     }
     double ceiling = ceiling_seconds(e, out);
+    dump_logs(e);
     cJSON_AddNumberToObject(out, "records", n);
     cJSON_AddNumberToObject(out, "latency_ms", latency_ms);
     cJSON_AddNumberToObject(out, "workers", workers);
+    cJSON_AddBoolToObject(out, "comments", !no_comments);
     cJSON_AddNumberToObject(out, "created", (double)r.n.created);
     cJSON_AddNumberToObject(out, "seconds", secs);
     cJSON_AddNumberToObject(out, "records_per_s", secs > 0 ? n / secs : 0);
@@ -142,11 +174,13 @@ int main(int argc, char **argv)
             latency_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--workers") && i + 1 < argc)
             workers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-comments"))
+            no_comments = 1;
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out_path = argv[++i];
         else {
             fprintf(stderr, "usage: bench_migrate [--records N] [--latency-ms MS] [--workers N] "
-                            "[--out FILE]\n");
+                            "[--no-comments] [--out FILE]\n");
             return 2;
         }
     }

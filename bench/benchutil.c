@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/strbuf.h"
 
@@ -18,15 +19,45 @@ static const char conf_fmt[] =
     "  zoho = { type = \"zoho\"; accounts_url = \"%s\"; api_url = \"%s\";\n"
     "    client_id = \"1000.SIMCLIENT\"; client_secret = \"env:CB_BENCH_ZOHO_SECRET\";\n"
     "    refresh_token = \"file:%s/zoho.token\"; };\n"
-    "  jira = { type = \"jira\"; api_url = \"%s\"; email = \"bot@acme.test\";\n"
-    "    api_token = \"env:CB_BENCH_JIRA_TOKEN\"; search_lag = 0; };\n"
+    "  %s\n"
     "};\n"
     "pairs = ( { name = \"" BENCH_PAIR "\";\n"
     "  crm = { endpoint = \"zoho\"; module = \"Cases\"; };\n"
-    "  tracker = { endpoint = \"jira\"; project = \"SUP\"; issue_type = \"Task\"; };\n"
+    "  tracker = %s;\n"
     "  interval = %d; } );\n";
 
-static int write_conf(struct bench_env *e, int interval_s)
+/* The tracker's endpoint and pair side in the config (Jira project SUP, or a fresh board). */
+static void tracker_conf(struct bench_env *e, struct strbuf *ep, struct strbuf *side)
+{
+    if (!e->trello) {
+        (void)strbuf_addf(ep,
+                          "jira = { type = \"jira\"; api_url = \"%s\"; email = \"bot@acme.test\";\n"
+                          "    api_token = \"env:CB_BENCH_JIRA_TOKEN\"; search_lag = 0; };",
+                          e->sim[1].base);
+        (void)strbuf_adds(side,
+                          "{ endpoint = \"jira\"; project = \"SUP\"; issue_type = \"Task\"; }");
+        return;
+    }
+    cJSON *c = sim_ctl(&e->sim[1], "GET", "/_sim/config", NULL);
+    (void)strbuf_addf(ep,
+                      "board = { type = \"trello\"; api_url = \"%s\"; key = \"%s\";%s\n"
+                      "    token = \"env:CB_BENCH_TRELLO_TOKEN\"; };",
+                      e->sim[1].base, cJSON_GetStringValue(cJSON_GetObjectItem(c, "key")),
+                      e->raised ? " token_rate = 100000; key_rate = 100000;" : "");
+    setenv("CB_BENCH_TRELLO_TOKEN", cJSON_GetStringValue(cJSON_GetObjectItem(c, "token")), 1);
+    cJSON_Delete(c);
+    if (!e->board[0]) {
+        c = sim_ctl(&e->sim[1], "POST", "/_sim/seed",
+                    "{\"new_board\":{\"name\":\"Bench board\",\"lists\":[\"Inbox\",\"Done\"]}}");
+        snprintf(e->board, sizeof(e->board), "%s",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(c, "board")));
+        cJSON_Delete(c);
+    }
+    (void)strbuf_addf(side, "{ endpoint = \"board\"; board = \"%s\"; list = \"Inbox\"; }",
+                      e->board);
+}
+
+static int write_conf(struct bench_env *e)
 {
     char path[700], text[4096];
     snprintf(path, sizeof(path), "%s/zoho.token", e->dir);
@@ -34,14 +65,43 @@ static int write_conf(struct bench_env *e, int interval_s)
         return -1;
     snprintf(e->state_dir, sizeof(e->state_dir), "%s/state", e->dir);
     snprintf(e->conf_path, sizeof(e->conf_path), "%s/crmbridge.conf", e->dir);
+    struct strbuf ep = STRBUF_INIT, side = STRBUF_INIT;
+    tracker_conf(e, &ep, &side);
     snprintf(text, sizeof(text), conf_fmt, e->state_dir, e->sim[0].base, e->sim[0].base, e->dir,
-             e->sim[1].base, interval_s);
+             ep.buf, side.buf, e->interval_s);
+    strbuf_release(&ep);
+    strbuf_release(&side);
     return tu_write_file(e->conf_path, text);
+}
+
+#define TRELLO_WINDOW_MS 10000 /* the Trello simulator's rate-limit window */
+
+/* The tracker simulator's request limits: far above what the benchmarks need while e->raised,
+ * else the simulator's defaults (the real service's). */
+static void set_limits(struct bench_env *e)
+{
+    int up = e->raised;
+    if (e->trello)
+        cJSON_Delete(sim_ctl(&e->sim[1], "POST", "/_sim/config",
+                             "{\"token_limit\":%d,\"key_limit\":%d}", up ? 100000 : 100,
+                             up ? 100000 : 300));
+    else
+        cJSON_Delete(sim_ctl(&e->sim[1], "POST", "/_sim/config",
+                             "{\"rate\":{\"GET\":%d,\"POST\":%d,\"PUT\":%d}}", up ? 100000 : 100,
+                             up ? 100000 : 100, up ? 100000 : 50));
 }
 
 int bench_env_start(struct bench_env *e, int interval_s)
 {
+    return bench_env_start_tracker(e, interval_s, "jira");
+}
+
+int bench_env_start_tracker(struct bench_env *e, int interval_s, const char *tracker)
+{
     memset(e, 0, sizeof(*e));
+    e->trello = !strcmp(tracker, "trello");
+    e->interval_s = interval_s;
+    e->raised = 1;
     e->dir = tu_tmpdir();
     if (!e->dir) {
         fprintf(stderr, "bench: cannot make a scratch directory under /tmp\n");
@@ -49,15 +109,23 @@ int bench_env_start(struct bench_env *e, int interval_s)
     }
     setenv("CB_BENCH_ZOHO_SECRET", "sim-client-secret", 1);
     setenv("CB_BENCH_JIRA_TOKEN", "sim-jira-token", 1);
-    if (sim_start(&e->sim[0], "zoho", NULL) != 0 || sim_start(&e->sim[1], "jira", NULL) != 0 ||
-        write_conf(e, interval_s) != 0) {
+    if (sim_start(&e->sim[0], "zoho", NULL) != 0 || sim_start(&e->sim[1], tracker, NULL) != 0 ||
+        write_conf(e) != 0) {
         fprintf(stderr, "bench: cannot start the simulators in '%s'\n", e->dir);
         bench_env_stop(e);
         return -1;
     }
-    cJSON_Delete(sim_ctl(&e->sim[1], "POST", "/_sim/config",
-                         "{\"rate\":{\"GET\":100000,\"POST\":100000,\"PUT\":100000}}"));
+    set_limits(e);
     return 0;
+}
+
+int bench_real_limits(struct bench_env *e)
+{
+    e->raised = 0;
+    set_limits(e);
+    if (e->trello) /* the setup's requests leave the simulator's rolling window */
+        usleep(TRELLO_WINDOW_MS * 1000);
+    return write_conf(e);
 }
 
 int bench_env_open(struct bench_env *e)
@@ -150,6 +218,17 @@ static const char *zoho_kind(const char *m, const char *path, const char *query)
     return strstr(query, "ids=") || slashes > 3 ? "read" : "list";
 }
 
+static const char *trello_kind(const char *m, const char *path)
+{
+    if (!strncmp(path, "/1/boards/", 10))
+        return "list";
+    if (!strcmp(path, "/1/cards"))
+        return "create";
+    if (!strncmp(path, "/1/cards/", 9))
+        return strcmp(m, "GET") ? "write" : "readback";
+    return "meta";
+}
+
 static const char *jira_kind(const char *m, const char *path)
 {
     static const char issue[] = "/rest/api/3/issue";
@@ -157,7 +236,7 @@ static const char *jira_kind(const char *m, const char *path)
         return "list";
     if (!strcmp(path, "/rest/api/3/issue/bulkfetch"))
         return "read";
-    if (!strcmp(path, issue))
+    if (!strcmp(path, issue) || !strcmp(path, "/rest/api/3/issue/bulk"))
         return "create";
     if (ends_with(path, "/remotelink"))
         return "link";
@@ -179,6 +258,7 @@ static void bump(cJSON *o, const char *name)
 
 cJSON *bench_count_requests(const struct sim *s, enum side side)
 {
+    int trello = !strcmp(s->name, "trello");
     cJSON *log = sim_ctl(s, "GET", "/_sim/log", NULL);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "total", 0);
@@ -191,7 +271,10 @@ cJSON *bench_count_requests(const struct sim *s, enum side side)
         if (!m || !p)
             continue;
         bump(out, "total");
-        bump(out, side == SIDE_CRM ? zoho_kind(m, p, q ? q : "") : jira_kind(m, p));
+        if (side == SIDE_CRM)
+            bump(out, zoho_kind(m, p, q ? q : ""));
+        else
+            bump(out, trello ? trello_kind(m, p) : jira_kind(m, p));
     }
     cJSON_Delete(log);
     return out;

@@ -1,8 +1,8 @@
 /*
- * Shared pieces of the benchmarks: a Zoho CRM and a Jira Cloud simulator started on free ports,
- * a config in a scratch directory pointing one pair at them, the pair opened in this process
- * and kept open across cycles (as the daemon does), per-side request counts read from the
- * simulators' logs, peak RSS, and small JSON output helpers. Control calls go through
+ * Shared pieces of the benchmarks: a Zoho CRM and a Jira Cloud (or Trello) simulator started on
+ * free ports, a config in a scratch directory pointing one pair at them, the pair opened in this
+ * process and kept open across cycles (as the daemon does), per-side request counts read from
+ * the simulators' logs, peak RSS, and small JSON output helpers. Control calls go through
  * tests/unit/testutil.h (sim_ctl ends the program when one fails). Benchmarks only; never linked
  * into crmbridge.
  */
@@ -20,7 +20,11 @@
 #define BENCH_PAIR "bench"
 
 struct bench_env {
-    struct sim sim[2]; /* indexed by enum side: zoho, jira */
+    struct sim sim[2]; /* indexed by enum side: zoho, jira (or trello) */
+    int trello;        /* the tracker is a Trello board instead of Jira project SUP */
+    char board[32];    /* its id */
+    int interval_s;    /* the daemon's interval in the config */
+    int raised;        /* request limits lifted (simulator, and the Trello client's pacing) */
     char *dir;         /* scratch directory (removed by bench_env_stop) */
     char conf_path[600];
     char state_dir[600];
@@ -34,6 +38,13 @@ struct bench_env {
  * daemon interval interval_s and the pair's default overlap. Returns 0 on success; on failure
  * prints why and leaves nothing running. */
 int bench_env_start(struct bench_env *e, int interval_s);
+/* The same with tracker "jira" or "trello" (a fresh board with lists Inbox and Done, the
+ * simulator's seeded key and token, and the client's pacing lifted in the config as well). */
+int bench_env_start_tracker(struct bench_env *e, int interval_s, const char *tracker);
+/* From here the real service's limits: the tracker simulator's defaults, and the config
+ * rewritten without the lifted pacing (Trello: waits until the setup's requests have left the
+ * simulator's 10 s window). Call with the pair closed; returns 0 when the config is written. */
+int bench_real_limits(struct bench_env *e);
 /* Loads the config, opens the cache and the pair (kept open until bench_env_close). 0 = ok. */
 int bench_env_open(struct bench_env *e);
 void bench_env_close(struct bench_env *e);
@@ -51,7 +62,7 @@ void bench_clear_logs(struct bench_env *e);
 
 /* API requests in side s's simulator log (control calls excluded), as {"total": n, "<kind>": n}
  * where kind is list, read, write, create, link, transition_get, transition, readback, search,
- * auth or meta. Caller deletes. */
+ * auth or meta (a Trello simulator's: list, create, write, readback or meta). Caller deletes. */
 cJSON *bench_count_requests(const struct sim *s, enum side side);
 /* Number stored under name in o (0 when absent). */
 int bench_num(const cJSON *o, const char *name);

@@ -39,6 +39,12 @@ failed=0
 step "calls per change and latency (about 3 minutes; 30 s with --quick)"
 "$bin/bench_sync" $quick --out "$parts/sync.json" >"$parts/sync.log" 2>&1 || failed=1
 
+step "webhook latency: Zoho <-> Jira (500 links), Zoho <-> Trello (260); 100 edits each (2 min)"
+"$bin/bench_sync" --hooks --records 500 --edits 100 --out "$parts/hooks.json" \
+    >"$parts/hooks.log" 2>&1 || failed=1
+"$bin/bench_sync" --hooks --tracker trello --records 260 --edits 100 \
+    --out "$parts/hooks-trello.json" >"$parts/hooks-trello.log" 2>&1 || failed=1
+
 step "migration: 10,000 cases into Jira, 100 ms latency, 40 connections (1,000 with --quick)"
 records=10000
 [ -n "$quick" ] && records=1000
