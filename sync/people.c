@@ -91,11 +91,12 @@ void sync_people_load(struct sync_pair *p, enum side s, struct strbuf *info)
     struct person_list users = {0};
     struct strbuf err = STRBUF_INIT;
     if (o->list_users(p->conn[s], &users, &err) != CB_OK) {
+        /* not retried every cycle (a missing scope would cost a request and a warning each
+         * time): the next start or reload asks again */
         log_warn("pair '%s': cannot list the users of %s endpoint '%s': %s; people count as "
-                 "unmapped there until it can",
+                 "unmapped there until the next start",
                  p->pc->name, side_name(s), p->ep_name[s], err.buf);
         person_list_release(&users);
-        p->pinged[s] = 0; /* ask again next cycle */
     } else if (info) {
         (void)strbuf_addf(info, ", %zu user(s)", users.n);
     }
