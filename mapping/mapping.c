@@ -391,7 +391,7 @@ cJSON *mapping_to_remote(const struct mapping *m, enum side s, const cJSON *patc
         if (!f || !f->remote[s] || f->remote[s][0] == '$' || !mapping_flows(m, f->item, SIDE_OTHER(s)))
             continue;
         if (people_map_is_person_field(m->people, s, f->remote[s])) {
-            cJSON *id = people_map_resolve(m->people, s, f->item, v, 1);
+            cJSON *id = people_map_resolve(m->people, s, f->item, v);
             if (id)
                 cJSON_AddItemToObject(out, f->remote[s], id);
             else if (warn)

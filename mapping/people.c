@@ -73,8 +73,8 @@ cJSON *person_to_json(const char *id, const char *name, const char *email)
 #include "mapping/people_p.h"
 
 struct people_entry {
-    char *name;    /* the canonical string of this person */
-    char *who[2];  /* per side: user id, e-mail or display name; NULL = no user there */
+    char *name;   /* the canonical string of this person */
+    char *who[2]; /* per side: user id, e-mail or display name; NULL = no user there */
 };
 
 struct people_map {
@@ -316,29 +316,37 @@ static void note_unmapped(struct people_map *pm, enum side s, const char *field,
     cJSON_AddItemToArray(pm->unmapped, o);
 }
 
+/* The user id of side s for person v: its match, else the fallback (*fallback set), else NULL. */
+static const char *user_or_fallback(const struct people_map *pm, enum side s, const char *v,
+                                    int *fallback)
+{
+    const char *id = match_user(pm, s, v);
+    *fallback = !id;
+    return id ? id : table_user(pm, s, pm->fallback[s]);
+}
+
 cJSON *people_map_resolve(struct people_map *pm, enum side s, const char *item_field,
-                          const cJSON *v, int note)
+                          const cJSON *v)
 {
     if (!cJSON_IsString(v))
         return cJSON_IsNull(v) ? cJSON_CreateNull() : NULL;
-    const char *id = match_user(pm, s, v->valuestring);
-    if (id)
-        return cJSON_CreateString(id);
-    const char *fb = table_user(pm, s, pm->fallback[s]);
-    if (note)
-        note_unmapped(pm, s, item_field, v->valuestring, fb != NULL);
-    return fb ? cJSON_CreateString(fb) : NULL;
+    int fallback;
+    const char *id = user_or_fallback(pm, s, v->valuestring, &fallback);
+    if (fallback)
+        note_unmapped(pm, s, item_field, v->valuestring, id != NULL);
+    return id ? cJSON_CreateString(id) : NULL;
 }
 
 cJSON *people_map_roundtrip(const struct people_map *pm, enum side s, const cJSON *v)
 {
-    cJSON *id = people_map_resolve((struct people_map *)pm, s, "", v, 0);
-    if (!cJSON_IsString(id))
-        return id; /* null stays null; NULL: s cannot hold this person */
-    const struct person *u = person_list_find(&pm->dir[s], id->valuestring);
-    cJSON *back = u ? canon_of(pm, s, u) : cJSON_Duplicate(v, 1);
-    cJSON_Delete(id);
-    return back;
+    if (!cJSON_IsString(v))
+        return cJSON_IsNull(v) ? cJSON_CreateNull() : NULL; /* null stays null */
+    int fallback;
+    const char *id = user_or_fallback(pm, s, v->valuestring, &fallback);
+    if (!id)
+        return NULL; /* s cannot hold this person */
+    const struct person *u = person_list_find(&pm->dir[s], id);
+    return u ? canon_of(pm, s, u) : cJSON_Duplicate(v, 1);
 }
 
 cJSON *people_map_take_unmapped(struct people_map *pm)

@@ -29,9 +29,9 @@ int people_map_is_person_field(const struct people_map *pm, enum side s, const c
 cJSON *people_map_canon(const struct people_map *pm, enum side s, const cJSON *p);
 /* The user id of side s for canonical value v (a JSON string; owned by the caller), JSON null
  * for null, or NULL when nobody on s matches and there is no fallback. The person is noted as
- * unmapped (with the item field) when note is set and the table, e-mail and name all failed. */
+ * unmapped (with the item field) when the table, e-mail and name all failed. */
 cJSON *people_map_resolve(struct people_map *pm, enum side s, const char *item_field,
-                          const cJSON *v, int note);
+                          const cJSON *v);
 /* The user id on side s of canonical person `name` (table, e-mail or name; not the fallback),
  * borrowed from pm, or NULL. */
 const char *people_map_user(const struct people_map *pm, enum side s, const char *name);

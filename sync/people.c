@@ -172,12 +172,12 @@ void sync_people_save(struct sync_pair *p)
     cJSON *found = mapping_take_unmapped(p->map);
     if (cJSON_GetArraySize(found) > 0) {
         for (const cJSON *u = found->child; u; u = u->next)
-            log_warn("pair '%s': %s has no user on the %s side ('%s' %s)",
-                     p->pc->name, cJSON_GetStringValue(cJSON_GetObjectItem(u, "name")),
+            log_warn("pair '%s': %s has no user on the %s side ('%s' %s)", p->pc->name,
+                     cJSON_GetStringValue(cJSON_GetObjectItem(u, "name")),
                      cJSON_GetStringValue(cJSON_GetObjectItem(u, "side")),
                      cJSON_GetStringValue(cJSON_GetObjectItem(u, "field")),
                      cJSON_IsTrue(cJSON_GetObjectItem(u, "fallback")) ? "set to the fallback"
-                                                                       : "left as it is");
+                                                                      : "left as it is");
         update_stored(p, merge_fn, found);
     }
     cJSON_Delete(found);

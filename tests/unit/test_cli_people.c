@@ -75,14 +75,27 @@ static cJSON *status_json(struct e2e *e)
     return all;
 }
 
+/* The pair keeps Zoho's Support_Engineer and Jira's assignee in step (plus top-level
+ * settings such as a people block; may be NULL). */
+static void use_engineer_mapping(struct e2e *e, const char *top)
+{
+    char *pair = e2e_mapping_with(
+        e, "  { item = \"assignee\"; crm = \"Support_Engineer\"; tracker = \"assignee\"; },\n",
+        top);
+    e2e_write_conf(e, pair);
+    free(pair);
+}
+
+/* The unmapped people `crmbridge status --json` lists for the one pair (borrowed from st). */
+static const cJSON *unmapped_of(const cJSON *st)
+{
+    return cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "unmapped_people");
+}
+
 static void test_people_follow_by_email_and_unmapped_are_listed(void **state)
 {
     struct e2e *e = *state;
-    char *pair = e2e_mapping_with(
-        e, "  { item = \"assignee\"; crm = \"Support_Engineer\"; tracker = \"assignee\"; },\n",
-        NULL);
-    e2e_write_conf(e, pair);
-    free(pair);
+    use_engineer_mapping(e, NULL);
     char *z_li = zoho_user(e, "Ada Park", "ada.park@acme.test");
     char *z_wang = zoho_user(e, "Wang Fang", "wang.fang@acme.test");
     char *j_li = jira_user(e, "Park Ada", "ADA.PARK@acme.test");
@@ -98,7 +111,7 @@ static void test_people_follow_by_email_and_unmapped_are_listed(void **state)
     /* Wang Fang has no Jira user: the issue is left unassigned, and she is listed */
     assert_null(assignee_of(e, b));
     cJSON *st = status_json(e);
-    const cJSON *people = cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "unmapped_people");
+    const cJSON *people = unmapped_of(st);
     assert_int_equal(cJSON_GetArraySize(people), 1);
     const cJSON *p0 = cJSON_GetArrayItem(people, 0);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "name")),
@@ -106,8 +119,8 @@ static void test_people_follow_by_email_and_unmapped_are_listed(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "side")), "tracker");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "field")), "assignee");
     /* an unmapped person is not a skipped record: the pair stays ok */
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "state")),
-                        "ok");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "state")), "ok");
     cJSON_Delete(st);
     char *out = NULL;
     assert_int_equal(e2e_run(e, &out, "status", NULL), 0);
@@ -124,9 +137,9 @@ static void test_people_follow_by_email_and_unmapped_are_listed(void **state)
 
     /* assigned in Jira to Park Ada: the CRM's engineer becomes Ada Park */
     char *kb = e2e_linked_key(e, b);
-    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/edit",
-                         "{\"key\":\"%s\",\"fields\":{\"assignee\":\"Park Ada\"},\"user\":\"Mia Krystof\"}",
-                         kb));
+    cJSON_Delete(sim_ctl(
+        &e->jira, "POST", "/_sim/edit",
+        "{\"key\":\"%s\",\"fields\":{\"assignee\":\"Park Ada\"},\"user\":\"Mia Krystof\"}", kb));
     assert_int_equal(e2e_sync_once(e), 0);
     got = engineer_of(e, b);
     assert_string_equal(got, z_li);
@@ -137,7 +150,7 @@ static void test_people_follow_by_email_and_unmapped_are_listed(void **state)
     free(jira_user(e, "Fang Wang", "wang.fang@acme.test"));
     assert_int_equal(e2e_sync_once(e), 0);
     st = status_json(e);
-    people = cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "unmapped_people");
+    people = unmapped_of(st);
     assert_int_equal(cJSON_GetArraySize(people), 0);
     cJSON_Delete(st);
     free(kb);
@@ -161,10 +174,7 @@ static void test_table_and_fallback(void **state)
              "people = { table = ( { name = \"Chen Jing\"; crm = \"chen.jing@acme.cn\"; "
              "tracker = \"%s\"; } );\n fallback = { tracker = \"triage@acme.test\"; }; };",
              j_chen);
-    char *pair = e2e_mapping_with(
-        e, "  { item = \"assignee\"; crm = \"Support_Engineer\"; tracker = \"assignee\"; },\n", top);
-    e2e_write_conf(e, pair);
-    free(pair);
+    use_engineer_mapping(e, top);
     char *a = case_with_engineer(e, "Sync stalls", z_chen);
     char *b = case_with_engineer(e, "报表导出乱码", z_zhao);
     assert_int_equal(e2e_sync_once(e), 0);
@@ -175,7 +185,7 @@ static void test_table_and_fallback(void **state)
     assert_string_equal(got, j_bot);
     free(got);
     cJSON *st = status_json(e);
-    const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "unmapped_people"), 0);
+    const cJSON *p0 = cJSON_GetArrayItem(unmapped_of(st), 0);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "name")),
                         "赵敏 <zhao.min@acme.cn>");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p0, "fallback")));
@@ -198,11 +208,7 @@ static void test_table_and_fallback(void **state)
 static void test_unreadable_directory_does_not_block(void **state)
 {
     struct e2e *e = *state;
-    char *pair = e2e_mapping_with(
-        e, "  { item = \"assignee\"; crm = \"Support_Engineer\"; tracker = \"assignee\"; },\n",
-        NULL);
-    e2e_write_conf(e, pair);
-    free(pair);
+    use_engineer_mapping(e, NULL);
     char *z = zoho_user(e, "Ada Park", "ada.park@acme.test");
     free(jira_user(e, "Park Ada", "ada.park@acme.test"));
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
@@ -214,7 +220,7 @@ static void test_unreadable_directory_does_not_block(void **state)
     free(out);
     assert_null(assignee_of(e, a)); /* created, nobody assigned */
     cJSON *st = status_json(e);
-    const cJSON *people = cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "unmapped_people");
+    const cJSON *people = unmapped_of(st);
     assert_int_equal(cJSON_GetArraySize(people), 1);
     cJSON_Delete(st);
     /* back up: the next run reads the directory and she is no longer listed; the issue keeps
@@ -222,7 +228,7 @@ static void test_unreadable_directory_does_not_block(void **state)
     cJSON_Delete(sim_call(&e->jira, "DELETE", "/_sim/faults", NULL, NULL));
     e2e_assert_quiet(e);
     st = status_json(e);
-    people = cJSON_GetObjectItem(cJSON_GetArrayItem(st, 0), "unmapped_people");
+    people = unmapped_of(st);
     assert_int_equal(cJSON_GetArraySize(people), 0);
     cJSON_Delete(st);
     free(a);

@@ -11,8 +11,8 @@
 #include "mapping/mapping.h"
 #include "tests/unit/testutil.h"
 
-#define FIELDS                                                                                   \
-    "fields = ( { item = \"assignee\"; crm = \"Owner\"; tracker = \"assignee\"; },\n"            \
+#define FIELDS                                                                                     \
+    "fields = ( { item = \"assignee\"; crm = \"Owner\"; tracker = \"assignee\"; },\n"              \
     "           { item = \"reporter\"; crm = \"Reporter_Name\"; tracker = \"reporter\"; } );\n"
 
 static struct mapping *load(const char *text, struct strbuf *err, enum cb_status want)
@@ -162,7 +162,8 @@ static void test_table_and_fallback(void **state)
 {
     (void)state;
     struct mapping *m = with_people(
-        "people = { table = ( { name = \"Chen Jing\"; crm = \"chen.jing@acme.cn\"; tracker = \"a4\"; } );\n"
+        "people = { table = ( { name = \"Chen Jing\"; crm = \"chen.jing@acme.cn\"; tracker = "
+        "\"a4\"; } );\n"
         "           fallback = { tracker = \"bot@acme.com\"; crm = \"Integration Bot\"; }; };\n");
     /* the table names her on both sides, whatever each service calls her */
     char *cj = read_person(m, SIDE_CRM, "z3", "Chen Jing", "chen.jing@acme.cn");
