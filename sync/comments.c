@@ -635,26 +635,57 @@ static enum cb_status mark_seen(struct crun *r, struct cache_txn *t, struct strb
     return st;
 }
 
+static int handled_here(const struct crun *r, uint64_t id)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].l.id == id)
+            return 1;
+    return 0;
+}
+
+/* The pending list after this run: what another run (a migration's other connection) left or
+ * added stays, the links handled here leave it unless they are in trouble. Read and written in
+ * one write transaction, so that runs in parallel never drop each other's entries. */
+static enum cb_status pending_merge(struct crun *r, struct cache_txn *t, const struct strbuf *k)
+{
+    cJSON *old = NULL;
+    enum cb_status st = cache_meta_get(t, k->buf, &old);
+    if (st != CB_OK && st != CB_ERR_NOTFOUND)
+        return st;
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *v;
+    cJSON_ArrayForEach(v, old)
+    {
+        uint64_t id = (uint64_t)cJSON_GetNumberValue(v);
+        if (id && !handled_here(r, id) && !in_trouble(r, id))
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)id));
+    }
+    for (size_t i = 0; i < r->n_trouble; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)r->trouble[i]));
+    st = cJSON_GetArraySize(arr) ? cache_meta_put(t, k->buf, arr)
+         : old                   ? cache_meta_del(t, k->buf)
+                                 : CB_OK;
+    cJSON_Delete(old);
+    cJSON_Delete(arr);
+    return st;
+}
+
 static enum cb_status pending_store(struct crun *r, size_t from)
 {
     for (size_t i = from; i < r->n; i++)
         add_trouble(r, r->items[i].l.id); /* not reached (stopped): keep for the next cycle */
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < r->n_trouble; i++)
-        cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)r->trouble[i]));
     struct strbuf k = STRBUF_INIT, e = STRBUF_INIT;
     strbuf_setf(&k, "cpending:%s", r->cs->pair);
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(r->cs->cache, 0, &t, &e);
     if (st == CB_OK) {
-        st = r->n_trouble ? cache_meta_put(t, k.buf, arr) : cache_meta_del(t, k.buf);
+        st = pending_merge(r, t, &k);
         st = st == CB_OK ? mark_seen(r, t, &k) : st;
         if (st != CB_OK)
             cache_txn_abort(t);
         else
             st = cache_txn_commit(t, &e);
     }
-    cJSON_Delete(arr);
     strbuf_release(&k);
     strbuf_release(&e);
     return st == CB_OK ? CB_OK : CB_ERR_CACHE;
@@ -730,7 +761,7 @@ static enum cb_status gather(struct crun *r, struct cache_txn *t, const struct l
             }
         }
     }
-    return add_pending(r, t);
+    return r->cs->no_pending ? CB_OK : add_pending(r, t);
 }
 
 static enum cb_status gather_all(struct crun *r, const struct link *first,

@@ -26,25 +26,28 @@ struct comment_sync {
     struct sync_report *rep; /* notes, problems, failed and postponed counts */
     int origin;              /* migrate: the first copy on a new record says who created the
                               * original and when (record.created_ms / created_by) */
+    int no_pending;          /* 1: leave the links pending from earlier runs alone (runs in
+                              * parallel: one pass of the caller's settles them afterwards, as
+                              * two runs on one link could both create a journaled copy) */
 };
 
 /* Syncs the comments of the n links at first, first + stride, ... (links embedded in the
  * caller's own array of structs: stride is that struct's size), plus the links whose comments
- * changed since the cursors (connectors with comments_changed) and the links left pending by an
- * earlier cycle. Links with an id of 0 or a missing side are skipped. recs is NULL or, at the
- * same stride, the two records (crm, tracker) read for each link in this cycle: a record that
- * carries a crmbridge marker on a link made in this cycle was just created by us and has no
- * comments to read.
+ * changed since the cursors (connectors with comments_changed) and, unless cs->no_pending, the
+ * links left pending by an earlier cycle. Links with an id of 0 or a missing side are skipped. recs
+ * is NULL or, at the same stride, the two records (crm, tracker) read for each link in this cycle:
+ * a record that carries a crmbridge marker on a link made in this cycle was just created by us and
+ * has no comments to read.
  *
  * Every create is journaled first (a meta key with its marker, written before the remote call)
  * so that a lost answer or a crash never duplicates a comment: the next run finds the marker on
  * the target and links it. The state lives in the cache's meta db: "clink:<pair>:<side>:<id>"
  * (original -> copy id, fingerprint of the text written, marker), "cintent:..." (a journaled
  * create), "ccopy:<pair>:<side>:<copy id>" (a copy is ours even without its marker),
- * "cseen:<pair>:<link id>" and "cpending:<pair>" (links to look at again). Per-comment failures are counted in rep (failed or
- * postponed, with a problem line) and retried by a later cycle; the return value is CB_OK unless
- * a side rejected our credentials (CB_ERR_AUTH), the cache failed, or a stop was requested. A
- * pair whose connectors do not both have comments returns CB_OK at once. */
+ * "cseen:<pair>:<link id>" and "cpending:<pair>" (links to look at again). Per-comment failures are
+ * counted in rep (failed or postponed, with a problem line) and retried by a later cycle; the
+ * return value is CB_OK unless a side rejected our credentials (CB_ERR_AUTH), the cache failed, or
+ * a stop was requested. A pair whose connectors do not both have comments returns CB_OK at once. */
 enum cb_status sync_comments(const struct comment_sync *cs, const struct link *first,
                              const struct record *recs, size_t n, size_t stride,
                              struct strbuf *err) CB_WUR;

@@ -1518,7 +1518,7 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
         return st;
     struct comment_sync cs = {c->p->pc->name, c->p->cache, {c->p->ops[0], c->p->ops[1]},
                               {c->p->conn[0], c->p->conn[1]}, {cur[0], cur[1]},
-                              c->p->pc->overlap_s, c->rep, 0};
+                              c->p->pc->overlap_s, c->rep, 0, 0};
     st = sync_comments(&cs, c->n_w ? &c->w[0].link : NULL, c->n_w ? c->w[0].rec : NULL, c->n_w,
                        sizeof(*c->w), err);
     if (st != CB_OK)

@@ -19,7 +19,6 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "sync/comments.h"
-#include "sync/comments.h"
 #include "sync/engine_p.h"
 #include "sync/match_p.h"
 #include "sync/merge.h"
@@ -67,10 +66,10 @@ struct migrate {
     int plan;    /* classifying only (planning pass or dry run) */
     int restart; /* the last page wrote to the source: list again from the checkpoint */
     int limit_hit;
-    long queued; /* creates queued in this run (for --limit) */
-    long pages;  /* listing pages seen by the planning pass */
-    struct match_index *match;     /* --match: the target's unlinked records by value */
-    const struct record *matched;  /* the target record classify_one matched */
+    long queued;                  /* creates queued in this run (for --limit) */
+    long pages;                   /* listing pages seen by the planning pass */
+    struct match_index *match;    /* --match: the target's unlinked records by value */
+    const struct record *matched; /* the target record classify_one matched */
     unsigned long req0;
 };
 
@@ -180,8 +179,10 @@ static enum cb_status check_match(const struct mapping *map, const char *field, 
 {
     if (!field || known_field(map, field))
         return CB_OK;
-    strbuf_setf(err, "invalid --match: unknown field '%s' (the pair's mapping has no such item "
-                "field)", field);
+    strbuf_setf(err,
+                "invalid --match: unknown field '%s' (the pair's mapping has no such item "
+                "field)",
+                field);
     return CB_ERR_CONFIG;
 }
 
@@ -578,9 +579,24 @@ static void absorb(struct migrate *m, const struct sync_report *page)
     (void)strbuf_add(&m->rep->problems, page->problems.buf, page->problems.len);
 }
 
+static struct comment_sync comment_run(struct cycle *c, int no_pending)
+{
+    struct comment_sync cs = {.pair = c->p->pc->name,
+                              .cache = c->p->cache,
+                              .ops = {c->p->ops[0], c->p->ops[1]},
+                              .conn = {c->p->conn[0], c->p->conn[1]},
+                              .overlap_s = c->p->pc->overlap_s,
+                              .rep = c->rep,
+                              .origin = 1,
+                              .no_pending = no_pending};
+    return cs;
+}
+
 /* The engine's create path for the records queued in c, then the read back and the merge, and
- * the comments of those records (the copies, marked as ours, have none to read). */
-static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, struct strbuf *err)
+ * the comments of those records (the copies, marked as ours, have none to read). One of several
+ * in parallel (in_parallel) leaves the links pending from earlier runs to settle_pending. */
+static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, int in_parallel,
+                                  struct strbuf *err)
 {
     enum cb_status st = ensure_pinged(c->p, err);
     if (st == CB_OK)
@@ -593,10 +609,21 @@ static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, st
         st = merge_and_write(c, 0, err);
     if (st != CB_OK || !comments || !c->n_w)
         return st;
-    struct comment_sync cs = {c->p->pc->name, c->p->cache, {c->p->ops[0], c->p->ops[1]},
-                              {c->p->conn[0], c->p->conn[1]}, {0, 0}, c->p->pc->overlap_s, c->rep,
-                              1};
+    struct comment_sync cs = comment_run(c, in_parallel);
     return sync_comments(&cs, &c->w[0].link, c->w[0].rec, c->n_w, sizeof(*c->w), err);
+}
+
+/* After the workers of a page: the comments of links left pending (a lost answer, a failure). */
+static enum cb_status settle_pending(struct migrate *m, struct strbuf *err)
+{
+    struct sync_report rep;
+    sync_report_init(&rep);
+    struct cycle c = {.p = m->p, .rep = &rep};
+    struct comment_sync cs = comment_run(&c, 0);
+    enum cb_status st = sync_comments(&cs, NULL, NULL, 0, sizeof(struct work), err);
+    absorb(m, &rep);
+    sync_report_release(&rep);
+    return st;
 }
 
 /* ---------------------------------------------------------------- workers (several in flight) */
@@ -635,7 +662,7 @@ static void worker_reset(struct worker *w, struct migrate *m)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    w->st = write_cycle(&w->c, w->m->s, !w->m->o->no_comments, &w->err);
+    w->st = write_cycle(&w->c, w->m->s, !w->m->o->no_comments, 1, &w->err);
     return NULL;
 }
 
@@ -677,6 +704,8 @@ static enum cb_status write_parallel(struct migrate *m, struct strbuf *err)
             strbuf_setf(err, "%s", w->err.buf);
         }
     }
+    if (st == CB_OK && !m->o->no_comments)
+        st = settle_pending(m, err);
     return st;
 }
 
@@ -728,7 +757,7 @@ static enum cb_status write_page(struct migrate *m, struct strbuf *err)
 {
     if (m->n_workers > 1)
         return write_parallel(m, err);
-    enum cb_status st = write_cycle(&m->c, m->s, !m->o->no_comments, err);
+    enum cb_status st = write_cycle(&m->c, m->s, !m->o->no_comments, 0, err);
     absorb(m, &m->page);
     return st;
 }

@@ -334,6 +334,8 @@ static void test_comments_travel_with_records(void **state)
     fast_jira(e);
     char *out = NULL;
     assert_int_equal(migrate(e, &out, "--workers", "2"), 0);
+    if (!strstr(out, "comments copied 3"))
+        fprintf(stderr, "migrate printed:\n%s\n", out);
     assert_non_null(strstr(out, "comments copied 3"));
     free(out);
     const int want[3] = {2, 1, 0};
@@ -342,8 +344,8 @@ static void test_comments_travel_with_records(void **state)
         assert_non_null(key);
         cJSON *jc = e2e_jira_comments(e, key);
         assert_int_equal(cJSON_GetArraySize(jc), want[i] + 1);
-        const char *first = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(jc, 0),
-                                                                     "text"));
+        const char *first =
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(jc, 0), "text"));
         assert_non_null(strstr(first, "Created by "));
         assert_non_null(strstr(first, " UTC in Zoho CRM; copied here by crmbridge."));
         assert_int_equal(e2e_count_with(jc, "text", "Comment by Li Wei on ", "(Zoho CRM)", NULL),
@@ -464,9 +466,8 @@ static void test_trello_board_into_fxiaoke(void **state)
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(r, "name"));
         /* created when its card was (a card id holds its creation second: hasSpecifyTime),
          * not when the copy was made (Fxiaoke's own stamp has milliseconds) */
-        card_time += (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "create_time")) %
-                         1000 ==
-                     0;
+        card_time +=
+            (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "create_time")) % 1000 == 0;
         copies += name && !strncmp(name, "Seeded card ", 12);
         with_ref += cJSON_GetStringValue(cJSON_GetObjectItem(r, "tracker_ref__c")) != NULL;
         const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(r, "status__label"));
@@ -504,5 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_match_links_existing_records, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_trello_board_into_fxiaoke, tf_setup, tf_teardown),
     };
+    if (getenv("CB_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("CB_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

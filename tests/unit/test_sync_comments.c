@@ -25,6 +25,7 @@ struct connector {
     const char *prefix;
     struct fc v[MAXC];
     int n, seq, writes, lists;
+    char listed[256]; /* the records listed, each followed by a space */
     int drop_next_create;
     enum cb_status fail_next;
     int gone;
@@ -35,6 +36,8 @@ static enum cb_status f_list(struct connector *c, const char *rec, struct commen
                              struct strbuf *err)
 {
     c->lists++;
+    size_t used = strlen(c->listed);
+    snprintf(c->listed + used, sizeof(c->listed) - used, "%s ", rec);
     if (c->gone) {
         strbuf_setf(err, "no record '%s'", rec);
         return CB_ERR_NOTFOUND;
@@ -168,8 +171,8 @@ static int teardown(void **state)
 /* One run over the link (links_passed 0: only what the cache and comments_changed name). */
 static enum cb_status run_with(struct env *e, int links_passed, const struct connector_ops *crm)
 {
-    struct comment_sync cs = {"p",    e->cache, {crm, &trk_ops}, {&e->side[0], &e->side[1]},
-                              {1, 1}, 0,        &e->rep, 0};
+    struct comment_sync cs = {
+        "p", e->cache, {crm, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, 0, &e->rep, 0, 0};
     struct strbuf err = STRBUF_INIT;
     enum cb_status st =
         sync_comments(&cs, &e->link, NULL, links_passed ? 1 : 0, sizeof(e->link), &err);
@@ -250,6 +253,42 @@ static void test_lost_answer_links_by_marker(void **state)
     assert_int_equal(count_body(&e->side[1], "it is urgent"), 1);
 }
 
+/* Runs in parallel (a migration's connections) over other links neither pick up nor drop a link
+ * left pending: picking it up while its journaled create is in flight elsewhere would make a
+ * second copy, dropping it would leave the lost answer unsettled. */
+static void test_parallel_run_keeps_others_pending(void **state)
+{
+    struct env *e = *state;
+    f_add(&e->side[0], "case1", "Li Wei", "Please hurry");
+    e->side[1].drop_next_create = 1;
+    assert_int_equal(run(e), CB_OK);
+    assert_int_equal(e->side[1].n, 1);
+
+    struct link other = {.remote = {xstrdup("case2"), xstrdup("SUP-2")}};
+    struct strbuf err = STRBUF_INIT;
+    struct cache_txn *t;
+    assert_int_equal(cache_txn_begin(e->cache, 0, &t, &err), CB_OK);
+    assert_int_equal(cache_link_put(t, "p", &other), CB_OK);
+    assert_int_equal(cache_txn_commit(t, &err), CB_OK);
+    f_add(&e->side[0], "case2", "Li Wei", "Second case");
+    e->side[0].listed[0] = e->side[1].listed[0] = 0;
+    struct comment_sync cs = {
+        "p", e->cache, {&crm_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, 0, &e->rep, 0, 1};
+    assert_int_equal(sync_comments(&cs, &other, NULL, 1, sizeof(other), &err), CB_OK);
+    assert_int_equal(e->side[1].n, 2);                /* case2's note, once */
+    assert_string_equal(e->side[0].listed, "case2 "); /* case1 and SUP-1 were not looked at */
+    assert_string_equal(e->side[1].listed, "SUP-2 ");
+    assert_null(strstr(e->rep.notes.buf, "before an interruption"));
+
+    /* the caller's own pass afterwards still finds case1 pending and links its copy */
+    assert_int_equal(run_with(e, 0, &crm_ops), CB_OK);
+    assert_non_null(strstr(e->rep.notes.buf, "before an interruption"));
+    assert_int_equal(e->side[1].n, 2);
+    assert_int_equal(count_body(&e->side[1], "Please hurry"), 1);
+    link_release(&other);
+    strbuf_release(&err);
+}
+
 static void test_failures_final_temp_gone(void **state)
 {
     struct env *e = *state;
@@ -306,8 +345,8 @@ static void test_new_link_skips_the_record_we_created(void **state)
     f_add(&e->side[0], "case1", "Li Wei", "Old note");
     struct record recs[2] = {{.id = "case1"}, {.id = "SUP-1", .marker = "0123abcd"}};
     struct comment_sync cs = {
-        "p", e->cache, {&crm_changed_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1},
-        0,   &e->rep, 0};
+        "p", e->cache, {&crm_changed_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, 0, &e->rep,
+        0,   0};
     struct strbuf err = STRBUF_INIT;
     assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
     assert_int_equal(e->side[0].lists, 1);
@@ -368,6 +407,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_comments_and_sides_without_comments, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_new_link_skips_the_record_we_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_run_keeps_others_pending, setup, teardown),
         cmocka_unit_test(test_copy_text),
         cmocka_unit_test(test_trailer),
     };
