@@ -845,30 +845,34 @@ enum cb_status cache_base_put(struct cache_txn *t, const char *pair, uint64_t li
     return db_put_json(t, DB_BASE, &k, item);
 }
 
-enum cb_status cache_cursor_get(struct cache_txn *t, const char *pair, int side, int64_t *ms)
+enum cb_status cache_cursor_get(struct cache_txn *t, const char *pair, int side, struct cursor *out)
 {
+    memset(out, 0, sizeof(*out));
     if (t->st != CB_OK || !side_ok(t, side))
         return t->st;
     struct key k = key_pair(pair, side);
     cJSON *j = NULL;
     enum cb_status st = db_get_json(t, DB_CURSORS, &k, "cursor", &j);
-    if (st == CB_ERR_NOTFOUND) {
-        *ms = 0;
+    if (st == CB_ERR_NOTFOUND)
         return CB_OK;
+    if (st == CB_OK) {
+        out->ms = json_i64(j, "ms");
+        out->listed_ms = json_i64(j, "listed");
     }
-    if (st == CB_OK)
-        *ms = json_i64(j, "ms");
     cJSON_Delete(j);
     return st;
 }
 
-enum cb_status cache_cursor_put(struct cache_txn *t, const char *pair, int side, int64_t ms)
+enum cb_status cache_cursor_put(struct cache_txn *t, const char *pair, int side,
+                                const struct cursor *c)
 {
     if (!txn_writable(t) || !side_ok(t, side))
         return t->st;
     struct key k = key_pair(pair, side);
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "ms", (double)ms);
+    cJSON_AddNumberToObject(j, "ms", (double)c->ms);
+    if (c->listed_ms > 0)
+        cJSON_AddNumberToObject(j, "listed", (double)c->listed_ms);
     return db_put_owned(t, DB_CURSORS, &k, j);
 }
 

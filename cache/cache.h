@@ -8,7 +8,7 @@
  * Databases (keys are built from the pair name, a side byte and ids):
  *   links     "R" pair \0 side remote_id -> link id;  "L" pair \0 be64(id) -> link JSON
  *   base      pair \0 be64(link id) -> last agreed item (JSON)
- *   cursors   pair \0 side -> JSON {"ms": watermark}
+ *   cursors   pair \0 side -> JSON {"ms": newest applied, "listed": listing start}
  *   intents   pair \0 be64(id) -> pending create (JSON)
  *   conflicts be64(id) -> conflict (JSON)
  *   tokens    endpoint name -> AES-256-GCM sealed token blob
@@ -100,9 +100,16 @@ enum cb_status cache_base_get(struct cache_txn *t, const char *pair, uint64_t li
 enum cb_status cache_base_put(struct cache_txn *t, const char *pair, uint64_t link_id,
                               const cJSON *item);
 
-/* Cursor watermark per side in ms; 0 when never synced. */
-enum cb_status cache_cursor_get(struct cache_txn *t, const char *pair, int side, int64_t *ms);
-enum cb_status cache_cursor_put(struct cache_txn *t, const char *pair, int side, int64_t ms);
+/* Where the next listing of a side starts. */
+struct cursor {
+    int64_t ms;        /* the newest modified time applied; 0 when never synced */
+    int64_t listed_ms; /* the service's time when the last complete listing began, when every
+                        * record it returned was applied; 0 when unknown */
+};
+/* Cursor per side; all zero when never synced. */
+enum cb_status cache_cursor_get(struct cache_txn *t, const char *pair, int side, struct cursor *out);
+enum cb_status cache_cursor_put(struct cache_txn *t, const char *pair, int side,
+                                const struct cursor *c);
 
 /* Intents: put assigns i->id when 0. list appends every intent of pair to *out (caller frees
  * each with intent_release and the array with free). */

@@ -43,8 +43,9 @@ static cJSON *pair_status(struct cache_txn *t, const char *pair)
     cJSON *cur = cJSON_AddObjectToObject(o, "cursors");
     static const char *const names[2] = {"crm", "tracker"};
     for (int s = 0; s < 2; s++) {
-        int64_t ms = 0;
-        (void)cache_cursor_get(t, pair, s, &ms);
+        struct cursor cu;
+        (void)cache_cursor_get(t, pair, s, &cu);
+        int64_t ms = cu.ms;
         char iso[CBTIME_BUFSZ];
         cJSON *c = cJSON_AddObjectToObject(cur, names[s]);
         if (ms > 0)

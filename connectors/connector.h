@@ -116,6 +116,11 @@ struct connector_ops {
     /* Optional: the search lag of this connector's own configuration, which overrides
      * search_lag_ms when the slot is set (NULL = use search_lag_ms). Never fails. */
     int64_t (*search_lag)(const struct connector *c);
+    /* Optional: the service's clock now (epoch ms), never later than the truth, as its answers'
+     * Date headers tell (http_server_now); 0 when unknown. The engine then re-reads from the
+     * start of the last complete listing rather than from the newest record it saw. Never
+     * fails, no network. */
+    int64_t (*server_now)(const struct connector *c);
     /* Optional: what the connector knows of its rate-limit budget (its HTTP clients' figures
      * summed, the tightest remaining allowance, its own pacing waits in paced). NULL = unknown. */
     void (*budget)(const struct connector *c, struct http_budget *out, unsigned long *paced);

@@ -1984,6 +1984,11 @@ static enum cb_status fx_comments_changed(struct connector *c, int64_t since_ms,
     return follow_query(c, filters, follow_parent_id, &fi, err);
 }
 
+static int64_t fx_server_now(const struct connector *c)
+{
+    return http_server_now(c->http);
+}
+
 static void fx_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
 {
     http_budget_get(c->http, out);
@@ -2066,6 +2071,7 @@ const struct connector_ops fxiaoke_ops = {
     .max_batch_read = FX_BATCH,
     .max_batch_write = 20,
     .budget = fx_budget,
+    .server_now = fx_server_now,
     .echo = fx_echo,
     .archive = fx_archive,
     .remove = fx_remove,

@@ -35,6 +35,8 @@ struct http {
     char *user_agent;
     uint64_t rng;
     struct http_budget budget;
+    int64_t date_offset_ms; /* the server's Date minus our clock at receipt (a lower bound) */
+    int has_date;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -130,6 +132,24 @@ static void budget_note(struct http *h, const struct http_resp *r, long ra)
 void http_budget_get(const struct http *h, struct http_budget *out)
 {
     *out = h->budget;
+}
+
+/* The Date of an answer was stamped (whole seconds, rounded down) before we received it, so
+ * Date minus our clock at receipt never exceeds the true difference between the clocks. */
+static void clock_note(struct http *h, const struct http_resp *r)
+{
+    struct strbuf v = STRBUF_INIT;
+    int64_t when;
+    if (r->status > 0 && http_resp_header(r, "Date", &v) && cbtime_parse(v.buf, &when) == CB_OK) {
+        h->date_offset_ms = when - cbtime_now_ms();
+        h->has_date = 1;
+    }
+    strbuf_release(&v);
+}
+
+int64_t http_server_now(const struct http *h)
+{
+    return h->has_date ? cbtime_now_ms() + h->date_offset_ms : 0;
 }
 
 void http_free(struct http *h)
@@ -578,6 +598,7 @@ enum cb_status http_request(struct http *h, const struct http_req *req, struct h
         enum outcome out = attempt(h, req, method, where.buf, resp, &cc);
         long ra = retry_after_of(resp);
         budget_note(h, resp, ra);
+        clock_note(h, resp);
         if (ra >= 0)
             resp->retry_after_s = ra;
         if (ra > h->opts.max_wait_s) {

@@ -15,6 +15,7 @@
 #define CB_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "core/status.h"
 #include "core/strbuf.h"
 
@@ -98,6 +99,11 @@ struct http_budget {
  * headers services publish: X-RateLimit-Remaining/-Limit (Jira Cloud and Data Center),
  * x-rate-limit-api-token-remaining/-max (Trello), X-API-CREDITS-REMAINING (Zoho CRM). */
 void http_budget_get(const struct http *h, struct http_budget *out);
+
+/* The server's clock now (epoch ms), from the Date header of the client's last answer that
+ * had one; never later than the true time there (Date is rounded down and stamped before we
+ * read it). 0 before any answer carried a Date. */
+int64_t http_server_now(const struct http *h);
 
 /* Total requests sent by all clients since start (benchmarks and tests). */
 unsigned long http_total_requests(void);

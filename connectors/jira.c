@@ -1858,6 +1858,11 @@ static enum cb_status jira_write(struct connector *c, struct write_op *ops, size
     return st;
 }
 
+static int64_t jira_server_now(const struct connector *c)
+{
+    return http_server_now(c->http);
+}
+
 static void jira_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
 {
     http_budget_get(c->http, out);
@@ -2082,6 +2087,7 @@ const struct connector_ops jira_ops = {
     .list_comments = jira_list_comments,
     .write_comment = jira_write_comment,
     .budget = jira_budget,
+    .server_now = jira_server_now,
     .echo = jira_echo,
     .remove = jira_remove,
     .list_users = jira_list_users,

@@ -1797,6 +1797,11 @@ static enum cb_status trello_write_comment(struct connector *c, const char *reco
     return st;
 }
 
+static int64_t trello_server_now(const struct connector *c)
+{
+    return http_server_now(c->http);
+}
+
 static void trello_budget(const struct connector *c, struct http_budget *out,
                           unsigned long *paced)
 {
@@ -1859,6 +1864,7 @@ const struct connector_ops trello_ops = {
     .max_batch_read = 1000, /* ids the pacers cannot let through at once cost one snapshot */
     .max_batch_write = 1,
     .budget = trello_budget,
+    .server_now = trello_server_now,
     .echo = trello_echo,
     .archive = trello_archive,
     .remove = trello_remove,

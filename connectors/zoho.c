@@ -1554,6 +1554,11 @@ static enum cb_status zoho_comments_changed(struct connector *c, int64_t since_m
                      &set, err);
 }
 
+static int64_t zoho_server_now(const struct connector *c)
+{
+    return http_server_now(c->http);
+}
+
 static void zoho_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
 {
     http_budget_get(c->http, out);
@@ -1705,6 +1710,7 @@ const struct connector_ops zoho_ops = {
     .max_batch_write = ZOHO_BATCH,
     .search_lag_ms = 0,
     .budget = zoho_budget,
+    .server_now = zoho_server_now,
     .echo = zoho_echo,
     .remove = zoho_remove,
     .watch = zoho_watch,

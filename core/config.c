@@ -209,7 +209,7 @@ static void load_pair(const config_setting_t *ps, struct config *cfg, struct pai
     }
     p->name = get_str(ps, "name", file, err, 1);
     p->interval_s = get_int(ps, "interval", cfg->interval_s, 1, 86400, file, err);
-    p->overlap_s = get_int(ps, "overlap", 120, 0, 86400, file, err);
+    p->overlap_s = get_int(ps, "overlap", -1, 0, 86400, file, err);
     p->mapping = get_str(ps, "mapping", file, err, 0);
     p->create = get_str(ps, "create", file, err, 0);
     if (!p->create)

@@ -44,7 +44,8 @@ struct pair_conf {
     char *name;
     struct side_conf side[2]; /* indexed by enum side: 0 = crm, 1 = tracker */
     int interval_s;           /* daemon: seconds between cycles (default: top-level interval) */
-    int overlap_s;            /* re-read window behind each cursor (default 120) */
+    int overlap_s;            /* seconds a listing re-reads behind its cursor; -1 (default):
+                               * each side's search lag plus 2 s */
     char *mapping;            /* optional mapping file; NULL = built-in default */
     char *create;             /* "to_tracker" (default), "to_crm", "both", "none" */
     char *deletes;            /* when a linked record goes: "ignore" (default), "archive", "delete" */

@@ -575,9 +575,9 @@ static void free_ids(char **ids, size_t n)
 static enum cb_status add_changed(struct crun *r, int s)
 {
     const struct comment_sync *cs = r->cs;
-    if (!cs->ops[s]->comments_changed || cs->cursor_ms[s] <= 0)
+    if (!cs->ops[s]->comments_changed || cs->since_ms[s] <= 0)
         return CB_OK; /* a first cycle: every link is new */
-    int64_t since = cs->cursor_ms[s] - (int64_t)cs->overlap_s * 1000;
+    int64_t since = cs->since_ms[s];
     char **ids = NULL;
     size_t n = 0;
     struct strbuf e = STRBUF_INIT;

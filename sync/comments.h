@@ -21,8 +21,7 @@ struct comment_sync {
     struct cache *cache;
     const struct connector_ops *ops[2]; /* indexed by enum side */
     struct connector *conn[2];
-    int64_t cursor_ms[2];    /* the cycle's starting cursors (0 = first cycle) */
-    int overlap_s;           /* the pair's overlap window */
+    int64_t since_ms[2];     /* where the cycle's listings began (0 = first cycle) */
     struct sync_report *rep; /* notes, problems, failed and postponed counts */
     int origin;              /* migrate: the first copy on a new record says who created the
                               * original and when (record.created_ms / created_by) */

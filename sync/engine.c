@@ -502,12 +502,33 @@ static void dedupe(struct record_list *l)
     l->n = k;
 }
 
-static enum cb_status pull(struct cycle *c, enum side s, int64_t cursor, struct strbuf *err)
+/* How far behind a cursor a listing starts: the pair's overlap, or by default the side's search
+ * lag plus LISTING_MARGIN_MS (Date headers and modified times are whole seconds). */
+#define LISTING_MARGIN_MS 2000
+static int64_t overlap_ms(const struct sync_pair *p, enum side s)
+{
+    return p->pc->overlap_s >= 0 ? (int64_t)p->pc->overlap_s * 1000
+                                 : lag_of(p, s) + LISTING_MARGIN_MS;
+}
+
+/* Where side s's listing starts: the overlap behind the newest record applied, or behind the
+ * start of the last complete listing when that is later: a record older than that start minus
+ * the search lag was visible to that listing and applied. After a burst of writes this stops
+ * re-reading the burst once one listing has begun after it; 0 reads everything. */
+int64_t sync_listing_since(const struct sync_pair *p, enum side s, const struct cursor *cu)
+{
+    int64_t ov = overlap_ms(p, s);
+    int64_t a = cu->ms > 0 ? cu->ms - ov : 0, b = cu->listed_ms > 0 ? cu->listed_ms - ov : 0;
+    int64_t since = a > b ? a : b;
+    return since > 0 ? since : 0;
+}
+
+static enum cb_status pull(struct cycle *c, enum side s, const struct cursor *cu,
+                           struct strbuf *err)
 {
     struct sync_pair *p = c->p;
-    int64_t since = cursor > 0 ? cursor - (int64_t)p->pc->overlap_s * 1000 : 0;
-    if (since < 0)
-        since = 0;
+    int64_t since = sync_listing_since(p, s, cu);
+    c->listed_ms[s] = p->ops[s]->server_now ? p->ops[s]->server_now(p->conn[s]) : 0;
     struct pull_ctx pc = {c, s};
     struct strbuf e = STRBUF_INIT;
     enum cb_status st = p->ops[s]->list_changed(p->conn[s], since, on_page, &pc, &e);
@@ -1416,9 +1437,11 @@ enum cb_status create_side(struct cycle *c, enum side s, struct strbuf *err)
 
 struct cursor_commit {
     struct cycle *c;
-    int64_t old[2];
+    struct cursor old[2];
 };
 
+/* The newest record applied, never past one left for later; the listing's start only when
+ * nothing of it was left for later (else the next listing must reach back to that record). */
 static enum cb_status commit_cursors(struct cache_txn *t, void *arg)
 {
     struct cursor_commit *cc = arg;
@@ -1426,13 +1449,15 @@ static enum cb_status commit_cursors(struct cache_txn *t, void *arg)
     enum cb_status st = CB_OK;
     for (int s = 0; s < 2 && st == CB_OK; s++) {
         int64_t nc = c->max_ms[s] < c->cap_ms[s] ? c->max_ms[s] : c->cap_ms[s];
-        if (nc > cc->old[s])
-            st = cache_cursor_put(t, c->p->pc->name, s, nc);
+        struct cursor cu = {nc > cc->old[s].ms ? nc : cc->old[s].ms,
+                            c->cap_ms[s] == INT64_MAX ? c->listed_ms[s] : 0};
+        if (cu.ms != cc->old[s].ms || cu.listed_ms != cc->old[s].listed_ms)
+            st = cache_cursor_put(t, c->p->pc->name, s, &cu);
     }
     return st;
 }
 
-static enum cb_status read_cursors(struct cycle *c, int64_t cur[2], struct strbuf *err)
+static enum cb_status read_cursors(struct cycle *c, struct cursor cur[2], struct strbuf *err)
 {
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
@@ -1480,14 +1505,14 @@ enum cb_status ensure_pinged(struct sync_pair *p, struct strbuf *err)
 
 static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
 {
-    int64_t cur[2] = {0, 0};
+    struct cursor cur[2] = {{0, 0}, {0, 0}};
     enum cb_status st = ensure_pinged(c->p, err);
     if (st == CB_OK)
         st = read_cursors(c, cur, err);
     if (st == CB_OK)
         st = recover_intents(c, err);
     for (int s = 0; s < 2 && st == CB_OK; s++)
-        st = pull(c, (enum side)s, cur[s], err);
+        st = pull(c, (enum side)s, &cur[s], err);
     if (st != CB_OK)
         return st;
     st = classify(c, err);
@@ -1516,9 +1541,13 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
     }
     if (st != CB_OK)
         return st;
-    struct comment_sync cs = {c->p->pc->name, c->p->cache, {c->p->ops[0], c->p->ops[1]},
-                              {c->p->conn[0], c->p->conn[1]}, {cur[0], cur[1]},
-                              c->p->pc->overlap_s, c->rep, 0, 0};
+    struct comment_sync cs = {.pair = c->p->pc->name,
+                              .cache = c->p->cache,
+                              .ops = {c->p->ops[0], c->p->ops[1]},
+                              .conn = {c->p->conn[0], c->p->conn[1]},
+                              .since_ms = {sync_listing_since(c->p, SIDE_CRM, &cur[0]),
+                                           sync_listing_since(c->p, SIDE_TRACKER, &cur[1])},
+                              .rep = c->rep};
     st = sync_comments(&cs, c->n_w ? &c->w[0].link : NULL, c->n_w ? c->w[0].rec : NULL, c->n_w,
                        sizeof(*c->w), err);
     if (st != CB_OK)

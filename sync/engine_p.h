@@ -7,6 +7,7 @@
 #ifndef CB_ENGINE_P_H
 #define CB_ENGINE_P_H
 
+#include "cache/cache.h"
 #include "connectors/connector.h"
 #include "mapping/mapping.h"
 #include "sync/engine.h"
@@ -46,6 +47,7 @@ struct cycle {
     struct record_list pulled[2];
     int64_t max_ms[2];
     int64_t cap_ms[2];    /* cursor may not pass this (a record left for later); INT64_MAX = none */
+    int64_t listed_ms[2]; /* the service's time when this cycle's listing began; 0 unknown */
     struct work *w;
     size_t n_w, alloc_w;
     struct record_list creates[2]; /* unlinked records of side s to create on the other side */
@@ -91,6 +93,8 @@ void work_release(struct work *w);
 enum cb_status ensure_pinged(struct sync_pair *p, struct strbuf *err);
 /* How long a write to side s may stay invisible to its listing. */
 int64_t lag_of(const struct sync_pair *p, enum side s);
+/* Where a listing of side s starts for cursor cu (epoch ms; 0 = everything). */
+int64_t sync_listing_since(const struct sync_pair *p, enum side s, const struct cursor *cu);
 /* Step 1: loads the pair's intents into c->intents and links the creates an interruption left
  * behind (as work items with `recovered` set); young unfound ones are blocked. */
 enum cb_status recover_intents(struct cycle *c, struct strbuf *err);

@@ -585,7 +585,6 @@ static struct comment_sync comment_run(struct cycle *c, int no_pending)
                               .cache = c->p->cache,
                               .ops = {c->p->ops[0], c->p->ops[1]},
                               .conn = {c->p->conn[0], c->p->conn[1]},
-                              .overlap_s = c->p->pc->overlap_s,
                               .rep = c->rep,
                               .origin = 1,
                               .no_pending = no_pending};
@@ -991,10 +990,15 @@ static enum cb_status commit_cursors(struct cache_txn *t, void *arg)
     struct migrate *m = arg;
     enum cb_status st = CB_OK;
     for (int s = 0; s < 2 && st == CB_OK; s++) {
-        int64_t cur = 0;
+        struct cursor cur;
         st = cache_cursor_get(t, m->p->pc->name, s, &cur);
-        if (st == CB_OK && cur == 0)
-            st = cache_cursor_put(t, m->p->pc->name, s, m->ck.first_started_ms);
+        /* our clock's start time on the service's clock (a lower bound: never later there) */
+        const struct sync_pair *p = m->p;
+        int64_t there = p->ops[s]->server_now ? p->ops[s]->server_now(p->conn[s]) : 0;
+        int64_t skew = there > 0 ? there - cbtime_now_ms() : 0;
+        struct cursor from = {m->ck.first_started_ms + (skew < 0 ? skew : 0), 0};
+        if (st == CB_OK && cur.ms == 0)
+            st = cache_cursor_put(t, m->p->pc->name, s, &from);
     }
     return st;
 }

@@ -31,6 +31,7 @@ Control paths (/_sim/...) are never faulted, rate limited or authenticated.
 """
 
 import argparse
+import email.utils
 import json
 import re
 import socket
@@ -224,6 +225,12 @@ def make_handler(sim):
 
         def log_message(self, fmt, *args):
             pass
+
+        def date_time_string(self, timestamp=None):
+            # the Date header follows the simulated clock, as a real server's Date and its
+            # records' modified times come from one clock
+            return email.utils.formatdate(sim.now_ms() / 1000.0 if timestamp is None
+                                          else timestamp, usegmt=True)
 
         def setup(self):
             super().setup()

@@ -211,12 +211,14 @@ static void test_base_cursor_meta(void **state)
     const char *json = "{\"title\":\"Login fails\",\"labels\":[\"a\",\"b\"],"
                        "\"custom\":{\"n\":3,\"id\":\"12345678901234567890\"},\"due\":null}";
     struct cache_txn *t = begin(f->c, 0);
-    int64_t ms = -1;
-    assert_int_equal(cache_cursor_get(t, "p", 0, &ms), CB_OK);
-    assert_int_equal(ms, 0);
+    struct cursor cu = {-1, -1};
+    assert_int_equal(cache_cursor_get(t, "p", 0, &cu), CB_OK);
+    assert_int_equal(cu.ms, 0);
+    assert_int_equal(cu.listed_ms, 0);
     cJSON *item = cJSON_Parse(json);
     assert_int_equal(cache_base_put(t, "p", 7, item), CB_OK);
-    assert_int_equal(cache_cursor_put(t, "p", 1, 1700000000999), CB_OK);
+    assert_int_equal(cache_cursor_put(t, "p", 1, &(struct cursor){1700000000999, 1700000060000}),
+                     CB_OK);
     cJSON *report = cJSON_Parse("{\"created\":2}");
     assert_int_equal(cache_meta_put(t, "p/last_cycle", report), CB_OK);
     commit_ok(t);
@@ -227,10 +229,11 @@ static void test_base_cursor_meta(void **state)
     assert_true(cJSON_Compare(item, got, 1));
     cJSON_Delete(got);
     assert_int_equal(cache_base_get(t, "other", 7, &got), CB_ERR_NOTFOUND);
-    assert_int_equal(cache_cursor_get(t, "p", 1, &ms), CB_OK);
-    assert_int_equal(ms, 1700000000999);
-    assert_int_equal(cache_cursor_get(t, "p", 0, &ms), CB_OK);
-    assert_int_equal(ms, 0);
+    assert_int_equal(cache_cursor_get(t, "p", 1, &cu), CB_OK);
+    assert_int_equal(cu.ms, 1700000000999);
+    assert_int_equal(cu.listed_ms, 1700000060000);
+    assert_int_equal(cache_cursor_get(t, "p", 0, &cu), CB_OK);
+    assert_int_equal(cu.ms, 0);
     assert_int_equal(cache_meta_get(t, "p/last_cycle", &got), CB_OK);
     assert_true(cJSON_Compare(report, got, 1));
     cJSON_Delete(got);
@@ -405,7 +408,7 @@ static void test_sticky_error(void **state)
     assert_int_equal(cache_link_put(t, "p", &ok), CB_ERR_CACHE);
     assert_int_equal(ok.id, 0);
     assert_int_equal(cache_link_find(t, "p", 0, "before", &l), CB_ERR_CACHE);
-    assert_int_equal(cache_cursor_put(t, "p", 0, 5), CB_ERR_CACHE);
+    assert_int_equal(cache_cursor_put(t, "p", 0, &(struct cursor){5, 0}), CB_ERR_CACHE);
     struct strbuf msg = STRBUF_INIT;
     assert_int_equal(commit_msg(t, &msg), CB_ERR_CACHE);
     assert_non_null(strstr(msg.buf, "longer than 511 bytes"));
@@ -413,12 +416,12 @@ static void test_sticky_error(void **state)
 
     t = begin(f->c, 1);
     assert_int_equal(cache_link_count(t, "p"), 0);
-    int64_t ms;
-    assert_int_equal(cache_cursor_get(t, "p", 0, &ms), CB_OK);
-    assert_int_equal(ms, 0);
+    struct cursor cu;
+    assert_int_equal(cache_cursor_get(t, "p", 0, &cu), CB_OK);
+    assert_int_equal(cu.ms, 0);
     /* a write in a read transaction fails the transaction */
-    assert_int_equal(cache_cursor_put(t, "p", 0, 5), CB_ERR_INTERNAL);
-    assert_int_equal(cache_cursor_get(t, "p", 0, &ms), CB_ERR_INTERNAL);
+    assert_int_equal(cache_cursor_put(t, "p", 0, &(struct cursor){5, 0}), CB_ERR_INTERNAL);
+    assert_int_equal(cache_cursor_get(t, "p", 0, &cu), CB_ERR_INTERNAL);
     assert_int_equal(commit_msg(t, &msg), CB_ERR_INTERNAL);
     assert_non_null(strstr(msg.buf, "read-only"));
     strbuf_release(&msg);
@@ -439,7 +442,7 @@ static void test_survives_reopen(void **state)
     struct fx *f = *state;
     struct cache_txn *t = begin(f->c, 0);
     uint64_t a = put_link(t, "p", "z1", "J1");
-    assert_int_equal(cache_cursor_put(t, "p", 0, 42), CB_OK);
+    assert_int_equal(cache_cursor_put(t, "p", 0, &(struct cursor){42, 0}), CB_OK);
     assert_int_equal(cache_token_put(t, "jira", "tok-123456", 10), CB_OK);
     commit_ok(t);
     reopen(f);
@@ -449,9 +452,9 @@ static void test_survives_reopen(void **state)
     assert_int_equal(cache_link_find(t, "p", 1, "J1", &l), CB_OK);
     assert_int_equal(l.id, a);
     link_release(&l);
-    int64_t ms;
-    assert_int_equal(cache_cursor_get(t, "p", 0, &ms), CB_OK);
-    assert_int_equal(ms, 42);
+    struct cursor cu;
+    assert_int_equal(cache_cursor_get(t, "p", 0, &cu), CB_OK);
+    assert_int_equal(cu.ms, 42);
     struct strbuf tok = STRBUF_INIT;
     assert_int_equal(cache_token_get(t, "jira", &tok), CB_OK);
     assert_string_equal(tok.buf, "tok-123456");

@@ -162,6 +162,34 @@ static void test_recovered_create_keeps_edit_on_new_copy(void **state)
     free(id);
 }
 
+/* A create left for later (Jira asks us to come back in two minutes) keeps its record in the
+ * next listings, however much time passes: a listing that began after the record changed must
+ * not become the start of the next one while something it returned is still waiting. */
+static void test_postponed_record_is_listed_again_later(void **state)
+{
+    struct e2e *e = *state;
+    char *id = e2e_seed_case(e, "{\"Subject\":\"Waits for the rate limit\"}");
+    for (int i = 0; i < 2; i++) {
+        cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/clock", "{\"advance_ms\":60000}"));
+        cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/clock", "{\"advance_ms\":60000}"));
+        if (i == 0) {
+            cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
+                                 "{\"rules\":[{\"kind\":\"status\",\"status\":429,"
+                                 "\"retry_after\":120,\"method\":\"POST\","
+                                 "\"path\":\"/rest/api/3/issue/bulk\",\"count\":1}]}"));
+            e2e_sync_once(e); /* postponed: Retry-After is over the longest wait */
+            assert_int_equal(e2e_count_issues(e), 0);
+        }
+    }
+    assert_int_equal(e2e_sync_once(e), 0);
+    assert_int_equal(e2e_count_issues(e), 1);
+    char *key = e2e_linked_key(e, id);
+    assert_non_null(key);
+    e2e_assert_quiet(e);
+    free(key);
+    free(id);
+}
+
 /* A create whose answer was lost, on a tracker whose clock is 4 minutes behind ours: the
  * marker search must still find the issue (no second copy). */
 static void test_lost_create_answer_with_tracker_clock_behind(void **state)
@@ -243,6 +271,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_update_ack_then_edit_on_target, e2e_setup,
                                         e2e_teardown),
         cmocka_unit_test_setup_teardown(test_recovered_create_keeps_edit_on_new_copy, e2e_setup,
+                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_postponed_record_is_listed_again_later, e2e_setup,
                                         e2e_teardown),
         cmocka_unit_test_setup_teardown(test_lost_create_answer_with_tracker_clock_behind,
                                         e2e_setup, e2e_teardown),

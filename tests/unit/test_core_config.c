@@ -152,7 +152,7 @@ static void check_example(const struct config *cfg, const char *text, const char
     assert_string_equal(conf_get(&p->side[1].g, "project"), "SUP");
     assert_string_equal(conf_get(&p->side[1].g, "issue_type"), "Task");
     assert_int_equal(p->interval_s, 60);
-    assert_int_equal(p->overlap_s, 120);
+    assert_int_equal(p->overlap_s, -1); /* each side's own */
     assert_string_equal(p->create, "to_tracker");
     assert_null(p->mapping);
 }
@@ -320,7 +320,7 @@ static void test_defaults(void **state)
     assert_int_equal(f->cfg->n_pairs, 1);
     const struct pair_conf *p = &f->cfg->pairs[0];
     assert_int_equal(p->interval_s, 60);
-    assert_int_equal(p->overlap_s, 120);
+    assert_int_equal(p->overlap_s, -1); /* each side's own */
     assert_string_equal(p->create, "to_tracker");
     assert_null(p->mapping);
     assert_int_equal(p->line, 5);

@@ -172,7 +172,7 @@ static int teardown(void **state)
 static enum cb_status run_with(struct env *e, int links_passed, const struct connector_ops *crm)
 {
     struct comment_sync cs = {
-        "p", e->cache, {crm, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, 0, &e->rep, 0, 0};
+        "p", e->cache, {crm, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, &e->rep, 0, 0};
     struct strbuf err = STRBUF_INIT;
     enum cb_status st =
         sync_comments(&cs, &e->link, NULL, links_passed ? 1 : 0, sizeof(e->link), &err);
@@ -273,7 +273,7 @@ static void test_parallel_run_keeps_others_pending(void **state)
     f_add(&e->side[0], "case2", "Li Wei", "Second case");
     e->side[0].listed[0] = e->side[1].listed[0] = 0;
     struct comment_sync cs = {
-        "p", e->cache, {&crm_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, 0, &e->rep, 0, 1};
+        "p", e->cache, {&crm_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, &e->rep, 0, 1};
     assert_int_equal(sync_comments(&cs, &other, NULL, 1, sizeof(other), &err), CB_OK);
     assert_int_equal(e->side[1].n, 2);                /* case2's note, once */
     assert_string_equal(e->side[0].listed, "case2 "); /* case1 and SUP-1 were not looked at */
@@ -345,7 +345,7 @@ static void test_new_link_skips_the_record_we_created(void **state)
     f_add(&e->side[0], "case1", "Li Wei", "Old note");
     struct record recs[2] = {{.id = "case1"}, {.id = "SUP-1", .marker = "0123abcd"}};
     struct comment_sync cs = {
-        "p", e->cache, {&crm_changed_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, 0, &e->rep,
+        "p", e->cache, {&crm_changed_ops, &trk_ops}, {&e->side[0], &e->side[1]}, {1, 1}, &e->rep,
         0,   0};
     struct strbuf err = STRBUF_INIT;
     assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
