@@ -33,6 +33,8 @@ struct comment_list {
 /* A connector that learns a record's number of comments with the record itself (Trello's
  * badges) may put it in record.fields under this pseudo field: a record with none is not listed. */
 #define COMMENT_COUNT_FIELD "$comments"
+/* Newest updated (else created) ms among the record's comments; set only when all came with it. */
+#define COMMENT_NEWEST_FIELD "$comments_ms"
 
 /* One create or update. */
 struct comment_op {

@@ -29,8 +29,9 @@
 #define MARKER_PROP "crmbridge"
 #define COMMENT_PAGE 100 /* comments per page: the API's maximum */
 #define USER_PAGE 1000   /* users per assignable-search page: the API's maximum */
-#define MARKER_SLACK_MS 3600000 /* find_marker looks this far before since_ms: the two clocks may
-                                 * disagree by minutes (a tracker behind ours hides its issue) */
+#define MARKER_SLACK_MS                                                                            \
+    3600000 /* find_marker looks this far before since_ms: the two clocks may                      \
+             * disagree by minutes (a tracker behind ours hides its issue) */
 
 enum fkind {
     FK_TEXT,
@@ -65,14 +66,14 @@ struct connector {
     struct http *http;
     char *api_url, *email, *auth, *project, *issue_type;
     char *filter; /* the side's JQL fragment (scope), or NULL */
-    int dc; /* flavor "datacenter": REST v2, Bearer token, wiki markup, users by name */
+    int dc;       /* flavor "datacenter": REST v2, Bearer token, wiki markup, users by name */
     int64_t search_lag_ms;
     struct strlist need;   /* field names as the mapping says them (no pseudo fields) */
     const char **need_ids; /* resolved ids, parallel to need (point into cat) */
     const struct jfield **need_f;
     struct jfield *cat; /* GET /field */
     size_t n_cat;
-    char *fields_param; /* ids for search and GET: need + updated, created, creator */
+    char *fields_param; /* ids for search and GET: need + updated, created, creator, comment */
     char *issue_type_id;
     char *initial_status; /* the workflow's first status, learnt from the first create */
     struct strlist statuses, priorities;
@@ -153,8 +154,8 @@ static void jql_quote(struct strbuf *q, const char *s)
 
 /* --- configuration ------------------------------------------------------------------------- */
 
-static const char *const ep_keys[] = {"api_url", "email", "api_token", "search_lag", "flavor",
-                                      NULL};
+static const char *const ep_keys[] = {"api_url",    "email",  "api_token",
+                                      "search_lag", "flavor", NULL};
 
 /* 1 for flavor "datacenter", 0 for "cloud" (the default), -1 for anything else. */
 static int flavor_dc(const struct conf_group *g)
@@ -174,8 +175,7 @@ static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
     int bad = conf_require(g, dc == 1 ? required_dc : required, "jira endpoint", err) +
               conf_unknown_keys(g, ep_keys, NULL, "jira endpoint", err);
     if (dc < 0) {
-        conf_error(g, "flavor", err,
-                   "jira 'flavor' must be \"cloud\" or \"datacenter\" (got '%s')",
+        conf_error(g, "flavor", err, "jira 'flavor' must be \"cloud\" or \"datacenter\" (got '%s')",
                    conf_get(g, "flavor"));
         bad++;
     }
@@ -453,7 +453,7 @@ static enum cb_status read_response(struct connector *c, const struct http_resp 
     return CB_OK;
 }
 
-#define CALL_NO_RETRY 1  /* a create: sent once (http_req.no_retry) */
+#define CALL_NO_RETRY 1   /* a create: sent once (http_req.no_retry) */
 #define CALL_KEEP_ERROR 2 /* a failed call still hands its parsed JSON body to *out */
 
 /* Sends method path (relative to api_url) with an optional JSON body. On success *out holds the
@@ -586,7 +586,7 @@ static enum cb_status resolve_needed(struct connector *c, struct strbuf *err)
         c->need_ids[i] = f->id;
         (void)strbuf_addf(&ids, "%s,", f->id);
     }
-    (void)strbuf_adds(&ids, "updated,created,creator");
+    (void)strbuf_adds(&ids, "updated,created,creator,comment");
     c->fields_param = strbuf_detach(&ids);
     return bad ? CB_ERR_CONFIG : CB_OK;
 }
@@ -679,8 +679,7 @@ static enum cb_status load_priorities(struct connector *c, struct strbuf *err)
     if (st != CB_OK)
         return st;
     const cJSON *p, *list = c->dc ? page : cJSON_GetObjectItemCaseSensitive(page, "values");
-    cJSON_ArrayForEach(p, list) if (jstr(p, "name"))
-        strlist_push(&c->priorities, jstr(p, "name"));
+    cJSON_ArrayForEach(p, list) if (jstr(p, "name")) strlist_push(&c->priorities, jstr(p, "name"));
     cJSON_Delete(page);
     return CB_OK;
 }
@@ -731,8 +730,7 @@ static cJSON *decode_value(const struct jfield *f, const cJSON *v)
         if (!cJSON_IsObject(v) && !cJSON_IsString(v))
             break;
         /* Cloud v3 rich text is an ADF object, Data Center's a wiki-markup string */
-        char *md = cJSON_IsString(v) ? richtext_wiki_to_md(v->valuestring)
-                                     : richtext_adf_to_md(v);
+        char *md = cJSON_IsString(v) ? richtext_wiki_to_md(v->valuestring) : richtext_adf_to_md(v);
         cJSON *out = md[0] ? cJSON_CreateString(md) : cJSON_CreateNull();
         free(md);
         return out;
@@ -760,6 +758,33 @@ static cJSON *decode_value(const struct jfield *f, const cJSON *v)
         break;
     }
     return cJSON_Duplicate(v, 1);
+}
+
+/* From the issue's "comment" field (a first page of its comments: comments, total): the count
+ * and, when the page holds them all, the newest comment time, under the pseudo fields of
+ * comment.h. They spare the comment sync a listing when no comment changed; copies crmbridge
+ * wrote count like any other comment. Without a total nothing is set, and without a readable
+ * time on every comment no time: the comment sync then lists the issue as before. */
+static void comment_summary(const cJSON *fields, cJSON *out)
+{
+    const cJSON *page = cJSON_GetObjectItemCaseSensitive(fields, "comment");
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(page, "total");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(page, "comments"), *jc;
+    if (!cJSON_IsNumber(total) || !cJSON_IsArray(list))
+        return;
+    cJSON_AddNumberToObject(out, COMMENT_COUNT_FIELD, total->valuedouble);
+    int n = cJSON_GetArraySize(list);
+    int64_t newest = 0;
+    cJSON_ArrayForEach(jc, list)
+    {
+        const char *t = jstr(jc, "updated") ? jstr(jc, "updated") : jstr(jc, "created");
+        int64_t ms;
+        if (!t || cbtime_parse(t, &ms) != CB_OK)
+            return;
+        newest = ms > newest ? ms : newest;
+    }
+    if (n > 0 && total->valuedouble <= n) /* not when the page left some out */
+        cJSON_AddNumberToObject(out, COMMENT_NEWEST_FIELD, (double)newest);
 }
 
 /* Fills r from one issue JSON (search, bulkfetch or GET). */
@@ -799,6 +824,7 @@ static enum cb_status issue_to_record(const struct connector *c, const cJSON *is
         if (v)
             cJSON_AddItemToObject(r->fields, c->need.v[i], decode_value(c->need_f[i], v));
     }
+    comment_summary(fields, r->fields);
     return CB_OK;
 }
 
@@ -1017,6 +1043,7 @@ static cJSON *field_ids_array(const struct connector *c)
     cJSON_AddItemToArray(arr, cJSON_CreateString("updated"));
     cJSON_AddItemToArray(arr, cJSON_CreateString("created"));
     cJSON_AddItemToArray(arr, cJSON_CreateString("creator"));
+    cJSON_AddItemToArray(arr, cJSON_CreateString("comment"));
     return arr;
 }
 
@@ -1457,8 +1484,9 @@ static enum cb_status check_status(const struct connector *c, const char *target
 {
     if (!c->statuses.n || strlist_has(&c->statuses, target))
         return CB_OK;
-    strbuf_setf(err, "jira project '%s' has no status '%s' for issue type '%s' (it has: ",
-                c->project, target, c->issue_type);
+    strbuf_setf(err,
+                "jira project '%s' has no status '%s' for issue type '%s' (it has: ", c->project,
+                target, c->issue_type);
     strlist_join(&c->statuses, err);
     (void)strbuf_addch(err, ')');
     return CB_ERR_FINAL;
@@ -1556,8 +1584,7 @@ static void create_prepare(const struct connector *c, struct write_op *op, struc
     cJSON *body = cJSON_CreateObject();
     struct body_parts b = {cJSON_AddObjectToObject(body, "fields"), NULL, NULL};
     cJSON_AddStringToObject(cJSON_AddObjectToObject(b.fields, "project"), "key", c->project);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(b.fields, "issuetype"), "id",
-                            c->issue_type_id);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(b.fields, "issuetype"), "id", c->issue_type_id);
     op->st = encode_fields(c, op->fields, &b, &op->err);
     if (op->st == CB_OK && b.status)
         op->st = check_status(c, b.status, &op->err);
@@ -1665,10 +1692,10 @@ static void create_bulk(struct connector *c, struct write_op *ops, struct create
             idx[k++] = i;
         }
     struct strbuf why = STRBUF_INIT;
-    enum cb_status st = k ? jira_call(c, "POST", "/rest/api/3/issue/bulk", body,
-                                      CALL_NO_RETRY | CALL_KEEP_ERROR, &resp, &why,
-                                      "create %zu issues in jira project '%s'", k, c->project)
-                          : CB_OK;
+    enum cb_status st =
+        k ? jira_call(c, "POST", "/rest/api/3/issue/bulk", body, CALL_NO_RETRY | CALL_KEEP_ERROR,
+                      &resp, &why, "create %zu issues in jira project '%s'", k, c->project)
+          : CB_OK;
     /* a 400 when every element failed still says why, element by element */
     if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(resp, "errors")) ||
         cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(resp, "issues"))) {
@@ -2043,8 +2070,8 @@ static enum cb_status jira_write_comment(struct connector *c, const char *record
         cJSON_AddStringToObject(cJSON_AddObjectToObject(p, "value"), "marker", op->marker);
         cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "properties"), p);
         (void)strbuf_addf(&path, "/rest/api/3/issue/%s/comment", record_id);
-        st = jira_call(c, "POST", path.buf, body, 1, &resp, err,
-                       "add a comment to jira issue '%s'", record_id);
+        st = jira_call(c, "POST", path.buf, body, 1, &resp, err, "add a comment to jira issue '%s'",
+                       record_id);
         if (st == CB_OK && jstr(resp, "id"))
             op->new_id = xstrdup(jstr(resp, "id"));
     }

@@ -581,8 +581,7 @@ static enum cb_status add_changed(struct crun *r, int s)
     char **ids = NULL;
     size_t n = 0;
     struct strbuf e = STRBUF_INIT;
-    enum cb_status st =
-        cs->ops[s]->comments_changed(cs->conn[s], since < 0 ? 0 : since, &ids, &n, &e);
+    enum cb_status st = cs->ops[s]->comments_changed(cs->conn[s], since, &ids, &n, &e);
     if (st != CB_OK) {
         problem(r, "cannot list changed comments on %s: %s", side_name((enum side)s),
                 e.len ? e.buf : cb_status_str(st));
@@ -717,19 +716,33 @@ static int was_seen(struct crun *r, struct cache_txn *t, uint64_t id, int64_t kn
  * synced: every record crmbridge did not just create (ours carry a marker and no comments yet).
  * Later, for a connector that reports changed comments: only records it names (add_changed);
  * for one that does not (a comment moves the issue's or card's modified time): a record read in
- * this cycle whose modified time moved past the mark of the last listing. */
+ * this cycle whose modified time moved past the mark of the last listing and, when the record
+ * came with all its comments (COMMENT_NEWEST_FIELD: Jira), whose newest comment is past it too,
+ * so that editing an issue's title costs no listing. A count of 0 (COMMENT_COUNT_FIELD) never
+ * needs one.
+ *
+ * Why the newest time against the mark is safe: the mark is the record's modified time as read
+ * before the last listing, and that listing ran after the read. A comment stamped at or before
+ * the mark (by the service's own clock, which also stamps modified times) was there when the
+ * record was read, so the listing saw it in that version; one created or edited since has a
+ * later created or updated time and is listed. Skipping moves the mark to this read's modified
+ * time (mark_seen), which stays safe: every comment the read returned is at or before the old
+ * mark, and any later one is stamped after this read. It needs the comments and the modified time
+ * of one read (Jira's search and bulk read return both from one issue state). */
 static int need_side(const struct comment_sync *cs, int s, const struct record *rec, int unseen,
                      const int64_t known[2])
 {
-    const cJSON *count = rec && rec[s].id
-                             ? cJSON_GetObjectItemCaseSensitive(rec[s].fields, COMMENT_COUNT_FIELD)
-                             : NULL;
+    const cJSON *f = rec && rec[s].id ? rec[s].fields : NULL;
+    const cJSON *count = cJSON_GetObjectItemCaseSensitive(f, COMMENT_COUNT_FIELD);
+    const cJSON *newest = cJSON_GetObjectItemCaseSensitive(f, COMMENT_NEWEST_FIELD);
     if (cJSON_IsNumber(count) && count->valuedouble < 1)
         return 0; /* the connector says it has none */
     if (unseen)
         return !(rec && rec[s].id && rec[s].marker);
     if (cs->ops[s]->comments_changed)
         return 0;
+    if (cJSON_IsNumber(newest) && (int64_t)newest->valuedouble <= known[s])
+        return 0; /* every comment it has was there at the last listing */
     return !rec || (rec[s].id && rec[s].modified_ms > known[s]);
 }
 

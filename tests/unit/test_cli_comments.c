@@ -29,6 +29,14 @@ static void add_jira_comment(struct e2e *e, const char *key, const char *text)
         "{\"key\":\"%s\",\"fields\":{\"comment\":\"%s\"},\"user\":\"Mia Krystof\"}", key, text));
 }
 
+/* Asserts arr (deleted here) holds n items and exactly one whose string field f contains text. */
+static void assert_once_in(cJSON *arr, int n, const char *f, const char *text)
+{
+    assert_int_equal(cJSON_GetArraySize(arr), n);
+    assert_int_equal(e2e_count_with(arr, f, text, NULL), 1);
+    cJSON_Delete(arr);
+}
+
 static const char *first_id_with(const cJSON *arr, const char *f, const char *needle)
 {
     const cJSON *it;
@@ -53,12 +61,12 @@ static void test_zoho_jira_both_ways_edit_quiet(void **state)
 
     cJSON *jc = e2e_jira_comments(e, key), *zn = e2e_zoho_notes(e, id);
     assert_int_equal(cJSON_GetArraySize(jc), 2);
-    assert_int_equal(e2e_count_with(jc, "text", "Comment by Li Wei on ",
-                                " UTC (Zoho CRM):", "Customer says it fails on Safari too", NULL),
+    assert_int_equal(e2e_count_with(jc, "text", "Comment by Li Wei on ", " UTC (Zoho CRM):",
+                                    "Customer says it fails on Safari too", NULL),
                      1);
     assert_int_equal(cJSON_GetArraySize(zn), 2);
     assert_int_equal(e2e_count_with(zn, "Note_Content", "Comment by Mia Krystof on ",
-                                "(Jira):", "Reproduced, looking at the CSV writer", NULL),
+                                    "(Jira):", "Reproduced, looking at the CSV writer", NULL),
                      1);
     /* the Zoho copy carries its marker as a short trailer; the Jira copy as a property */
     assert_int_equal(e2e_count_with(zn, "Note_Content", "[cb:", NULL), 1);
@@ -85,9 +93,9 @@ static void test_zoho_jira_both_ways_edit_quiet(void **state)
     assert_int_equal(cJSON_GetArraySize(zn), 2);
     assert_int_equal(
         e2e_count_with(jc, "text", "Comment by Li Wei", "Fails on Safari 17 and Firefox", NULL), 1);
-    assert_int_equal(
-        e2e_count_with(zn, "Note_Content", "Comment by Mia Krystof", "Fixed in the CSV writer", NULL),
-        1);
+    assert_int_equal(e2e_count_with(zn, "Note_Content", "Comment by Mia Krystof",
+                                    "Fixed in the CSV writer", NULL),
+                     1);
     cJSON_Delete(jc);
     cJSON_Delete(zn);
     e2e_assert_quiet(e);
@@ -113,10 +121,7 @@ static void test_zoho_jira_lost_comment_answer(void **state)
     assert_int_equal(cJSON_GetArraySize(jc), 1); /* it landed; its answer did not */
     cJSON_Delete(jc);
     assert_int_equal(e2e_sync_once(e), 0);
-    jc = e2e_jira_comments(e, key);
-    assert_int_equal(cJSON_GetArraySize(jc), 1);
-    assert_int_equal(e2e_count_with(jc, "text", "Please call the customer back", NULL), 1);
-    cJSON_Delete(jc);
+    assert_once_in(e2e_jira_comments(e, key), 1, "text", "Please call the customer back");
     e2e_assert_quiet(e);
     free(key);
     free(id);
@@ -157,6 +162,54 @@ static void test_zoho_jira_crash_at_every_commit(void **state)
     assert_int_equal(cJSON_GetArraySize(zn), 2);
     cJSON_Delete(jc);
     cJSON_Delete(zn);
+    e2e_assert_quiet(e);
+    free(key);
+    free(id);
+}
+
+/* GETs of a Jira issue's comment list since the log was last cleared. */
+static int jira_comment_reads(struct e2e *e)
+{
+    cJSON *log = sim_call(&e->jira, "GET", "/_sim/log", NULL, NULL);
+    int n = 0;
+    const cJSON *en;
+    cJSON_ArrayForEach(en, log)
+    {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(en, "method"));
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(en, "path"));
+        size_t len = p ? strlen(p) : 0;
+        n += m && !strcmp(m, "GET") && len > 8 && !strcmp(p + len - 8, "/comment");
+    }
+    cJSON_Delete(log);
+    return n;
+}
+
+/* A title edit on a Jira issue with comments reads no comments (the issue comes with their count
+ * and newest time); a comment written later is still read and copied. */
+static void test_zoho_jira_title_edit_reads_no_comments(void **state)
+{
+    struct e2e *e = *state;
+    char *key = NULL, *id = linked_case(e, &key);
+    add_jira_comment(e, key, "Asked the customer for a screenshot");
+    assert_int_equal(e2e_sync_once(e), 0);
+    assert_once_in(e2e_zoho_notes(e, id), 1, "Note_Content", "Asked the customer for a screenshot");
+
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"fields\":{\"summary\":\"Report export fails on "
+                         "Safari\"},\"user\":\"Mia Krystof\"}",
+                         key));
+    sim_clear_log(&e->jira);
+    assert_int_equal(e2e_sync_once(e), 0);
+    cJSON *c = e2e_zoho_case(e, id); /* the cycle did read the edited issue */
+    assert_string_equal(e2e_zfield(c, "Subject"), "Report export fails on Safari");
+    cJSON_Delete(c);
+    assert_int_equal(jira_comment_reads(e), 0);
+
+    add_jira_comment(e, key, "Screenshot received");
+    sim_clear_log(&e->jira);
+    assert_int_equal(e2e_sync_once(e), 0);
+    assert_int_equal(jira_comment_reads(e), 1);
+    assert_once_in(e2e_zoho_notes(e, id), 2, "Note_Content", "Screenshot received");
     e2e_assert_quiet(e);
     free(key);
     free(id);
@@ -443,15 +496,15 @@ static void test_pair_both_ways_edit_quiet(void **state)
     cJSON *tc = trk_comments(t, trk), *cc = crm_comments(t, id);
     assert_int_equal(cJSON_GetArraySize(tc), 2);
     assert_int_equal(e2e_count_with(tc, "text", "Comment by 李伟 on ", crm_label,
-                                "客户电话回访：导出仍然很慢", NULL),
+                                    "客户电话回访：导出仍然很慢", NULL),
                      1);
     assert_int_equal(cJSON_GetArraySize(cc), 2);
     /* plain-text CRMs keep the words of the markdown and a short marker trailer */
     assert_int_equal(
         e2e_count_with(cc, crm_text_field(t), "Comment by Mia Krystof on ", trk_label,
-                   /* Trello's markdown, Jira's literal asterisks */
-                   t->jira ? "Profiling the export **now**" : "Profiling the export now",
-                   "[cb:", NULL),
+                       /* Trello's markdown, Jira's literal asterisks */
+                       t->jira ? "Profiling the export **now**" : "Profiling the export now",
+                       "[cb:", NULL),
         1);
     if (!t->jira) /* Trello hides its marker in a markdown line that renders as nothing */
         assert_int_equal(e2e_count_with(tc, "text", "[//]: # (crmbridge:", NULL), 1);
@@ -467,9 +520,10 @@ static void test_pair_both_ways_edit_quiet(void **state)
     cc = crm_comments(t, id);
     assert_int_equal(cJSON_GetArraySize(tc), 2);
     assert_int_equal(cJSON_GetArraySize(cc), 2);
-    assert_int_equal(e2e_count_with(tc, "text", "Comment by 李伟", "客户说周五前必须解决", NULL), 1);
+    assert_int_equal(e2e_count_with(tc, "text", "Comment by 李伟", "客户说周五前必须解决", NULL),
+                     1);
     assert_int_equal(e2e_count_with(cc, crm_text_field(t), "Comment by Mia Krystof",
-                                "Export fixed, 3x faster", NULL),
+                                    "Export fixed, 3x faster", NULL),
                      1);
     cJSON_Delete(tc);
     cJSON_Delete(cc);
@@ -521,6 +575,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zoho_jira_lost_comment_answer, e2e_setup,
                                         e2e_teardown),
         cmocka_unit_test_setup_teardown(test_zoho_jira_crash_at_every_commit, e2e_setup,
+                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_zoho_jira_title_edit_reads_no_comments, e2e_setup,
                                         e2e_teardown),
         cmocka_unit_test_setup_teardown(test_pair_both_ways_edit_quiet, setup_fx_trello,
                                         gp_teardown),

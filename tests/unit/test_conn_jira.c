@@ -4,7 +4,8 @@
  * carry a marker (also when the response is lost or search lags), edits of only the given
  * fields, multi-hop status transitions, rich text round trips, the failure classes for
  * 429, 503, 401 and HTML answers, and people: the assignable-user directory paged through,
- * user fields read as person objects and written by accountId (Data Center: user name).
+ * user fields read as person objects and written by accountId (Data Center: user name). Listed
+ * and bulk-read issues carry their comment count and, when all came along, newest comment time.
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -76,6 +77,23 @@ static void fx_close(struct fx *f)
     config_free(f->cfg);
     strbuf_release(&f->err);
     memset(f, 0, sizeof(*f));
+}
+
+/* Reopens f on the simulator switched to Data Center (with the extra config members, JSON). */
+static void fx_open_dc(struct fx *f, const char *sim_config, const char *const *fields)
+{
+    fx_close(f);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"flavor\":\"datacenter\"%s%s}",
+                         sim_config ? "," : "", sim_config ? sim_config : ""));
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "endpoints = {\n  crm = { type = \"zoho\"; };\n  tracker = {\n"
+             "    type = \"jira\"; flavor = \"datacenter\";\n    api_url = \"%s\";\n"
+             "    api_token = \"sim-jira-dc-pat\";\n  };\n};\n"
+             "pairs = ( { name = \"p\"; crm = { endpoint = \"crm\"; };\n"
+             "  tracker = { endpoint = \"tracker\"; project = \"SUP\"; }; } );\n",
+             S.base);
+    fx_open_with(f, text, fields);
 }
 
 static int setup(void **state)
@@ -479,7 +497,7 @@ static void test_update_only_given_fields(void **state)
 static void write_creates(struct fx *f, struct write_op *ops, int n, int bad_at)
 {
     cJSON **fields = calloc((size_t)n, sizeof(*fields));
-    char (*markers)[16] = calloc((size_t)n, sizeof(*markers));
+    char(*markers)[16] = calloc((size_t)n, sizeof(*markers));
     for (int i = 0; i < n; i++) {
         write_op_init(&ops[i]);
         fields[i] = cJSON_CreateObject();
@@ -610,7 +628,7 @@ static void test_status_goes_through_in_progress(void **state)
     cJSON *iss = sim_issue(op.rec.key);
     assert_string_equal(sim_field(iss, "status"), "Done");
     assert_int_equal(changes_of(iss, "status"), 2);
-    assert_int_equal(sim_count(&S, "GET", "/rest/api/3/issue/"), 3); /* issue + 2 listings */
+    assert_int_equal(sim_count(&S, "GET", "/rest/api/3/issue/"), 3);  /* issue + 2 listings */
     assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/"), 4); /* bulk, link, 2 hops */
     assert_int_equal(op.rec.modified_ms, 0); /* the engine reads new issues back */
     cJSON_Delete(iss);
@@ -630,11 +648,10 @@ static void test_status_goes_through_in_progress(void **state)
                          "\"status\":400}]}"));
     sim_clear_log(&S);
     assert_int_equal(
-        write_one(f, &op, NULL, "{\"summary\":\"refused\",\"status\":\"Done\"}", "m-ref"),
-        CB_OK);
+        write_one(f, &op, NULL, "{\"summary\":\"refused\",\"status\":\"Done\"}", "m-ref"), CB_OK);
     iss = sim_issue(op.rec.key);
     assert_string_equal(sim_field(iss, "status"), "Done");
-    assert_int_equal(sim_count(&S, "GET", "/rest/api/3/issue/"), 1); /* the listing */
+    assert_int_equal(sim_count(&S, "GET", "/rest/api/3/issue/"), 1);  /* the listing */
     assert_int_equal(sim_count(&S, "POST", "/rest/api/3/issue/"), 4); /* bulk, link, 2 tries */
     cJSON_Delete(iss);
     write_op_release(&op);
@@ -718,6 +735,95 @@ static void test_get_many_skips_missing(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(got.v[0].fields, "status")),
                         "To Do");
     record_list_release(&got);
+}
+
+/* --- comments carried by issues ------------------------------------------------------------ */
+
+/* Adds a comment by Mia Krystof to issue key, a simulated second after the last change. */
+static void sim_comment(const char *key, const char *text)
+{
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/clock", "{\"advance_ms\":1000}"));
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"user\":\"Mia Krystof\","
+                         "\"fields\":{\"comment\":\"%s\"}}",
+                         key, text));
+}
+
+/* A pseudo field of a record as a number, or -1 when it is absent. */
+static int64_t pseudo(const struct record *r, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(r->fields, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+}
+
+/* SUP-1 without comments, SUP-2 with two (the older one edited last), SUP-3 with more than an
+ * issue answer embeds. Returns the newest time among SUP-2's comments, as its comment list says. */
+static int64_t seed_commented(struct fx *f)
+{
+    seed_issues(3, sim_now() - 3600 * 1000, "To Do");
+    sim_comment("SUP-2", "first");
+    sim_comment("SUP-2", "second");
+    struct comment_list cl = {0};
+    assert_int_equal(f->ops->list_comments(f->c, "10002", &cl, &f->err), CB_OK);
+    assert_int_equal(cl.n, 2);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/clock", "{\"advance_ms\":1000}"));
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/comment_edit",
+                         "{\"key\":\"SUP-2\",\"id\":\"%s\",\"text\":\"first, edited\"}",
+                         cl.v[0].id));
+    comment_list_release(&cl);
+    for (int i = 0; i < 25; i++)
+        sim_comment("SUP-3", "one of many");
+    assert_int_equal(f->ops->list_comments(f->c, "10002", &cl, &f->err), CB_OK);
+    assert_int_equal(cl.n, 2);
+    int64_t newest =
+        cl.v[0].updated_ms > cl.v[1].updated_ms ? cl.v[0].updated_ms : cl.v[1].updated_ms;
+    assert_true(cl.v[0].updated_ms > cl.v[1].created_ms); /* the edit is the newest */
+    comment_list_release(&cl);
+    return newest;
+}
+
+/* The issues of seed_commented as read: the count always, the newest comment time only when the
+ * answer held every comment, and never the comment field itself among the mapped fields. */
+static void check_commented(const struct record_list *l, int64_t newest)
+{
+    static const char *const keys[] = {"SUP-1", "SUP-2", "SUP-3"};
+    const int64_t count[] = {0, 2, 25}, ms[] = {-1, newest, -1};
+    for (int i = 0; i < 3; i++) {
+        const struct record *r = find_key(l, keys[i]);
+        assert_non_null(r);
+        assert_int_equal(pseudo(r, COMMENT_COUNT_FIELD), count[i]);
+        assert_int_equal(pseudo(r, COMMENT_NEWEST_FIELD), ms[i]);
+        assert_null(cJSON_GetObjectItem(r->fields, "comment"));
+        assert_null(cJSON_GetObjectItem(r->fields, "Comment"));
+    }
+}
+
+static void check_comment_fields(struct fx *f)
+{
+    int64_t newest = seed_commented(f);
+    struct collected got = {0};
+    assert_int_equal(f->ops->list_changed(f->c, 0, collect, &got, &f->err), CB_OK);
+    assert_int_equal(got.recs.n, 3);
+    check_commented(&got.recs, newest);
+    record_list_release(&got.recs);
+    const char *ids[] = {"10001", "10002", "10003"};
+    struct record_list many = {0};
+    assert_int_equal(f->ops->get_many(f->c, ids, 3, &many, &f->err), CB_OK);
+    assert_int_equal(many.n, 3);
+    check_commented(&many, newest);
+    record_list_release(&many);
+}
+
+static void test_issues_carry_comment_count_and_time(void **state)
+{
+    check_comment_fields(*state);
+}
+
+static void test_issues_carry_comment_count_and_time_on_data_center(void **state)
+{
+    struct fx *f = *state;
+    fx_open_dc(f, NULL, want_fields);
+    check_comment_fields(f);
 }
 
 /* --- people ------------------------------------------------------------------------------- */
@@ -857,19 +963,7 @@ static void test_person_write_sets_refuses_and_clears(void **state)
 static void test_person_fields_on_data_center(void **state)
 {
     struct fx *f = *state;
-    fx_close(f);
-    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config",
-                         "{\"flavor\":\"datacenter\","
-                         "\"user_page_cap\":3}"));
-    char text[2048];
-    snprintf(text, sizeof(text),
-             "endpoints = {\n  crm = { type = \"zoho\"; };\n  tracker = {\n"
-             "    type = \"jira\"; flavor = \"datacenter\";\n    api_url = \"%s\";\n"
-             "    api_token = \"sim-jira-dc-pat\";\n  };\n};\n"
-             "pairs = ( { name = \"p\"; crm = { endpoint = \"crm\"; };\n"
-             "  tracker = { endpoint = \"tracker\"; project = \"SUP\"; }; } );\n",
-             S.base);
-    fx_open_with(f, text, people_fields);
+    fx_open_dc(f, "\"user_page_cap\":3", people_fields);
     cJSON_Delete(sim_ctl(&S, "POST", "/_sim/seed", "{\"issues\":[{\"summary\":\"a\"}]}"));
     struct person_list dir = {0};
     sim_clear_log(&S);
@@ -1018,6 +1112,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_unreachable_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_description_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_many_skips_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issues_carry_comment_count_and_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issues_carry_comment_count_and_time_on_data_center,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_429_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_burst_limit_is_honoured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_503_burst_then_success, setup, teardown),

@@ -369,6 +369,62 @@ static void test_new_link_skips_the_record_we_created(void **state)
     strbuf_release(&err);
 }
 
+/* A record that came with all its comments (Jira's comment field) is listed only when its newest
+ * comment is past the mark of the last listing, however far its modified time moved: a title
+ * edit costs no listing, a new or edited comment is still copied. */
+static void test_newest_comment_time_spares_a_listing(void **state)
+{
+    struct env *e = *state;
+    struct fc *x = f_add(&e->side[1], "SUP-1", "Mia Krystof", "Looking into it");
+    struct record recs[2] = {{.id = "case1", .modified_ms = x->ms},
+                             {.id = "SUP-1", .modified_ms = x->ms}};
+    recs[1].fields = cJSON_CreateObject();
+    cJSON *count = cJSON_AddNumberToObject(recs[1].fields, COMMENT_COUNT_FIELD, 1);
+    cJSON *newest = cJSON_AddNumberToObject(recs[1].fields, COMMENT_NEWEST_FIELD, (double)x->ms);
+    struct comment_sync cs = {.pair = "p",
+                              .cache = e->cache,
+                              .ops = {&crm_ops, &trk_ops},
+                              .conn = {&e->side[0], &e->side[1]},
+                              .rep = &e->rep};
+    struct strbuf err = STRBUF_INIT;
+    assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
+    assert_string_equal(e->side[1].listed, "SUP-1 "); /* never synced: read whatever it says */
+    assert_int_equal(count_body(&e->side[0], "Looking into it"), 1);
+
+    /* a person edits the title: its modified time moves, its comments did not */
+    e->side[0].listed[0] = e->side[1].listed[0] = 0;
+    recs[1].modified_ms = x->ms + 1000;
+    assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
+    assert_string_equal(e->side[1].listed, "");
+    /* without the time (not every comment came with the record): listed as before */
+    cJSON_DeleteItemFromObject(recs[1].fields, COMMENT_NEWEST_FIELD);
+    recs[1].modified_ms = x->ms + 2000;
+    assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
+    assert_string_equal(e->side[1].listed, "SUP-1 ");
+
+    /* a new comment: its time is past the mark, so it is listed and copied */
+    struct fc *y = f_add(&e->side[1], "SUP-1", "Mia Krystof", "Found the cause");
+    recs[1].modified_ms = y->ms;
+    cJSON_SetNumberValue(count, 2);
+    newest = cJSON_AddNumberToObject(recs[1].fields, COMMENT_NEWEST_FIELD, (double)y->ms);
+    e->side[1].listed[0] = 0;
+    assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
+    assert_string_equal(e->side[1].listed, "SUP-1 ");
+    assert_int_equal(count_body(&e->side[0], "Found the cause"), 1);
+    /* ... and an edit of it too; the CRM record, whose time did not move, is never listed */
+    y->ms += 60000;
+    snprintf(y->body, sizeof(y->body), "Found the cause: a full disk");
+    recs[1].modified_ms = y->ms;
+    cJSON_SetNumberValue(newest, (double)y->ms);
+    e->side[1].listed[0] = 0;
+    assert_int_equal(sync_comments(&cs, &e->link, recs, 1, sizeof(e->link), &err), CB_OK);
+    assert_string_equal(e->side[1].listed, "SUP-1 ");
+    assert_int_equal(count_body(&e->side[0], "a full disk"), 1);
+    assert_string_equal(e->side[0].listed, "");
+    cJSON_Delete(recs[1].fields);
+    strbuf_release(&err);
+}
+
 static void test_copy_text(void **state)
 {
     (void)state;
@@ -408,6 +464,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_new_link_skips_the_record_we_created, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel_run_keeps_others_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newest_comment_time_spares_a_listing, setup, teardown),
         cmocka_unit_test(test_copy_text),
         cmocka_unit_test(test_trailer),
     };
