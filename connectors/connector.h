@@ -41,20 +41,25 @@ typedef enum cb_status (*record_page_fn)(void *arg, struct record *recs, size_t 
 /* One create or update within a batch. */
 struct write_op {
     /* in */
-    const char *id;       /* remote id to update; NULL to create */
-    const cJSON *fields;  /* remote field name -> canonical value to write; borrowed */
-    const char *marker;   /* create: marker to store on the new record (find_marker finds it) */
-    const char *link_url; /* create: URL of the record on the other side, for a link back; may be NULL */
+    const char *id;      /* remote id to update; NULL to create */
+    const cJSON *fields; /* remote field name -> canonical value to write; borrowed */
+    const char *marker;  /* create: marker to store on the new record (find_marker finds it) */
+    const char
+        *link_url; /* create: URL of the record on the other side, for a link back; may be NULL */
     const char *link_title;
     int64_t created_ms;     /* create, migrate only: when the original was created (0 = unknown) */
     const char *created_by; /* and its creator's user id on this side (NULL = unknown); a
                              * connector that can keep both (Fxiaoke hasSpecifyTime,
                              * hasSpecifyCreatedBy) does, the others ignore them */
+    const struct record *current; /* update: the record as this cycle read it, or NULL; a
+                                   * connector may start from its values (a Jira issue's
+                                   * status) instead of reading them again, but they may be
+                                   * stale: a write they mislead must be corrected, not fail */
     /* out */
-    enum cb_status st;    /* per-record outcome */
-    struct strbuf err;    /* per-record message when st != CB_OK */
-    struct record rec;    /* on success: at least id, key, url; modified_ms when known (a
-                           * create may leave it 0: the engine reads new records back) */
+    enum cb_status st; /* per-record outcome */
+    struct strbuf err; /* per-record message when st != CB_OK */
+    struct record rec; /* on success: at least id, key, url; modified_ms when known (a
+                        * create may leave it 0: the engine reads new records back) */
 };
 
 /* A push channel to register or renew (connector_ops.watch). */
@@ -155,8 +160,8 @@ struct connector_ops {
     /* Optional: registers the side's push channel req->channel_id, or renews it (new expiry,
      * same id) when it exists, so that running it twice never makes two. info receives a
      * one-line description. NULL: the service has no channel crmbridge can register. */
-    enum cb_status (*watch)(struct connector *c, const struct watch_req *req,
-                            struct strbuf *info, struct strbuf *err);
+    enum cb_status (*watch)(struct connector *c, const struct watch_req *req, struct strbuf *info,
+                            struct strbuf *err);
     /* Optional people (mapping/people.h). list_users appends the users a person field of this
      * side may be set to (Jira: the project's assignable users; Zoho: active users; Trello: the
      * board's members; Fxiaoke: the company's employees), each once, paging through them all.

@@ -1804,6 +1804,49 @@ static void create_all(struct connector *c, struct write_op *ops, size_t n)
     free(jobs);
 }
 
+/* The status name the issue showed when the engine read it in this cycle; NULL if unknown. */
+static const char *seen_status(const struct connector *c, const struct write_op *op)
+{
+    for (size_t i = 0; op->current && i < c->need.n; i++)
+        if (!strcmp(c->need_ids[i], "status"))
+            return cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(op->current->fields, c->need.v[i]));
+    return NULL;
+}
+
+/* A status change from the status the cycle read, along learnt transitions: one POST per hop
+ * and no read. NULL *done (and nothing changed) when no edge is known or the first is refused
+ * (the status read is stale, or the workflow changed): the caller then asks the issue. */
+static enum cb_status status_by_edges(struct connector *c, struct write_op *op, const char *target,
+                                      int *done)
+{
+    const char *from = seen_status(c, op);
+    *done = 0;
+    if (!from || !strcasecmp(from, target) || check_status(c, target, &op->err) != CB_OK)
+        return CB_OK;
+    const struct edge *e = known_step(c, from, target);
+    if (!e || strcasecmp(e->to, target))
+        return CB_OK; /* one hop only: a walk half done from a stale status would mislead */
+    enum cb_status st = post_transition(c, op->id, op->id, e->tid, &op->err);
+    if (st == CB_ERR_FINAL) {
+        strbuf_reset(&op->err);
+        return CB_OK;
+    }
+    *done = st == CB_OK;
+    return st;
+}
+
+/* Fills op->rec after a write that read nothing back: id, key and url; modified_ms stays 0
+ * (the engine's next listing reads the issue). */
+static void fill_unread(struct connector *c, struct write_op *op)
+{
+    if (!op->rec.id)
+        op->rec.id = xstrdup(op->id);
+    if (!op->rec.key)
+        op->rec.key = xstrdup(op->current && op->current->key ? op->current->key : op->id);
+    fill_url(c, op);
+}
+
 static enum cb_status update_one(struct connector *c, struct write_op *op)
 {
     cJSON *body = cJSON_CreateObject(), *issue = NULL;
@@ -1819,11 +1862,16 @@ static enum cb_status update_one(struct connector *c, struct write_op *op)
                        op->id);
         strbuf_release(&path);
     }
+    int moved = 0;
     if (st == CB_OK && b.status)
+        st = status_by_edges(c, op, b.status, &moved);
+    if (st == CB_OK && b.status && !moved)
         st = set_status(c, op->id, op->id, b.status, &issue, &op->err);
-    else if (st == CB_OK && !issue)
+    else if (st == CB_OK && !issue && !moved)
         st = get_issue(c, op->id, "updated", &issue, &op->err);
-    if (st == CB_OK)
+    if (st == CB_OK && moved)
+        fill_unread(c, op);
+    else if (st == CB_OK)
         st = fill_written(c, op, issue);
     cJSON_Delete(issue);
     cJSON_Delete(body);

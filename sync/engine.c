@@ -339,7 +339,7 @@ void cycle_note(struct cycle *c, const char *fmt, ...)
 
 /* Runs fn inside one write transaction and commits it. */
 enum cb_status with_txn(struct cycle *c, enum cb_status (*fn)(struct cache_txn *, void *),
-                               void *arg, struct strbuf *err)
+                        void *arg, struct strbuf *err)
 {
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(c->p->cache, 0, &t, err);
@@ -359,8 +359,8 @@ enum cb_status with_txn(struct cycle *c, enum cb_status (*fn)(struct cache_txn *
 struct link_commit {
     const char *pair;
     struct link *link;
-    const cJSON *base;    /* may be NULL */
-    uint64_t intent_id;   /* 0 = none to delete */
+    const cJSON *base;  /* may be NULL */
+    uint64_t intent_id; /* 0 = none to delete */
 };
 
 static enum cb_status commit_link(struct cache_txn *t, void *arg)
@@ -412,8 +412,8 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
         w->rec[t] = found;
         w->recovered = 1;
         c->rep->linked++;
-        cycle_note(c, "linked %s '%s' to %s record '%s' created before an interruption", side_name(s),
-             in->source_id, side_name(t), rec_label(&w->rec[t]));
+        cycle_note(c, "linked %s '%s' to %s record '%s' created before an interruption",
+                   side_name(s), in->source_id, side_name(t), rec_label(&w->rec[t]));
         strbuf_release(&e);
         return st;
     }
@@ -421,7 +421,8 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
     int64_t now = cbtime_now_ms(), lag = lag_of(p, t);
     /* not visible: wait out the search lag, and after a send whose answer never came, as long
      * as the server may still be working on it */
-    int settled = now - in->created_ms >= lag && (!in->unsure_ms || now - in->unsure_ms >= p->settle_ms);
+    int settled =
+        now - in->created_ms >= lag && (!in->unsure_ms || now - in->unsure_ms >= p->settle_ms);
     if (st == CB_ERR_NOTFOUND && settled) {
         strbuf_release(&e);
         c->n_stale++; /* not there: the create step makes it again, with the same marker */
@@ -430,11 +431,13 @@ static enum cb_status recover_one(struct cycle *c, const struct intent *in, stru
     block(c, s, in->source_id);
     c->rep->postponed++;
     if (st == CB_ERR_NOTFOUND)
-        cycle_problem(c, "postponed create of %s record '%s': not visible on %s yet (search lag, "
+        cycle_problem(c,
+                      "postponed create of %s record '%s': not visible on %s yet (search lag, "
                       "or an earlier attempt may still land)",
                       side_name(s), in->source_id, side_name(t));
     else
-        cycle_problem(c, "postponed create of %s record '%s': %s", side_name(s), in->source_id, e.buf);
+        cycle_problem(c, "postponed create of %s record '%s': %s", side_name(s), in->source_id,
+                      e.buf);
     strbuf_release(&e);
     return st == CB_ERR_AUTH ? st : CB_OK;
 }
@@ -595,8 +598,9 @@ static enum cb_status classify(struct cycle *c, struct strbuf *err)
             if (r->marker) {
                 /* made by crmbridge and not linked: never copy it back (that would loop) */
                 c->rep->skipped++;
-                cycle_problem(c, "skipped %s record '%s': it carries a crmbridge marker but no link",
-                        side_name(s), rec_label(r));
+                cycle_problem(c,
+                              "skipped %s record '%s': it carries a crmbridge marker but no link",
+                              side_name(s), rec_label(r));
                 continue;
             }
             if (is_blocked(c, s, r->id)) {
@@ -635,7 +639,8 @@ static void add_resolution(struct cycle *c, struct cache_txn *t, const struct co
         w->forced_was = cJSON_CreateObject();
     cJSON *was = cJSON_CreateArray();
     for (int s = 0; s < 2; s++)
-        cJSON_AddItemToArray(was, k->value[s] ? cJSON_Duplicate(k->value[s], 1) : cJSON_CreateNull());
+        cJSON_AddItemToArray(was,
+                             k->value[s] ? cJSON_Duplicate(k->value[s], 1) : cJSON_CreateNull());
     cJSON_DeleteItemFromObjectCaseSensitive(w->forced_was, k->field);
     cJSON_AddItemToObject(w->forced_was, k->field, was);
     w->resolved = xrealloc(w->resolved, (w->n_resolved + 1) * sizeof(*w->resolved));
@@ -780,8 +785,8 @@ static enum cb_status commit_base(struct cache_txn *t, void *arg)
         st = cache_base_put(t, bc->pair, bc->link->id, bc->base);
     for (size_t i = 0; i < bc->n_conflicts && st == CB_OK; i++) {
         struct conflict old = {0};
-        enum cb_status fs = cache_conflict_find_open(t, bc->pair, bc->link->id,
-                                                     bc->conflicts[i].field, &old);
+        enum cb_status fs =
+            cache_conflict_find_open(t, bc->pair, bc->link->id, bc->conflicts[i].field, &old);
         if (fs == CB_OK) {
             bc->conflicts[i].id = old.id; /* refresh the open one with the latest values */
             bc->conflicts[i].created_ms = old.created_ms;
@@ -801,7 +806,7 @@ static enum cb_status commit_base(struct cache_txn *t, void *arg)
 struct pending {
     struct work *w;
     struct merge_result mr;
-    cJSON *remote[2];  /* remote fields to write per side (owned), NULL = none */
+    cJSON *remote[2]; /* remote fields to write per side (owned), NULL = none */
     enum cb_status st[2];
     char *err[2];
 };
@@ -848,8 +853,8 @@ static int refresh_conflict(const struct work *w, const char *f, struct conflict
 static void drop_stale_choices(struct cycle *c, struct work *w)
 {
     const cJSON *was;
-    struct conflict_puts cp = {xcalloc((size_t)cJSON_GetArraySize(w->forced_was) + 1,
-                                       sizeof(struct conflict)), 0};
+    struct conflict_puts cp = {
+        xcalloc((size_t)cJSON_GetArraySize(w->forced_was) + 1, sizeof(struct conflict)), 0};
     struct strbuf e = STRBUF_INIT;
     cJSON_ArrayForEach(was, w->forced_was)
     {
@@ -889,8 +894,10 @@ static void drop_stale_choices(struct cycle *c, struct work *w)
         cJSON_Delete(k.resolution);
         k.resolution = NULL;
         cp.v[cp.n++] = k;
-        cycle_note(c, "conflict on '%s' of link %llu opened again: a side changed after it was "
-                      "resolved", f, (unsigned long long)w->link.id);
+        cycle_note(c,
+                   "conflict on '%s' of link %llu opened again: a side changed after it was "
+                   "resolved",
+                   f, (unsigned long long)w->link.id);
     }
     if (cp.n && with_txn(c, put_conflicts, &cp, &e) != CB_OK)
         log_warn("cannot reopen conflicts of link %llu: %s", (unsigned long long)w->link.id, e.buf);
@@ -955,7 +962,9 @@ static void fill_conflicts(struct cycle *c, struct pending *pd, struct conflict 
             k->value[s] = cJSON_Duplicate(mc->value[s], 1);
             k->who[s] = w->rec[s].modified_by ? xstrdup(w->rec[s].modified_by) : NULL;
             k->changed_ms[s] = w->rec[s].modified_ms;
-            k->key[s] = w->rec[s].key ? xstrdup(w->rec[s].key) : w->link.remote[s] ? xstrdup(w->link.remote[s]) : NULL;
+            k->key[s] = w->rec[s].key       ? xstrdup(w->rec[s].key)
+                        : w->link.remote[s] ? xstrdup(w->link.remote[s])
+                                            : NULL;
         }
         k->created_ms = cbtime_now_ms();
     }
@@ -970,15 +979,15 @@ static void finish(struct cycle *c, struct pending *pd, struct strbuf *err)
             fill_link_side(&w->link, (enum side)s, &w->rec[s]);
     struct conflict *conf = NULL;
     fill_conflicts(c, pd, &conf);
-    struct base_commit bc = {c->p->pc->name, &w->link,       pd->mr.new_base, conf,
+    struct base_commit bc = {c->p->pc->name,     &w->link,    pd->mr.new_base, conf,
                              pd->mr.n_conflicts, w->resolved, w->n_resolved};
     enum cb_status st = with_txn(c, commit_base, &bc, err);
     for (size_t i = 0; i < pd->mr.n_conflicts; i++) {
         if (st == CB_OK && conf[i].created_ms >= c->started_ms) {
             c->rep->conflicts++;
-            cycle_note(c, "conflict on '%s' between %s '%s' and %s '%s': held for review", conf[i].field,
-                 side_name(SIDE_CRM), conf[i].key[0] ? conf[i].key[0] : "?", side_name(SIDE_TRACKER),
-                 conf[i].key[1] ? conf[i].key[1] : "?");
+            cycle_note(c, "conflict on '%s' between %s '%s' and %s '%s': held for review",
+                       conf[i].field, side_name(SIDE_CRM), conf[i].key[0] ? conf[i].key[0] : "?",
+                       side_name(SIDE_TRACKER), conf[i].key[1] ? conf[i].key[1] : "?");
         }
         conflict_release(&conf[i]);
     }
@@ -986,7 +995,7 @@ static void finish(struct cycle *c, struct pending *pd, struct strbuf *err)
     if (st != CB_OK) {
         c->rep->failed++;
         cycle_problem(c, "cannot record the sync of link %llu: %s", (unsigned long long)w->link.id,
-                err->buf);
+                      err->buf);
     }
 }
 
@@ -1080,6 +1089,7 @@ static enum cb_status write_updates(struct cycle *c, enum side s, struct pending
             write_op_init(&ops[k]);
             ops[k].id = pds[i].w->link.remote[s];
             ops[k].fields = pds[i].remote[s];
+            ops[k].current = pds[i].w->rec[s].id ? &pds[i].w->rec[s] : NULL;
             idx[k++] = i;
         }
         if (k == 0)
@@ -1090,7 +1100,9 @@ static enum cb_status write_updates(struct cycle *c, enum side s, struct pending
             struct pending *pd = &pds[idx[j]];
             pd->st[s] = ops[j].st;
             if (ops[j].st != CB_OK) {
-                pd->err[s] = xstrdup(ops[j].err.len ? ops[j].err.buf : e.len ? e.buf : cb_status_str(ops[j].st));
+                pd->err[s] = xstrdup(ops[j].err.len ? ops[j].err.buf
+                                     : e.len        ? e.buf
+                                                    : cb_status_str(ops[j].st));
             } else if (ops[j].rec.modified_ms) {
                 /* keep the record's post-write identity for the link */
                 struct record *r = &pd->w->rec[s];
@@ -1125,10 +1137,11 @@ static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
             char *fields = NULL;
             struct strbuf names = STRBUF_INIT;
             const cJSON *f;
-            cJSON_ArrayForEach(f, pd->mr.patch[s])
-                (void)strbuf_addf(&names, "%s%s", names.len ? ", " : "", f->string);
+            cJSON_ArrayForEach(f, pd->mr.patch[s])(void)
+                strbuf_addf(&names, "%s%s", names.len ? ", " : "", f->string);
             fields = strbuf_detach(&names);
-            cycle_note(c, "updated %s '%s': %s", side_name(s), w->link.key[s] ? w->link.key[s] : w->link.remote[s], fields);
+            cycle_note(c, "updated %s '%s': %s", side_name(s),
+                       w->link.key[s] ? w->link.key[s] : w->link.remote[s], fields);
             free(fields);
             continue;
         }
@@ -1178,9 +1191,12 @@ enum cb_status merge_and_write(struct cycle *c, size_t from, struct strbuf *err)
                 continue;
             missing = 1;
             c->rep->skipped++;
-            cycle_problem(c, "skipped link %llu: %s record '%s' no longer exists (deletes are ignored)",
-                    (unsigned long long)w->link.id, side_name((enum side)s),
-                    w->link.key[s] ? w->link.key[s] : w->link.remote[s] ? w->link.remote[s] : "?");
+            cycle_problem(
+                c, "skipped link %llu: %s record '%s' no longer exists (deletes are ignored)",
+                (unsigned long long)w->link.id, side_name((enum side)s),
+                w->link.key[s]      ? w->link.key[s]
+                : w->link.remote[s] ? w->link.remote[s]
+                                    : "?");
         }
         w->done = 1;
         if (missing)
@@ -1274,12 +1290,11 @@ static enum cb_status drop_orphan_intents(struct cycle *c, struct strbuf *err)
     return st;
 }
 
-
 struct create_job {
     struct record *src;
-    char *creator;      /* keep_origin: the creator's user id on the target (owned; may be NULL) */
-    cJSON *view;        /* source view (owned) */
-    cJSON *remote;      /* remote fields for the target (owned) */
+    char *creator; /* keep_origin: the creator's user id on the target (owned; may be NULL) */
+    cJSON *view;   /* source view (owned) */
+    cJSON *remote; /* remote fields for the target (owned) */
     struct intent in;
     char marker[33];
 };
@@ -1329,7 +1344,7 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
             strbuf_release(&e);
             c->rep->failed++;
             cycle_problem(c, "cannot create %s record for %s '%s': %s", side_name(t), side_name(s),
-                    rec_label(j->src), op->err.buf);
+                          rec_label(j->src), op->err.buf);
         } else {
             if (op->st == CB_ERR_TEMP && j->in.id) {
                 /* no answer, or a 5xx: the create may still land; recovery waits for it */
@@ -1343,7 +1358,7 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
             c->rep->postponed++;
             cap_cursor(c, s, j->src->modified_ms);
             cycle_problem(c, "postponed create for %s '%s': %s", side_name(s), rec_label(j->src),
-                    op->err.len ? op->err.buf : cb_status_str(op->st));
+                          op->err.len ? op->err.buf : cb_status_str(op->st));
         }
         return;
     }
@@ -1357,13 +1372,13 @@ static void create_done(struct cycle *c, enum side s, struct create_job *j, stru
     if (st != CB_OK) {
         c->rep->failed++;
         cycle_problem(c, "created %s '%s' but cannot record the link: %s", side_name(t),
-                rec_label(&op->rec), err->buf);
+                      rec_label(&op->rec), err->buf);
         w->done = 1;
         return;
     }
     c->rep->created[t]++;
     cycle_note(c, "created %s '%s' from %s '%s'", side_name(t), rec_label(&op->rec), side_name(s),
-         rec_label(j->src));
+               rec_label(j->src));
     /* The new record is read back (in batches, by fetch_side) and merged once more: what only
      * it knows (its key) and what the target filled in itself (a default priority, the
      * workflow's first status) flow back at once, and the base starts from its real state. */

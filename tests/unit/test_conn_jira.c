@@ -657,6 +657,60 @@ static void test_status_goes_through_in_progress(void **state)
     write_op_release(&op);
 }
 
+/* Updates issue `key` to status `target`, telling the connector it was `seen` when read. */
+static enum cb_status move_from(struct fx *f, const char *key, const char *seen, const char *target)
+{
+    cJSON *iss = sim_issue(key);
+    char id[32], fields[64];
+    snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(iss, "id")));
+    cJSON_Delete(iss);
+    struct record cur = {.id = id, .key = (char *)key, .fields = cJSON_CreateObject()};
+    cJSON_AddStringToObject(cur.fields, "status", seen);
+    snprintf(fields, sizeof(fields), "{\"status\":\"%s\"}", target);
+    struct write_op op;
+    write_op_init(&op);
+    op.current = &cur;
+    cJSON *fj = cJSON_Parse(fields);
+    op.id = id;
+    op.fields = fj;
+    assert_int_equal(f->ops->write(f->c, &op, 1, &f->err), CB_OK);
+    enum cb_status st = op.st;
+    if (st == CB_OK)
+        assert_string_equal(op.rec.key, key);
+    op.fields = NULL;
+    cJSON_Delete(fj);
+    write_op_release(&op);
+    cJSON_Delete(cur.fields);
+    return st;
+}
+
+/* A status change starts from the status the engine read in this cycle: once the workflow is
+ * learnt it is one POST and no read; a status that changed since (a stale read) costs the
+ * reads it needs, never a failure. */
+static void test_status_change_from_the_status_read(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(2, sim_now() - 60000, "In Progress");
+    seed_issues(1, sim_now() - 50000, "Waiting for customer");
+    sim_clear_log(&S);
+    assert_int_equal(move_from(f, "SUP-1", "In Progress", "Done"), CB_OK); /* learns */
+    assert_true(sim_count(&S, "GET", NULL) > 0);
+
+    sim_clear_log(&S);
+    assert_int_equal(move_from(f, "SUP-2", "In Progress", "Done"), CB_OK);
+    assert_int_equal(sim_count(&S, "GET", NULL), 0);
+    assert_int_equal(sim_count(&S, "POST", NULL), 1);
+    cJSON *iss = sim_issue("SUP-2");
+    assert_string_equal(sim_field(iss, "status"), "Done");
+    cJSON_Delete(iss);
+
+    /* SUP-3 waits for the customer, not in progress as read: the learnt step is refused */
+    assert_int_equal(move_from(f, "SUP-3", "In Progress", "Done"), CB_OK);
+    iss = sim_issue("SUP-3");
+    assert_string_equal(sim_field(iss, "status"), "Done");
+    cJSON_Delete(iss);
+}
+
 static void test_status_unreachable_is_final(void **state)
 {
     struct fx *f = *state;
@@ -1110,6 +1164,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulk_create_one_bad_element, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_create_over_fifty_is_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_unreachable_is_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_change_from_the_status_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_description_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_many_skips_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issues_carry_comment_count_and_time, setup, teardown),
