@@ -58,7 +58,8 @@ def calls_rows(sync):
     rows = []
     n = sync.get("records", 0)
     quiet = {"no change, steady": "no change, steady",
-             "no change, after initial load": "no change, right after linking %d" % n}
+             "no change, after initial load": "no change, 3 s after linking %d and reading "
+                                              "it back" % n}
     for name, case in quiet.items():
         runs = [r for r in sync["calls"] if r["name"] == name]
         if runs:
