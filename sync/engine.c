@@ -1137,8 +1137,10 @@ static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
             char *fields = NULL;
             struct strbuf names = STRBUF_INIT;
             const cJSON *f;
-            cJSON_ArrayForEach(f, pd->mr.patch[s])(void)
-                strbuf_addf(&names, "%s%s", names.len ? ", " : "", f->string);
+            cJSON_ArrayForEach(f, pd->mr.patch[s])
+            {
+                (void)strbuf_addf(&names, "%s%s", names.len ? ", " : "", f->string);
+            }
             fields = strbuf_detach(&names);
             cycle_note(c, "updated %s '%s': %s", side_name(s),
                        w->link.key[s] ? w->link.key[s] : w->link.remote[s], fields);
