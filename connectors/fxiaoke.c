@@ -65,7 +65,7 @@ struct ffield {
 
 struct iface_pace {
     char *path;
-    struct pace pace;
+    struct pace *pace; /* shared by every connection of the app to the same gateway */
 };
 
 struct connector {
@@ -98,9 +98,9 @@ struct connector {
 struct fx_call {
     const char *path;
     const cJSON *data;
-    int create; /* not idempotent: no retry of busy answers, no curl resend */
-    int flows;  /* add triggerWorkFlow / triggerApprovalFlow = false */
-    int top;    /* data's members go beside the auth fields, not into a data member */
+    int create;        /* not idempotent: no retry of busy answers, no curl resend */
+    int flows;         /* add triggerWorkFlow / triggerApprovalFlow = false */
+    int top;           /* data's members go beside the auth fields, not into a data member */
     const cJSON *opts; /* options beside the auth fields (hasSpecifyTime...); may be NULL */
 };
 
@@ -500,7 +500,7 @@ static struct pace *pace_for(struct connector *c, const char *path)
 {
     for (size_t i = 0; i < c->n_paces; i++)
         if (strcmp(c->paces[i].path, path) == 0)
-            return &c->paces[i].pace;
+            return c->paces[i].pace;
     struct iface_pace *ip = &c->paces[c->n_paces < FX_MAX_IFACES ? c->n_paces++ : 0];
     free(ip->path);
     ip->path = xstrdup(path);
@@ -508,8 +508,13 @@ static struct pace *pace_for(struct connector *c, const char *path)
      * window: a bucket of a fifth, refilled so that burst + refill stay at 95% of the limit in
      * any window, however the gateway counts */
     int burst = c->rate_limit / 5, budget = c->rate_limit * 95 / 100;
-    pace_init(&ip->pace, burst, (int64_t)burst * FX_RATE_WINDOW / (budget - burst));
-    return &ip->pace;
+    struct strbuf k = STRBUF_INIT, w = STRBUF_INIT;
+    (void)strbuf_addf(&w, "%s%s %d", c->api_url, path, c->rate_limit);
+    pace_key(&k, "fxiaoke app", c->app_id, w.buf);
+    ip->pace = pace_shared(k.buf, burst, (int64_t)burst * FX_RATE_WINDOW / (budget - burst));
+    strbuf_release(&k);
+    strbuf_release(&w);
+    return ip->pace;
 }
 
 /* ?thirdTraceId=<uuid v4>: newer docs ask for it on every call, older ones ignore it. */
@@ -1156,8 +1161,8 @@ static void proj_add(cJSON *proj, const char *f)
 
 static void add_projection(const struct connector *c, cJSON *sqi)
 {
-    const char *own[] = {"_id",         "name",          "last_modified_time", "last_modified_by",
-                         "create_time", "created_by",    "life_status",        c->marker_field,
+    const char *own[] = {"_id",         "name",       "last_modified_time", "last_modified_by",
+                         "create_time", "created_by", "life_status",        c->marker_field,
                          c->key_field};
     cJSON *proj = cJSON_AddArrayToObject(sqi, "fieldProjection");
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]) + c->n_want; i++) {
@@ -1855,8 +1860,8 @@ static enum cb_status follow_query(struct connector *c, cJSON *filters, follow_f
         cJSON *orders = cJSON_AddArrayToObject(sqi, "orders");
         add_order(orders, "create_time");
         add_order(orders, "_id");
-        const char *proj[] = {"_id", FOLLOW_TEXT, FOLLOW_REL, "created_by", "create_time",
-                              "last_modified_time", "life_status"};
+        const char *proj[] = {"_id",         FOLLOW_TEXT,          FOLLOW_REL,   "created_by",
+                              "create_time", "last_modified_time", "life_status"};
         cJSON_AddItemToObject(sqi, "fieldProjection", cJSON_CreateStringArray(proj, 7));
         struct fx_call fc = {.path = FOLLOW_PATH "query", .data = data};
         st = fx_call(c, &fc, "query fxiaoke follow-up records", &answer, err);
@@ -1944,9 +1949,12 @@ static enum cb_status fx_write_comment(struct connector *c, const char *record_i
     }
     cJSON_AddStringToObject(od, FOLLOW_TEXT, text.buf);
     struct fx_call fc = {.path = op->id ? FOLLOW_PATH "update" : FOLLOW_PATH "create",
-                         .data = data, .create = !op->id, .flows = 1};
-    enum cb_status st = fx_call(c, &fc, op->id ? "update a fxiaoke follow-up record"
-                                               : "add a fxiaoke follow-up record", &answer, err);
+                         .data = data,
+                         .create = !op->id,
+                         .flows = 1};
+    enum cb_status st = fx_call(
+        c, &fc, op->id ? "update a fxiaoke follow-up record" : "add a fxiaoke follow-up record",
+        &answer, err);
     if (st == CB_OK && !op->id)
         op->new_id = dup_or_null(jstr(answer, "dataId"));
     cJSON_Delete(answer);
@@ -1994,7 +2002,7 @@ static void fx_budget(const struct connector *c, struct http_budget *out, unsign
     http_budget_get(c->http, out);
     *paced = 0;
     for (size_t i = 0; i < c->n_paces; i++)
-        *paced += c->paces[i].pace.waits;
+        *paced += c->paces[i].pace->waits; /* of every connection sharing them */
 }
 
 /* A long text field keeps plain text: Markdown written there reads back without its markup. */
@@ -2027,8 +2035,8 @@ static enum cb_status life_call(struct connector *c, const char *verb, const cha
     else
         cJSON_AddStringToObject(data, "object_data_id", id);
     struct strbuf path = STRBUF_INIT, what = STRBUF_INIT;
-    (void)strbuf_addf(&what, "%s fxiaoke %s record '%s'", strcmp(verb, "delete") ? "invalidate" : verb,
-                      c->object, id);
+    (void)strbuf_addf(&what, "%s fxiaoke %s record '%s'",
+                      strcmp(verb, "delete") ? "invalidate" : verb, c->object, id);
     struct fx_call fc = {.path = data_path(c, verb, &path), .data = data};
     enum cb_status st = fx_call(c, &fc, what.buf, &j, err);
     if (st != CB_OK && strstr(err->buf, "error 320002004"))

@@ -9,12 +9,14 @@
  * creates one by one. User fields read as person objects and are written by accountId (Data
  * Center: user name); the directory is the project's assignable users. It does not do webhooks.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "connectors/connector.h"
+#include "connectors/pace.h"
 #include "core/timeutil.h"
 #include "mapping/richtext.h"
 
@@ -68,7 +70,8 @@ struct connector {
     char *filter; /* the side's JQL fragment (scope), or NULL */
     int dc;       /* flavor "datacenter": REST v2, Bearer token, wiki markup, users by name */
     int64_t search_lag_ms;
-    struct strlist need;   /* field names as the mapping says them (no pseudo fields) */
+    int burst_limit;     /* Cloud's burst limit for GET and POST per endpoint (PUT, DELETE: half) */
+    struct strlist need; /* field names as the mapping says them (no pseudo fields) */
     const char **need_ids; /* resolved ids, parallel to need (point into cat) */
     const struct jfield **need_f;
     struct jfield *cat; /* GET /field */
@@ -154,8 +157,8 @@ static void jql_quote(struct strbuf *q, const char *s)
 
 /* --- configuration ------------------------------------------------------------------------- */
 
-static const char *const ep_keys[] = {"api_url",    "email",  "api_token",
-                                      "search_lag", "flavor", NULL};
+static const char *const ep_keys[] = {"api_url", "email",       "api_token", "search_lag",
+                                      "flavor",  "burst_limit", NULL};
 
 /* 1 for flavor "datacenter", 0 for "cloud" (the default), -1 for anything else. */
 static int flavor_dc(const struct conf_group *g)
@@ -199,6 +202,14 @@ static int check_endpoint(const struct endpoint_conf *ep, struct strbuf *err)
     long secs = lag ? strtol(lag, &end, 10) : 0;
     if (lag && (end == lag || *end || secs < 0 || secs > 3600)) {
         conf_error(g, "search_lag", err, "jira 'search_lag' must be seconds between 0 and 3600");
+        bad++;
+    }
+    const char *burst = conf_get(g, "burst_limit");
+    long rps = burst ? strtol(burst, &end, 10) : 0;
+    if (burst && (end == burst || *end || rps < 0 || rps > 100000)) {
+        conf_error(g, "burst_limit", err,
+                   "jira 'burst_limit' must be requests per second between 0 (no pacing) and "
+                   "100000");
         bad++;
     }
     return bad;
@@ -362,6 +373,8 @@ static enum cb_status jira_open(const struct connector_params *p, struct connect
     const char *lag = conf_get(g, "search_lag");
     /* Data Center's search reads its index right after a write; Cloud's lags */
     c->search_lag_ms = (lag ? strtol(lag, NULL, 10) : c->dc ? 0 : 30) * 1000;
+    const char *burst = conf_get(g, "burst_limit");
+    c->burst_limit = c->dc ? 0 : burst ? (int)strtol(burst, NULL, 10) : 100;
     c->project = xstrdup(conf_get(&p->side->g, "project"));
     const char *it = conf_get(&p->side->g, "issue_type");
     c->issue_type = xstrdup(it ? it : "Task");
@@ -382,11 +395,16 @@ static void error_text(const cJSON *body, struct strbuf *out)
 {
     const cJSON *e;
     int n = 0;
-    cJSON_ArrayForEach(
-        e, cJSON_GetObjectItemCaseSensitive(body, "errorMessages")) if (cJSON_IsString(e))(void)
-        strbuf_addf(out, "%s%s", n++ ? "; " : ": ", e->valuestring);
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errors")) if (cJSON_IsString(e))(
-        void) strbuf_addf(out, "%s%s: %s", n++ ? "; " : ": ", e->string, e->valuestring);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errorMessages"))
+    {
+        if (cJSON_IsString(e))
+            (void)strbuf_addf(out, "%s%s", n++ ? "; " : ": ", e->valuestring);
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "errors"))
+    {
+        if (cJSON_IsString(e))
+            (void)strbuf_addf(out, "%s%s: %s", n++ ? "; " : ": ", e->string, e->valuestring);
+    }
 }
 
 static int is_html(const struct http_resp *r)
@@ -456,6 +474,49 @@ static enum cb_status read_response(struct connector *c, const struct http_resp 
 #define CALL_NO_RETRY 1   /* a create: sent once (http_req.no_retry) */
 #define CALL_KEEP_ERROR 2 /* a failed call still hands its parsed JSON body to *out */
 
+/* A path segment that names one resource: a numeric id (not the API version) or a key. */
+static int is_id_segment(const char *s, size_t n)
+{
+    size_t d = 0;
+    while (d < n && isdigit((unsigned char)s[n - 1 - d]))
+        d++;
+    if (d == n)
+        return n > 1;
+    return d > 0 && s[n - 1 - d] == '-'; /* SUP-12 */
+}
+
+/* Jira Cloud's burst limits: one token bucket per site, endpoint and method (GET and POST
+ * burst_limit requests a second, by default 100; PUT and DELETE half), shared by every
+ * connection of the process, paced at 95% with a burst of a twentieth so that parallel
+ * connections never bounce off them. NULL (no pacing) on Data Center, whose limits are its
+ * admin's, or with burst_limit 0. */
+static struct pace *burst_pace(const struct connector *c, const char *method, const char *path)
+{
+    if (c->burst_limit <= 0)
+        return NULL;
+    struct strbuf k = STRBUF_INIT;
+    (void)strbuf_addf(&k, "jira burst %s %s ", c->api_url, method);
+    size_t end = strcspn(path, "?");
+    for (size_t i = 0; i < end;) {
+        size_t n = strcspn(path + i + 1, "/?") + 1; /* the '/' and the segment */
+        if (i + n > end)
+            n = end - i;
+        if (is_id_segment(path + i + 1, n - 1))
+            (void)strbuf_adds(&k, "/{id}");
+        else
+            (void)strbuf_add(&k, path + i, n);
+        i += n;
+    }
+    int limit =
+        !strcmp(method, "PUT") || !strcmp(method, "DELETE") ? c->burst_limit / 2 : c->burst_limit;
+    (void)strbuf_addf(&k, " %d/s", limit);
+    int burst = limit / 20 > 0 ? limit / 20 : 1,
+        steady = limit * 95 / 100 > 0 ? limit * 95 / 100 : 1;
+    struct pace *p = pace_shared(k.buf, burst, (int64_t)1000 * burst / steady);
+    strbuf_release(&k);
+    return p;
+}
+
 /* Sends method path (relative to api_url) with an optional JSON body. On success *out holds the
  * parsed answer (owned by the caller; NULL when empty). what names the action for messages.
  * flags: CALL_NO_RETRY, CALL_KEEP_ERROR (0 for neither). */
@@ -487,7 +548,12 @@ static enum cb_status jira_call(struct connector *c, const char *method, const c
     struct http_resp resp;
     http_resp_init(&resp);
     *out = NULL;
-    enum cb_status st = http_request(c->http, &req, &resp, &why);
+    struct pace *pace = burst_pace(c, method, path);
+    enum cb_status st = pace ? pace_wait(pace) : CB_OK;
+    if (st == CB_OK)
+        st = http_request(c->http, &req, &resp, &why);
+    else
+        strbuf_setf(&why, "stopped while pacing jira requests");
     if (st != CB_OK)
         strbuf_setf(err, "cannot %s: %s", what.buf, why.buf);
     else

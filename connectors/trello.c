@@ -28,9 +28,9 @@
 
 #define FEED_LIMIT 1000 /* actions per feed page: the API's maximum */
 #define FEED_MAX_PAGES                                                                             \
-    5                  /* a longer walk back costs more than one cards snapshot: treat as a gap    \
-                        */
-#define CARD_FEED_PAGE 50  /* a card's actions come 50 a page... */
+    5                     /* a longer walk back costs more than one cards snapshot: treat as a gap \
+                           */
+#define CARD_FEED_PAGE 50 /* a card's actions come 50 a page... */
 #define CARD_FEED_PAGES 20 /* ...in pages 0 to 19 */
 #define PAGE_RECORDS 200
 #define DESC_MAX 16384
@@ -38,8 +38,9 @@
 #define TOKEN_LIMIT 100
 #define KEY_LIMIT 300
 #define MARKER_OPEN "[//]: # (crmbridge:"
-#define MARKER_SLACK_MS 3600000 /* find_marker accepts cards this much older than since_ms (the
-                                 * board's clock may be minutes behind ours) */
+#define MARKER_SLACK_MS                                                                            \
+    3600000 /* find_marker accepts cards this much older than since_ms (the                        \
+             * board's clock may be minutes behind ours) */
 #define FEED_TYPES                                                                                 \
     "createCard,updateCard,commentCard,updateComment,addLabelToCard,removeLabelFromCard,copyCard," \
     "moveCardToBoard,convertToCardFromCheckItem,emailCard,updateCustomFieldItem,"                  \
@@ -96,11 +97,11 @@ struct connector {
     char *me_key;              /* its meta key: "trello-member:<endpoint>" */
     /* the side's scope filter: label and list names (ids unused) */
     struct named_list scope_labels, scope_lists;
-    int need;                  /* F_* bits the mapping asked for */
-    char *fields_param;        /* fields= for card reads */
-    struct pace per_token, per_key;
-    int lists_reloaded; /* once per public call: a list id we did not know */
-    int members_reloaded; /* the same for a member id */
+    int need;                         /* F_* bits the mapping asked for */
+    char *fields_param;               /* fields= for card reads */
+    struct pace *per_token, *per_key; /* shared by every connection with the token, the key */
+    int lists_reloaded;               /* once per public call: a list id we did not know */
+    int members_reloaded;             /* the same for a member id */
     int ready;
 };
 
@@ -398,12 +399,19 @@ static char *fields_param(int need)
 }
 
 /* Paces at 85% of a limit with a small burst: at most limit/10 + 85% of limit requests fall
- * in any window, even across two runs back to back (each starts with a full burst). */
-static void pace_for(struct pace *p, long limit)
+ * in any window, even across two runs back to back (each starts with a full burst). One bucket
+ * per process for each token or key (and limit): parallel connections share it. */
+static struct pace *pace_for(const char *what, const char *secret, long limit)
 {
     long burst = limit / 20 > 0 ? limit / 20 : 1;
     long steady = limit * 85 / 100 > 0 ? limit * 85 / 100 : 1;
-    pace_init(p, (int)burst, (int64_t)WINDOW_MS * burst / steady);
+    struct strbuf k = STRBUF_INIT, l = STRBUF_INIT;
+    (void)strbuf_addf(&l, "%ld per 10 s", limit);
+    pace_key(&k, what, secret, l.buf);
+    struct pace *p = pace_shared(k.buf, (int)burst, (int64_t)WINDOW_MS * burst / steady);
+    strbuf_release(&k);
+    strbuf_release(&l);
+    return p;
 }
 
 static enum cb_status open_secrets(struct connector *c, const struct conf_group *g,
@@ -468,8 +476,9 @@ static enum cb_status trello_open(const struct connector_params *p, struct conne
     /* the filter reads labels and lists even when the mapping does not */
     c->fields_param =
         fields_param(need | (c->scope_labels.n ? F_LABELS : 0) | (c->scope_lists.n ? F_LIST : 0));
-    pace_for(&c->per_token, rate_setting(&p->ep->g, "token_rate", TOKEN_LIMIT));
-    pace_for(&c->per_key, rate_setting(&p->ep->g, "key_rate", KEY_LIMIT));
+    c->per_token =
+        pace_for("trello token", c->token, rate_setting(&p->ep->g, "token_rate", TOKEN_LIMIT));
+    c->per_key = pace_for("trello key", c->key, rate_setting(&p->ep->g, "key_rate", KEY_LIMIT));
     c->http = connector_http_new(p);
     *out = c;
     return CB_OK;
@@ -513,8 +522,8 @@ static enum cb_status read_response(struct connector *c, const struct http_resp 
             (void)strbuf_addf(err, ") when trying to %s", what);
         if (st == CB_ERR_WAIT) {
             /* someone else shares the token or key: let the window pass before going on */
-            pace_drain(&c->per_token);
-            pace_drain(&c->per_key);
+            pace_drain(c->per_token);
+            pace_drain(c->per_key);
         }
         return st;
     }
@@ -547,7 +556,7 @@ static enum cb_status trello_call(struct connector *c, const char *method, const
                                   const char *what_fmt, ...)
 {
     *out = NULL;
-    if (pace_wait(&c->per_token) != CB_OK || pace_wait(&c->per_key) != CB_OK) {
+    if (pace_wait(c->per_token) != CB_OK || pace_wait(c->per_key) != CB_OK) {
         strbuf_setf(err, "stopped while pacing trello requests");
         return CB_ERR_STOPPED;
     }
@@ -918,8 +927,8 @@ static int card_in_scope(struct connector *c, const cJSON *card)
 {
     int ok = !c->scope_labels.n;
     const cJSON *l;
-    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(card, "labels"))
-        ok = ok || (jstr(l, "name") && named_by_name(&c->scope_labels, jstr(l, "name")));
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(card, "labels")) ok =
+        ok || (jstr(l, "name") && named_by_name(&c->scope_labels, jstr(l, "name")));
     if (!ok || !c->scope_lists.n)
         return ok;
     const char *list = list_name(c, jstr(card, "idList"));
@@ -1062,7 +1071,7 @@ static enum cb_status get_card(struct connector *c, const char *id, struct recor
 static enum cb_status fetch_cards(struct connector *c, const struct strset *ids,
                                   struct record_list *out, struct strbuf *err)
 {
-    double token = pace_available(&c->per_token), key = pace_available(&c->per_key);
+    double token = pace_available(c->per_token), key = pace_available(c->per_key);
     if (ids->n > 1 && (double)ids->n > (token < key ? token : key))
         return snapshot(c, c->fields_param, ids, out, err);
     enum cb_status st = CB_OK;
@@ -1783,8 +1792,8 @@ static enum cb_status trello_write_comment(struct connector *c, const char *reco
         (void)strbuf_adds(&path, "/cards/");
         (void)strbuf_add_urlencoded(&path, record_id);
         (void)strbuf_adds(&path, "/actions/comments");
-        st = trello_call(c, "POST", path.buf, body, 1, &resp, err,
-                         "comment on trello card '%s'", record_id);
+        st = trello_call(c, "POST", path.buf, body, 1, &resp, err, "comment on trello card '%s'",
+                         record_id);
         if (st == CB_OK && jstr(resp, "id"))
             op->new_id = xstrdup(jstr(resp, "id"));
         if (st == CB_OK)
@@ -1802,11 +1811,10 @@ static int64_t trello_server_now(const struct connector *c)
     return http_server_now(c->http);
 }
 
-static void trello_budget(const struct connector *c, struct http_budget *out,
-                          unsigned long *paced)
+static void trello_budget(const struct connector *c, struct http_budget *out, unsigned long *paced)
 {
     http_budget_get(c->http, out);
-    *paced = c->per_token.waits + c->per_key.waits;
+    *paced = c->per_token->waits + c->per_key->waits; /* of every connection sharing them */
 }
 
 /* A card's description reads back normalised (the hidden marker line taken out). */

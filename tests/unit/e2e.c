@@ -19,7 +19,10 @@ void e2e_write_conf(struct e2e *e, const char *extra_pair)
              "    client_id = \"1000.SIMCLIENT\"; client_secret = \"env:CB_TEST_ZOHO_SECRET\";\n"
              "    refresh_token = \"file:%s/zoho.token\"; };\n"
              "  jira = { type = \"jira\"; api_url = \"%s\"; email = \"bot@acme.test\";\n"
-             "    api_token = \"env:CB_TEST_JIRA_TOKEN\"; search_lag = 0; };\n"
+             "    api_token = \"env:CB_TEST_JIRA_TOKEN\"; search_lag = 0;\n"
+             /* correctness, not pacing (test_conn_jira paces against the real limits); tests
+              * that keep the simulator's limits see its 429s and retry */
+             "    burst_limit = 2000; };\n"
              "};\n"
              "pairs = ( { name = \"feedback\";\n"
              "  crm = { endpoint = \"zoho\"; module = \"Cases\"; };\n"

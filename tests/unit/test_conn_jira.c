@@ -775,6 +775,50 @@ static void test_description_round_trip(void **state)
     cJSON_Delete(fields);
 }
 
+/* Answers 429 in the simulator's log. */
+static int throttled(void)
+{
+    cJSON *log = sim_call(&S, "GET", "/_sim/log", NULL, NULL);
+    int n = 0;
+    const cJSON *en;
+    cJSON_ArrayForEach(en, log)
+    {
+        n += (int)cJSON_GetNumberValue(cJSON_GetObjectItem(en, "status")) == 429;
+    }
+    cJSON_Delete(log);
+    return n;
+}
+
+/* Two connections of one process (a migration's) share Jira Cloud's burst limit of an
+ * endpoint: 150 reads in a row, alternating connections, are paced under 100 a second instead
+ * of being answered 429. */
+static void test_connections_share_the_burst_limit(void **state)
+{
+    struct fx *f = *state, g;
+    seed_issues(1, sim_now() - 60000, "To Do");
+    cJSON *iss = sim_issue("SUP-1");
+    char id[32];
+    snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(iss, "id")));
+    cJSON_Delete(iss);
+    fx_open_with(&g, config_text("sim-jira-token", NULL, NULL), want_fields);
+    struct fx *both[2] = {f, &g};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(both[i]->ops->ping(both[i]->c, NULL, &both[i]->err), CB_OK);
+    sim_clear_log(&S);
+    const char *ids[] = {id};
+    int64_t t0 = cbtime_now_ms();
+    for (int i = 0; i < 150; i++) {
+        struct fx *x = both[i % 2];
+        struct record_list got = {0};
+        assert_int_equal(x->ops->get_many(x->c, ids, 1, &got, &x->err), CB_OK);
+        assert_int_equal(got.n, 1);
+        record_list_release(&got);
+    }
+    assert_int_equal(throttled(), 0);
+    assert_true(cbtime_now_ms() - t0 >= 1000);
+    fx_close(&g);
+}
+
 static void test_get_many_skips_missing(void **state)
 {
     struct fx *f = *state;
@@ -1165,6 +1209,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulk_create_over_fifty_is_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_unreachable_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_change_from_the_status_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connections_share_the_burst_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_description_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_many_skips_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issues_carry_comment_count_and_time, setup, teardown),
