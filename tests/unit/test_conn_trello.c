@@ -878,6 +878,31 @@ static void test_pacing_keeps_a_burst_clear_of_429(void **state)
     cJSON_Delete(s);
 }
 
+/* Two connections with one token (a migration's) share its allowance: 40 reads between them
+ * take as long as 40 through one connection (85 per 10 s after a burst of 5), not half. */
+static void test_connections_share_the_token_pace(void **state)
+{
+    struct fx *f = *state, g = {0};
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"token_limit\":100,\"key_limit\":300}"));
+    fx_reopen(f, config_text(TOKEN, NULL, f->board, NULL));
+    fx_open_with(&g, config_text(TOKEN, NULL, f->board, NULL));
+    cJSON *s = seed("[{\"name\":\"a\"}]");
+    const char *ids[] = {seeded_id(s, 0)};
+    struct fx *both[2] = {f, &g};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(both[i]->ops->ping(both[i]->c, NULL, &both[i]->err), CB_OK);
+    int64_t t0 = cbtime_now_ms();
+    for (int i = 0; i < 40; i++) {
+        struct record_list out = {0};
+        assert_int_equal(both[i % 2]->ops->get_many(both[i % 2]->c, ids, 1, &out, &f->err), CB_OK);
+        record_list_release(&out);
+    }
+    assert_true(cbtime_now_ms() - t0 >= 3500); /* alone each would take under 2 s */
+    assert_int_equal(log_status_count(429), 0);
+    fx_close(&g);
+    cJSON_Delete(s);
+}
+
 /* Someone else spends the token's budget: the 429 (JSON, no headers) is waited out. */
 static void test_shared_token_429_is_retried(void **state)
 {
@@ -925,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_member_change_is_in_the_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_token_429_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pacing_keeps_a_burst_clear_of_429, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connections_share_the_token_pace, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
