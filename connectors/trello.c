@@ -7,7 +7,8 @@
  * hidden line at the end of the description; requests are paced for the per-token and per-key
  * limits.
  * Comments are commentCard actions (a new or edited one is card activity in the feed). The
- * pseudo field "member" is a card's first member, a person of the board's members. It does not
+ * pseudo field "member" is a card's first member, a person of the board's members (a write
+ * replaces that one and keeps the others). It does not
  * sync checklists, custom fields or attachments (a create only attaches the link back), and it
  * does not use webhooks.
  */
@@ -38,6 +39,7 @@
 #define TOKEN_LIMIT 100
 #define KEY_LIMIT 300
 #define MARKER_OPEN "[//]: # (crmbridge:"
+#define MEMBERS_FIELD "$members" /* every member id of a card, in order (not a mapped field) */
 #define MARKER_SLACK_MS                                                                            \
     3600000 /* find_marker accepts cards this much older than since_ms (the                        \
              * board's clock may be minutes behind ours) */
@@ -917,9 +919,12 @@ static void decode_fields(struct connector *c, const cJSON *card, const char *te
                               decode_labels(cJSON_GetObjectItemCaseSensitive(card, "labels")));
     if (c->need & F_CLOSED)
         cJSON_AddBoolToObject(out, "closed", cJSON_IsTrue(closed));
-    if (c->need & F_MEMBER)
-        cJSON_AddItemToObject(
-            out, "member", decode_member(c, cJSON_GetObjectItemCaseSensitive(card, "idMembers")));
+    if (c->need & F_MEMBER) {
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(card, "idMembers");
+        cJSON_AddItemToObject(out, "member", decode_member(c, ids));
+        if (cJSON_IsArray(ids)) /* all of them: a write of "member" keeps the others */
+            cJSON_AddItemToObject(out, MEMBERS_FIELD, cJSON_Duplicate(ids, 1));
+    }
 }
 
 /* 1 when a card has one of the scope's labels (if any) and sits in one of its lists (if any). */
@@ -1638,11 +1643,36 @@ static enum cb_status marker_of(struct connector *c, const char *id, char **mark
     return st;
 }
 
+/* A new "member" replaces the card's first member only: the others the card had when this
+ * cycle read it stay (Trello's idMembers replaces the whole list). */
+static void keep_other_members(const struct write_op *op, cJSON *body)
+{
+    const char *now = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "idMembers"));
+    const cJSON *had =
+        op->current ? cJSON_GetObjectItemCaseSensitive(op->current->fields, MEMBERS_FIELD) : NULL;
+    if (!now || !now[0] || cJSON_GetArraySize(had) < 2)
+        return;
+    struct strbuf ids = STRBUF_INIT;
+    (void)strbuf_adds(&ids, now);
+    const cJSON *m;
+    int first = 1;
+    cJSON_ArrayForEach(m, had)
+    {
+        if (!first && cJSON_IsString(m) && strcmp(m->valuestring, now) != 0)
+            (void)strbuf_addf(&ids, ",%s", m->valuestring);
+        first = 0;
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(body, "idMembers", cJSON_CreateString(ids.buf));
+    strbuf_release(&ids);
+}
+
 static enum cb_status update_one(struct connector *c, struct write_op *op)
 {
     cJSON *body = cJSON_CreateObject(), *card = NULL;
     char *marker = NULL;
     enum cb_status st = encode_fields(c, op->fields, 0, body, &op->err);
+    if (st == CB_OK)
+        keep_other_members(op, body);
     /* a new description keeps the card's marker, so find_marker still knows the card */
     if (st == CB_OK && cJSON_GetObjectItemCaseSensitive(body, "desc"))
         st = marker_of(c, op->id, &marker, &op->err);

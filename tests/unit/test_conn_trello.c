@@ -833,6 +833,44 @@ static void test_member_write_sets_refuses_and_clears(void **state)
     person_list_release(&dir);
 }
 
+/* A card with several members: a new "member" (the CRM's owner) replaces the first one only,
+ * the others the card had when the cycle read it stay. */
+static void test_member_write_keeps_the_other_members(void **state)
+{
+    struct fx *f = *state;
+    reopen_with_member(f);
+    struct person_list dir = {0};
+    assert_int_equal(f->ops->list_users(f->c, &dir, &f->err), CB_OK);
+    cJSON *s = seed("[{\"name\":\"team\",\"members\":[\"李伟\",\"Mia Krystof\"]}]");
+    struct collected got = {0};
+    assert_int_equal(f->ops->list_changed(f->c, 0, collect, &got, &f->err), CB_OK);
+    const struct record *read = find_id(&got.recs, seeded_id(s, 0));
+    assert_non_null(read);
+    const char *wang = member_named(&dir, "Wang Fang")->id;
+    cJSON *fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "member", wang);
+    struct write_op op;
+    write_op_init(&op);
+    op.id = seeded_id(s, 0);
+    op.fields = fields;
+    op.current = read;
+    assert_int_equal(f->ops->write(f->c, &op, 1, &f->err), CB_OK);
+    assert_int_equal(op.st, CB_OK);
+    assert_string_equal(cstr(cJSON_GetObjectItem(op.rec.fields, "member"), "name"), "Wang Fang");
+    cJSON *card = sim_card(seeded_id(s, 0));
+    const cJSON *ids = cJSON_GetObjectItem(card, "idMembers");
+    assert_int_equal(cJSON_GetArraySize(ids), 2);
+    assert_string_equal(cJSON_GetArrayItem(ids, 0)->valuestring, wang);
+    assert_string_equal(cJSON_GetArrayItem(ids, 1)->valuestring,
+                        member_named(&dir, "Mia Krystof")->id);
+    cJSON_Delete(card);
+    write_op_release(&op);
+    cJSON_Delete(fields);
+    record_list_release(&got.recs);
+    person_list_release(&dir);
+    cJSON_Delete(s);
+}
+
 /* A person adding a member in the web UI is a change the feed reports. */
 static void test_member_change_is_in_the_feed(void **state)
 {
@@ -947,6 +985,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_users_is_the_board_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_reads_as_person, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_write_sets_refuses_and_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_write_keeps_the_other_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_change_is_in_the_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_token_429_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pacing_keeps_a_burst_clear_of_429, setup, teardown),
