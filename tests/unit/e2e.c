@@ -8,7 +8,6 @@
 
 #include "core/strbuf.h"
 
-
 void e2e_write_conf(struct e2e *e, const char *extra_pair)
 {
     char text[4096];
@@ -28,7 +27,8 @@ void e2e_write_conf(struct e2e *e, const char *extra_pair)
              "  crm = { endpoint = \"zoho\"; module = \"Cases\"; };\n"
              "  tracker = { endpoint = \"jira\"; project = \"SUP\"; issue_type = \"Task\"; };\n"
              "  overlap = 5; %s } );\n",
-             e->dir, e->zoho.base, e->zoho.base, e->dir, e->jira.base, extra_pair ? extra_pair : "");
+             e->dir, e->zoho.base, e->zoho.base, e->dir, e->jira.base,
+             extra_pair ? extra_pair : "");
     assert_int_equal(tu_write_file(e->conf, text), 0);
 }
 
@@ -82,7 +82,7 @@ int e2e_sync_once(struct e2e *e)
 int e2e_writes(const struct sim *s)
 {
     const char *const reads[] = {"/rest/api/3/search", "/rest/api/3/issue/bulkfetch",
-                                        "/crm/v8/coql", "/oauth/v2/token", NULL};
+                                 "/crm/v8/coql", "/oauth/v2/token", NULL};
     cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
     int n = 0;
     const cJSON *en;
@@ -109,6 +109,22 @@ void e2e_assert_quiet(struct e2e *e)
     assert_int_equal(e2e_sync_once(e), 0);
     assert_int_equal(e2e_writes(&e->zoho), 0);
     assert_int_equal(e2e_writes(&e->jira), 0);
+}
+
+void e2e_assert_one_linked_issue(struct e2e *e, const char *case_id)
+{
+    assert_int_equal(e2e_count_issues(e), 1);
+    char *key = e2e_linked_key(e, case_id);
+    assert_non_null(key);
+    e2e_assert_quiet(e);
+    free(key);
+}
+
+void e2e_advance_clocks(struct e2e *e, long long ms)
+{
+    const struct sim *both[2] = {&e->zoho, &e->jira};
+    for (int i = 0; i < 2; i++)
+        cJSON_Delete(sim_ctl(both[i], "POST", "/_sim/clock", "{\"advance_ms\":%lld}", ms));
 }
 
 cJSON *e2e_jira_issues(struct e2e *e)
@@ -189,7 +205,6 @@ int e2e_count_issues(struct e2e *e)
     cJSON_Delete(all);
     return n;
 }
-
 
 char *e2e_mapping_with(struct e2e *e, const char *extra_fields, const char *extra_top)
 {

@@ -22,6 +22,10 @@ int e2e_run(struct e2e *e, char **out, const char *a1, const char *a2);
 int e2e_sync_once(struct e2e *e);
 int e2e_writes(const struct sim *s);
 void e2e_assert_quiet(struct e2e *e);
+/* Jira holds exactly one issue, linked to case_id, and a next cycle writes nothing. */
+void e2e_assert_one_linked_issue(struct e2e *e, const char *case_id);
+/* Moves both simulators' clocks ms forward (time passing for the services). */
+void e2e_advance_clocks(struct e2e *e, long long ms);
 cJSON *e2e_jira_issues(struct e2e *e);
 cJSON *e2e_jira_issue(struct e2e *e, const char *key);
 const char *e2e_jfield(const cJSON *issue, const char *f);

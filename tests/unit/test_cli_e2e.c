@@ -129,27 +129,8 @@ static void test_lost_create_response(void **state)
     assert_int_equal(e2e_run(e, &out, "sync", "--once"), 0);
     assert_non_null(strstr(out, "1 linked after recovery"));
     free(out);
-    assert_int_equal(e2e_count_issues(e), 1);
-    char *key = e2e_linked_key(e, id);
-    assert_non_null(key);
-    e2e_assert_quiet(e);
-    free(key);
+    e2e_assert_one_linked_issue(e, id);
     free(id);
-}
-
-/* Requests logged by a simulator whose method is m and whose path is exactly path. */
-static int count_requests(const struct sim *s, const char *m, const char *path)
-{
-    cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
-    int n = 0;
-    const cJSON *en;
-    cJSON_ArrayForEach(en, log)
-    {
-        n += !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(en, "method")), m) &&
-             !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(en, "path")), path);
-    }
-    cJSON_Delete(log);
-    return n;
 }
 
 static void test_2500_cases(void **state)
@@ -172,12 +153,11 @@ static void test_2500_cases(void **state)
     /* once a listing has begun after the load, the load is not listed again: two minutes on
      * (Jira's JQL times are whole minutes), a cycle with no change reads one page per side */
     for (int i = 0; i < 2; i++) {
-        cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/clock", "{\"advance_ms\":120000}"));
-        cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/clock", "{\"advance_ms\":120000}"));
+        e2e_advance_clocks(e, 120000);
         e2e_assert_quiet(e);
     }
-    assert_int_equal(count_requests(&e->zoho, "GET", "/crm/v8/Cases"), 1);
-    assert_int_equal(count_requests(&e->jira, "GET", "/rest/api/3/search/jql"), 1);
+    assert_int_equal(sim_count(&e->zoho, "GET", "/crm/v8/Cases"), 1);
+    assert_int_equal(sim_count(&e->jira, "GET", "/rest/api/3/search/jql"), 1);
 }
 
 static void test_bad_config(void **state)

@@ -272,17 +272,6 @@ static int log_count(const char *method, const char *path, const char *needle)
     return n;
 }
 
-static int log_status_count(int status)
-{
-    cJSON *log = sim_ctl(&S, "GET", "/_sim/log", NULL);
-    int n = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, log) n +=
-        (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "status")) == status;
-    cJSON_Delete(log);
-    return n;
-}
-
 /* "/1/boards/<board><suffix>" into buf. */
 static void board_path(char *buf, size_t n, const char *board, const char *suffix)
 {
@@ -912,7 +901,7 @@ static void test_pacing_keeps_a_burst_clear_of_429(void **state)
         record_list_release(&out);
     }
     assert_int_equal(sim_count(&S, NULL, NULL), 252); /* the ping: the board and "me" */
-    assert_int_equal(log_status_count(429), 0);
+    assert_int_equal(sim_count_status(&S, 429), 0);
     cJSON_Delete(s);
 }
 
@@ -936,7 +925,7 @@ static void test_connections_share_the_token_pace(void **state)
         record_list_release(&out);
     }
     assert_true(cbtime_now_ms() - t0 >= 3500); /* alone each would take under 2 s */
-    assert_int_equal(log_status_count(429), 0);
+    assert_int_equal(sim_count_status(&S, 429), 0);
     fx_close(&g);
     cJSON_Delete(s);
 }
@@ -954,7 +943,7 @@ static void test_shared_token_429_is_retried(void **state)
     sim_clear_log(&S);
     struct collected got = {0};
     assert_int_equal(f->ops->list_changed(f->c, 0, collect, &got, &f->err), CB_OK);
-    assert_true(log_status_count(429) >= 1);
+    assert_true(sim_count_status(&S, 429) >= 1);
     record_list_release(&got.recs);
     /* a limit that outlasts the retries is "wait", in Trello's words */
     cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"window_ms\":60000}"));

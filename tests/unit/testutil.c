@@ -162,6 +162,19 @@ int sim_count(const struct sim *s, const char *method, const char *path_prefix)
     return n;
 }
 
+int sim_count_status(const struct sim *s, int status)
+{
+    cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, log)
+    {
+        n += (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "status")) == status;
+    }
+    cJSON_Delete(log);
+    return n;
+}
+
 void sim_clear_log(const struct sim *s)
 {
     cJSON_Delete(sim_call(s, "DELETE", "/_sim/log", NULL, NULL));

@@ -37,6 +37,8 @@ cJSON *sim_ctl(const struct sim *s, const char *method, const char *path, const 
 /* Number of logged requests whose method equals method (NULL = any) and whose path starts with
  * path_prefix (NULL = any), excluding control calls. */
 int sim_count(const struct sim *s, const char *method, const char *path_prefix);
+/* Requests the simulator answered with status (429: rate limited). */
+int sim_count_status(const struct sim *s, int status);
 /* Clears the request log. */
 void sim_clear_log(const struct sim *s);
 
