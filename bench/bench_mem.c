@@ -176,7 +176,9 @@ static int walk_bases(void *arg, const struct link *l)
     return 0;
 }
 
-/* Opening the cache and walking every link, then every base too. */
+/* Opening the cache and walking every link the way `crmbridge links list` does (through
+ * cache_link_foreach, which decodes every link; cache_link_count reads a counter and would walk
+ * nothing), then every base too. */
 static int measure_walk(const char *state_dir)
 {
     struct cache *c;

@@ -23,9 +23,14 @@
 
 #include "cache/crypt.h"
 
-#define SCHEMA_VERSION 1
-#define KEY_MAX 511 /* LMDB's default maximum key size */
+#define SCHEMA_VERSION 2 /* 2: meta holds a link counter per pair */
+#define KEY_MAX 511      /* LMDB's default maximum key size */
 #define MAP_SIZE ((size_t)1 << (sizeof(size_t) > 4 ? 32 : 30))
+#define COUNT_PREFIX "linkcount:" /* meta key of a pair's link counter, reserved */
+/* A whole-table walk drops what it mapped after this many records: with the links of a real
+ * cache (about 300 bytes each, their pages interleaved with the bases') and the kernel mapping
+ * the neighbours of each faulting page, that keeps a few MiB of the file mapped. */
+#define SCAN_TRIM_EVERY 1024
 
 enum db { DB_LINKS, DB_BASE, DB_CURSORS, DB_INTENTS, DB_CONFLICTS, DB_TOKENS, DB_META, DB_COUNT };
 
@@ -39,6 +44,12 @@ struct cache {
     pthread_mutex_t key_lock; /* guards the lazy load of key */
     int have_key;
     unsigned char key[CRYPT_KEY_LEN];
+    /* The file's mapping, found by cache_trim on first use from an address inside it (probe).
+     * It never moves: the map size is set once, before mdb_env_open, and LMDB only remaps in
+     * mdb_env_set_mapsize (a map grown by another process gives MDB_MAP_RESIZED instead). */
+    pthread_mutex_t map_lock;
+    const void *map_probe; /* a value's address in the map, taken at open; NULL if none */
+    uintptr_t map_lo, map_hi;
 };
 
 struct cache_txn {
@@ -194,6 +205,15 @@ static struct key key_name(const char *name)
     return k;
 }
 
+/* COUNT_PREFIX pair, in meta: the number of links of pair. */
+static struct key key_count(const char *pair)
+{
+    struct key k = {.len = 0, .subject = pair};
+    key_add(&k, COUNT_PREFIX, strlen(COUNT_PREFIX));
+    key_add_str(&k, pair, 0);
+    return k;
+}
+
 static struct key key_conflict(uint64_t id)
 {
     struct key k = {.len = 0, .subject = "conflict"};
@@ -340,7 +360,9 @@ static enum cb_status db_put_owned(struct cache_txn *t, enum db db, const struct
 /* Walks the records whose key starts with prefix, in key order, calling fn with views valid
  * until fn writes. The cursor is re-positioned from the last key after every call, so fn may
  * write (even delete that record) in the same transaction. fn returns 0 to go on, non-zero to
- * stop; a failing fn sets the sticky status, which is returned. */
+ * stop; a failing fn sets the sticky status, which is returned. Every SCAN_TRIM_EVERY records,
+ * between two calls (no view of the map is held then), the mapped pages are dropped, so that a
+ * walk of any length keeps a bounded part of the file resident. */
 typedef int (*scan_fn)(struct cache_txn *t, const MDB_val *k, const MDB_val *v, void *arg);
 
 static int scan_next(MDB_cursor *cur, const unsigned char *last, size_t len, int first, MDB_val *k,
@@ -368,15 +390,17 @@ static enum cb_status db_scan(struct cache_txn *t, enum db db, const struct key 
     unsigned char last[KEY_MAX];
     size_t len = prefix->len;
     memcpy(last, prefix->b, len);
-    for (int first = 1;; first = 0) {
+    for (size_t seen = 1;; seen++) {
         MDB_val k, v;
-        rc = scan_next(cur, last, len, first, &k, &v);
+        rc = scan_next(cur, last, len, seen == 1, &k, &v);
         if (rc || k.mv_size < prefix->len || memcmp(k.mv_data, prefix->b, prefix->len) != 0)
             break;
         memcpy(last, k.mv_data, k.mv_size);
         len = k.mv_size;
         if (fn(t, &k, &v, arg) || t->st != CB_OK)
             break;
+        if (seen % SCAN_TRIM_EVERY == 0)
+            cache_trim(t->c);
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
@@ -468,13 +492,21 @@ static enum cb_status env_open(struct cache *c, struct strbuf *err)
     return CB_OK;
 }
 
-static void schema_check(struct cache_txn *t)
+static void schema_set(struct cache_txn *t)
+{
+    struct key k = key_name("schema_version");
+    db_put_owned(t, DB_META, &k, cJSON_CreateNumber(SCHEMA_VERSION));
+}
+
+/* A new cache gets the current schema; *old is set for one written before the link counters
+ * (schema 1), which cache_open then counts once. */
+static void schema_check(struct cache_txn *t, int *old)
 {
     struct key k = key_name("schema_version");
     cJSON *v = NULL;
     enum cb_status st = db_get_json(t, DB_META, &k, "schema", &v);
     if (st == CB_ERR_NOTFOUND) {
-        db_put_owned(t, DB_META, &k, cJSON_CreateNumber(SCHEMA_VERSION));
+        schema_set(t);
         return;
     }
     if (st != CB_OK)
@@ -484,12 +516,15 @@ static void schema_check(struct cache_txn *t)
     else if (v->valuedouble > SCHEMA_VERSION)
         txn_fail(t, CB_ERR_CACHE, "cache schema %g is newer than this crmbridge (%d)",
                  v->valuedouble, SCHEMA_VERSION);
+    else
+        *old = v->valuedouble < SCHEMA_VERSION;
     cJSON_Delete(v);
 }
 
 static enum cb_status txn_end(struct cache_txn *t, int seam, struct strbuf *err);
+static void links_count_all(struct cache_txn *t);
 
-static enum cb_status dbs_open(struct cache *c, struct strbuf *err)
+static enum cb_status dbs_open(struct cache *c, int *old, struct strbuf *err)
 {
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(c, 0, &t, err);
@@ -501,8 +536,34 @@ static enum cb_status dbs_open(struct cache *c, struct strbuf *err)
             txn_mdb_fail(t, rc);
     }
     if (t->st == CB_OK)
-        schema_check(t);
+        schema_check(t, old);
     return txn_end(t, 0, err);
+}
+
+/* Schema 1 to 2: counts the links of every pair once and stores the counters, in one
+ * transaction with the new version (a crash before its commit leaves schema 1: counted again). */
+static enum cb_status links_upgrade(struct cache *c, struct strbuf *err)
+{
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(c, 0, &t, err);
+    if (st != CB_OK)
+        return st;
+    links_count_all(t);
+    schema_set(t);
+    return txn_end(t, 0, err);
+}
+
+/* Remembers the address of a value in the map, from which cache_trim finds the mapping. */
+static void map_probe_take(struct cache *c)
+{
+    MDB_txn *txn;
+    struct key k = key_name("schema_version");
+    MDB_val mk = {k.len, k.b}, v;
+    if (env_txn_begin(c->env, MDB_RDONLY, &txn) != 0)
+        return;
+    if (mdb_get(txn, c->dbi[DB_META], &mk, &v) == 0)
+        c->map_probe = v.mv_data;
+    mdb_txn_abort(txn);
 }
 
 enum cb_status cache_open(const char *dir, struct cache **out, struct strbuf *err)
@@ -514,9 +575,15 @@ enum cb_status cache_open(const char *dir, struct cache **out, struct strbuf *er
     struct cache *c = xcalloc(1, sizeof(*c));
     c->dir = xstrdup(dir);
     pthread_mutex_init(&c->key_lock, NULL);
+    pthread_mutex_init(&c->map_lock, NULL);
+    int old = 0;
     st = env_open(c, err);
     if (st == CB_OK)
-        st = dbs_open(c, err);
+        st = dbs_open(c, &old, err);
+    if (st == CB_OK)
+        map_probe_take(c);
+    if (st == CB_OK && old)
+        st = links_upgrade(c, err);
     if (st != CB_OK) {
         cache_close(c);
         return st;
@@ -533,28 +600,50 @@ void cache_close(struct cache *c)
         mdb_env_close(c->env);
     OPENSSL_cleanse(c->key, sizeof(c->key));
     pthread_mutex_destroy(&c->key_lock);
+    pthread_mutex_destroy(&c->map_lock);
     free(c->dir);
     free(c);
 }
 
+/* Sets map_lo/map_hi to the line of /proc/self/maps holding map_probe: the file is mapped once,
+ * in one piece, and the probe lies inside it. Nothing is set unless that line maps a data.mdb. */
+static void map_find(struct cache *c)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 128];
+    uintptr_t p = (uintptr_t)c->map_probe;
+    for (int start = 1; maps && fgets(line, sizeof(line), maps);) {
+        int at_start = start; /* a line longer than the buffer is read in pieces */
+        start = strchr(line, '\n') != NULL;
+        unsigned long lo, hi;
+        const char *path = strchr(line, '/');
+        if (at_start && sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= p && p < hi && path &&
+            strstr(path, "/data.mdb")) {
+            c->map_lo = lo;
+            c->map_hi = hi;
+        }
+    }
+    if (maps)
+        fclose(maps);
+    if (!c->map_hi)
+        c->map_probe = NULL; /* not found: it will not appear later, do not look again */
+}
+
 void cache_trim(struct cache *c)
 {
-    /* LMDB does not tell where it mapped the file (me_mapaddr is only set for MDB_FIXEDMAP):
-     * find the mapping of <dir>/data.mdb in /proc/self/maps. It writes with pwrite (no
-     * MDB_WRITEMAP), so the map holds nothing of its own to lose. */
-    char dir[PATH_MAX], want[PATH_MAX + 16], line[PATH_MAX + 128];
-    FILE *maps = c && realpath(c->dir, dir) ? fopen("/proc/self/maps", "r") : NULL;
-    if (!maps)
+    /* LMDB does not tell where it mapped the file (me_mapaddr is only set for MDB_FIXEDMAP): the
+     * first trim looks for the mapping holding a value read at open. LMDB writes with pwrite
+     * (no MDB_WRITEMAP), so the map holds nothing of its own to lose: a dropped page is read
+     * again from the page cache on the next touch. */
+    if (!c)
         return;
-    snprintf(want, sizeof(want), "%s/data.mdb\n", dir);
-    while (fgets(line, sizeof(line), maps)) {
-        unsigned long lo, hi;
-        int at = 0;
-        const char *path = strchr(line, '/');
-        if (path && !strcmp(path, want) && sscanf(line, "%lx-%lx%n", &lo, &hi, &at) == 2 && at)
-            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    }
-    fclose(maps);
+    pthread_mutex_lock(&c->map_lock);
+    if (!c->map_hi && c->map_probe)
+        map_find(c);
+    uintptr_t lo = c->map_lo, hi = c->map_hi;
+    pthread_mutex_unlock(&c->map_lock);
+    if (hi)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 enum cb_status cache_txn_begin(struct cache *c, int rdonly, struct cache_txn **out,
@@ -756,20 +845,51 @@ static enum cb_status link_index(struct cache_txn *t, const char *pair, int s, c
     return db_put(t, DB_LINKS, &k, v, 8);
 }
 
+/* ---- link counters (meta COUNT_PREFIX pair), kept by put and del in their transaction ---- */
+
+static size_t link_count_get(struct cache_txn *t, const char *pair)
+{
+    struct key k = key_count(pair);
+    cJSON *j = NULL;
+    size_t n = 0;
+    enum cb_status st = db_get_json(t, DB_META, &k, "link count", &j);
+    if (st == CB_OK && !(cJSON_IsNumber(j) && j->valuedouble >= 0 && j->valuedouble < 1e15))
+        txn_corrupt(t, "link count");
+    else if (st == CB_OK)
+        n = (size_t)j->valuedouble;
+    cJSON_Delete(j);
+    return t->st == CB_OK ? n : 0;
+}
+
+static void count_put(struct cache_txn *t, const char *pair, size_t n)
+{
+    struct key k = key_count(pair);
+    db_put_owned(t, DB_META, &k, cJSON_CreateNumber((double)n));
+}
+
+/* One link more (up) or less. */
+static void link_count_add(struct cache_txn *t, const char *pair, int up)
+{
+    size_t n = link_count_get(t, pair);
+    if (t->st == CB_OK)
+        count_put(t, pair, up ? n + 1 : n ? n - 1 : 0);
+}
+
 enum cb_status cache_link_put(struct cache_txn *t, const char *pair, struct link *l)
 {
     if (!txn_writable(t))
         return t->st;
     uint64_t id = l->id ? l->id : seq_next(t, "link");
-    if (l->id)
-        (void)link_unindex(t, pair, id);
+    int fresh = !l->id || link_unindex(t, pair, id) == CB_ERR_NOTFOUND;
     for (int s = 0; s < 2 && t->st == CB_OK; s++)
         if (l->remote[s])
             link_index(t, pair, s, l->remote[s], id);
     if (t->st != CB_OK)
         return t->st;
     struct key k = key_link(pair, id);
-    if (db_put_owned(t, DB_LINKS, &k, link_encode(l)) == CB_OK)
+    if (db_put_owned(t, DB_LINKS, &k, link_encode(l)) == CB_OK && fresh)
+        link_count_add(t, pair, 1);
+    if (t->st == CB_OK)
         l->id = id;
     return t->st;
 }
@@ -785,13 +905,14 @@ enum cb_status cache_link_del(struct cache_txn *t, const char *pair, uint64_t id
     struct key b = key_pair_id(pair, id);
     db_del(t, DB_LINKS, &k);
     db_del(t, DB_BASE, &b);
+    if (t->st == CB_OK)
+        link_count_add(t, pair, 0);
     return t->st;
 }
 
 struct link_walk {
     int (*fn)(void *arg, const struct link *l);
     void *arg;
-    size_t count;
 };
 
 static int link_walk_step(struct cache_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
@@ -809,21 +930,52 @@ enum cb_status cache_link_foreach(struct cache_txn *t, const char *pair,
                                   int (*fn)(void *arg, const struct link *l), void *arg)
 {
     struct key prefix = key_links(pair);
-    struct link_walk w = {fn, arg, 0};
+    struct link_walk w = {fn, arg};
     return db_scan(t, DB_LINKS, &prefix, link_walk_step, &w);
-}
-
-static int link_count_step(struct cache_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
-{
-    ((struct link_walk *)arg)->count++;
-    return 0;
 }
 
 size_t cache_link_count(struct cache_txn *t, const char *pair)
 {
-    struct key prefix = key_links(pair);
-    struct link_walk w = {NULL, NULL, 0};
-    return db_scan(t, DB_LINKS, &prefix, link_count_step, &w) == CB_OK ? w.count : 0;
+    return t->st == CB_OK ? link_count_get(t, pair) : 0;
+}
+
+/* One pass over every link record of every pair (keys "L" pair \0 id, grouped by pair): the
+ * counter of each pair is stored when its group ends. */
+struct count_walk {
+    char pair[KEY_MAX];
+    size_t n;
+};
+
+static void count_walk_flush(struct cache_txn *t, const struct count_walk *w)
+{
+    if (w->n)
+        count_put(t, w->pair, w->n);
+}
+
+static int count_walk_step(struct cache_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    (void)v;
+    struct count_walk *w = arg;
+    const char *pair = (const char *)k->mv_data + 1;
+    size_t len = k->mv_size >= 10 ? strnlen(pair, k->mv_size - 9) : k->mv_size;
+    if (len + 10 != k->mv_size) /* 'L' pair \0 be64(id) */
+        return txn_corrupt(t, "link key") != CB_OK;
+    if (w->n == 0 || strcmp(w->pair, pair) != 0) {
+        count_walk_flush(t, w);
+        memcpy(w->pair, pair, len + 1);
+        w->n = 0;
+    }
+    w->n++;
+    return t->st != CB_OK;
+}
+
+static void links_count_all(struct cache_txn *t)
+{
+    struct key prefix = {.len = 0};
+    key_add_byte(&prefix, 'L');
+    struct count_walk w = {.n = 0};
+    if (db_scan(t, DB_LINKS, &prefix, count_walk_step, &w) == CB_OK)
+        count_walk_flush(t, &w);
 }
 
 /* ---- base and cursors ---- */
@@ -1192,6 +1344,12 @@ enum cb_status cache_token_del(struct cache_txn *t, const char *endpoint)
 
 /* ---- meta ---- */
 
+static int meta_reserved(const char *key)
+{
+    return strcmp(key, "schema_version") == 0 || strcmp(key, "seq") == 0 ||
+           strncmp(key, COUNT_PREFIX, strlen(COUNT_PREFIX)) == 0;
+}
+
 enum cb_status cache_meta_get(struct cache_txn *t, const char *key, cJSON **out)
 {
     if (t->st != CB_OK)
@@ -1204,7 +1362,7 @@ enum cb_status cache_meta_put(struct cache_txn *t, const char *key, const cJSON 
 {
     if (!txn_writable(t))
         return t->st;
-    if (strcmp(key, "schema_version") == 0 || strcmp(key, "seq") == 0)
+    if (meta_reserved(key))
         return txn_fail(t, CB_ERR_INTERNAL, "cannot set meta key '%s': reserved by the cache", key);
     struct key k = key_name(key);
     return db_put_json(t, DB_META, &k, val);
@@ -1214,7 +1372,7 @@ enum cb_status cache_meta_del(struct cache_txn *t, const char *key)
 {
     if (!txn_writable(t))
         return t->st;
-    if (strcmp(key, "schema_version") == 0 || strcmp(key, "seq") == 0)
+    if (meta_reserved(key))
         return txn_fail(t, CB_ERR_INTERNAL, "cannot delete meta key '%s': reserved by the cache",
                         key);
     struct key k = key_name(key);

@@ -12,7 +12,7 @@
  *   intents   pair \0 be64(id) -> pending create (JSON)
  *   conflicts be64(id) -> conflict (JSON)
  *   tokens    endpoint name -> AES-256-GCM sealed token blob
- *   meta      "schema_version", "seq" -> counters
+ *   meta      "schema_version", "seq", "linkcount:" pair -> counters
  */
 #ifndef CB_CACHE_H
 #define CB_CACHE_H
@@ -64,8 +64,9 @@ struct conflict {
 enum cb_status cache_open(const char *dir, struct cache **out, struct strbuf *err) CB_WUR;
 void cache_close(struct cache *c);
 /* Drops the memory-mapped database's pages from this process's resident set: they stay in the
- * OS page cache and the next read maps them again (long runs: `migrate` between pages). Never
- * fails; open transactions are unaffected. */
+ * OS page cache and the next read maps them again (long runs: `migrate` between pages; every
+ * whole-table walk below does it by itself every so many records). Never fails; open
+ * transactions are unaffected. */
 void cache_trim(struct cache *c);
 
 /* Begins a transaction; rdonly = 1 for reads. Aborts on allocation failure only. */
@@ -90,9 +91,13 @@ enum cb_status cache_link_find(struct cache_txn *t, const char *pair, int side,
 enum cb_status cache_link_get(struct cache_txn *t, const char *pair, uint64_t id, struct link *out);
 enum cb_status cache_link_put(struct cache_txn *t, const char *pair, struct link *l);
 enum cb_status cache_link_del(struct cache_txn *t, const char *pair, uint64_t id);
-/* Calls fn for every link of pair in id order; fn returning non-zero stops the walk. */
+/* Calls fn for every link of pair in id order; fn returning non-zero stops the walk. l and its
+ * strings are the walk's, valid until fn returns. The resident part of the file stays bounded
+ * whatever the number of links (see cache_trim). */
 enum cb_status cache_link_foreach(struct cache_txn *t, const char *pair,
                                   int (*fn)(void *arg, const struct link *l), void *arg);
+/* The number of links of pair, from a counter put and del keep in their transaction (no walk;
+ * a cache written before the counters is counted once by cache_open). 0 on failure. */
 size_t cache_link_count(struct cache_txn *t, const char *pair);
 
 /* Base item of a link: *out is owned by the caller; CB_ERR_NOTFOUND when none. */
@@ -135,7 +140,7 @@ enum cb_status cache_token_put(struct cache_txn *t, const char *endpoint, const 
 enum cb_status cache_token_del(struct cache_txn *t, const char *endpoint);
 
 /* Free-form per-pair state (last cycle report, ...), JSON. put refuses the cache's own keys
- * "schema_version" and "seq". */
+ * "schema_version", "seq" and those starting with "linkcount:". */
 enum cb_status cache_meta_get(struct cache_txn *t, const char *key, cJSON **out);
 enum cb_status cache_meta_put(struct cache_txn *t, const char *key, const cJSON *val);
 /* Removes key; an absent key is not an error. Refuses the cache's own keys like put. */

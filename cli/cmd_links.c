@@ -30,12 +30,6 @@ static cJSON *link_json(const struct link *l)
     return o;
 }
 
-static int collect(void *arg, const struct link *l)
-{
-    cJSON_AddItemToArray(arg, link_json(l));
-    return 0;
-}
-
 static const char *which_pair(struct app *a, int argc, char **argv)
 {
     const char *p = cli_opt(argc, argv, "--pair");
@@ -57,28 +51,44 @@ static const char *label(const cJSON *o, const char *side)
     return k ? k : cJSON_GetStringValue(cJSON_GetObjectItem(s, "id"));
 }
 
-static int list(struct app *a, struct cache_txn *t, const char *pair, int json)
+struct list_out {
+    int json;
+    size_t n;
+};
+
+/* Prints each link as the walk reaches it: the list is never held in memory, so listing any
+ * number of links takes the same memory. */
+static int print_link(void *arg, const struct link *l)
 {
-    cJSON *arr = cJSON_CreateArray();
-    enum cb_status st = cache_link_foreach(t, pair, collect, arr);
+    struct list_out *lo = arg;
+    cJSON *o = link_json(l);
+    if (lo->json) {
+        char *txt = cJSON_Print(o);
+        printf("%s%s", lo->n ? ",\n" : "[\n", txt);
+        cJSON_free(txt);
+    } else {
+        const char *at = cJSON_GetStringValue(cJSON_GetObjectItem(o, "linked_at"));
+        printf("%-8.0f %-24s %-24s %s\n", cJSON_GetNumberValue(cJSON_GetObjectItem(o, "id")),
+               label(o, "crm"), label(o, "tracker"), at ? at : "");
+    }
+    lo->n++;
+    cJSON_Delete(o);
+    return 0;
+}
+
+static int list(struct cache_txn *t, const char *pair, int json)
+{
+    struct list_out lo = {json, 0};
+    if (!json)
+        printf("%-8s %-24s %-24s %s\n", "LINK", "CRM", "TRACKER", "LINKED AT");
+    enum cb_status st = cache_link_foreach(t, pair, print_link, &lo);
     if (st != CB_OK) {
-        cJSON_Delete(arr);
+        fflush(stdout);
         cli_error("cannot read links: %s", cb_status_str(st));
         return EXIT_FATAL;
     }
-    if (json) {
-        cli_print_json(arr);
-    } else {
-        printf("%-8s %-24s %-24s %s\n", "LINK", "CRM", "TRACKER", "LINKED AT");
-        const cJSON *o;
-        cJSON_ArrayForEach(o, arr)
-            printf("%-8.0f %-24s %-24s %s\n", cJSON_GetNumberValue(cJSON_GetObjectItem(o, "id")),
-                   label(o, "crm"), label(o, "tracker"),
-                   cJSON_GetStringValue(cJSON_GetObjectItem(o, "linked_at"))
-                       ? cJSON_GetStringValue(cJSON_GetObjectItem(o, "linked_at"))
-                       : "");
-    }
-    cJSON_Delete(arr);
+    if (json)
+        puts(lo.n ? "\n]" : "[]");
     return EXIT_OK;
 }
 
@@ -147,7 +157,7 @@ int cmd_links(struct app *a, int argc, char **argv)
         return EXIT_FATAL;
     }
     if (!write) {
-        rc = !strcmp(sub, "list") ? list(a, t, pair, json) : show(t, pair, id, json);
+        rc = !strcmp(sub, "list") ? list(t, pair, json) : show(t, pair, id, json);
         cache_txn_abort(t);
     } else {
         enum cb_status st = cache_link_unlink(t, pair, id);

@@ -1,8 +1,10 @@
 /*
  * Tests of the LMDB cache through cache.h: links and their index, base, cursors, intents,
  * conflicts, meta, the sticky error, durability across reopen and a crash, read isolation,
- * trimming the mapped pages, and tokens at rest. Raw LMDB is used only to fake what a user could meet on disk (a newer schema, a
- * tampered or copied token blob), always with the cache closed.
+ * trimming the mapped pages, tokens at rest, the link counter (through writes, aborts and the
+ * upgrade of a schema 1 cache) and long walks trimmed as they go. Raw LMDB is used only to fake
+ * what a user could meet on disk (a newer or an older schema, a tampered or copied token blob),
+ * always with the cache closed.
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -686,7 +688,8 @@ static void test_crash_seam_env(void **state)
 
 /* ---- open errors and schema ---- */
 
-/* Writes val under key in database db of the (closed) cache in dir, as another program would. */
+/* Writes val under key in database db of the (closed) cache in dir, as another program would;
+ * val NULL deletes key. */
 static void raw_put(const char *dir, const char *db, const char *key, const void *val, size_t len)
 {
     MDB_env *env;
@@ -698,7 +701,7 @@ static void raw_put(const char *dir, const char *db, const char *key, const void
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
     MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
-    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(val ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
 }
@@ -728,11 +731,11 @@ static void test_schema_newer(void **state)
     struct fx *f = *state;
     cache_close(f->c);
     f->c = NULL;
-    raw_put(f->dir, "meta", "schema_version", "2", 1);
+    raw_put(f->dir, "meta", "schema_version", "3", 1);
     struct strbuf err = STRBUF_INIT;
     assert_int_equal(cache_open(f->dir, &f->c, &err), CB_ERR_CACHE);
     assert_null(f->c);
-    assert_non_null(strstr(err.buf, "cache schema 2 is newer than this crmbridge (1)"));
+    assert_non_null(strstr(err.buf, "cache schema 3 is newer than this crmbridge (2)"));
     strbuf_release(&err);
 }
 
@@ -899,6 +902,264 @@ static void test_token_key_file(void **state)
     expect_token_error(f, "jira", "cannot decrypt token for endpoint 'jira'");
 }
 
+/* ---- the link counter and long walks ---- */
+
+static int count_fn(void *arg, const struct link *l)
+{
+    (void)l;
+    ++*(size_t *)arg;
+    return 0;
+}
+
+/* Asserts that the counter of pair says n, and that a walk finds as many. */
+static void expect_links(struct cache_txn *t, const char *pair, size_t n)
+{
+    size_t walked = 0;
+    assert_int_equal(cache_link_foreach(t, pair, count_fn, &walked), CB_OK);
+    assert_int_equal(walked, n);
+    assert_int_equal(cache_link_count(t, pair), n);
+}
+
+static void test_count_follows_writes(void **state)
+{
+    struct fx *f = *state;
+    struct cache_txn *t = begin(f->c, 0);
+    expect_links(t, "p", 0);
+    uint64_t a = put_link(t, "p", "z1", "J1");
+    uint64_t b = put_link(t, "p", "z2", "J2");
+    put_link(t, "q", "z1", "T1");
+    expect_links(t, "p", 2); /* seen in the writing transaction already */
+    commit_ok(t);
+
+    /* Re-putting an existing link (a moved record) is no new link; an unknown id is one. */
+    t = begin(f->c, 0);
+    struct link moved = {.id = a, .remote = {(char *)"z1", (char *)"J1-moved"}};
+    assert_int_equal(cache_link_put(t, "p", &moved), CB_OK);
+    expect_links(t, "p", 2);
+    struct link given = {.id = 500, .remote = {(char *)"z5", (char *)"J5"}};
+    assert_int_equal(cache_link_put(t, "p", &given), CB_OK);
+    expect_links(t, "p", 3);
+    assert_int_equal(cache_link_del(t, "p", 500), CB_OK);
+    assert_int_equal(cache_link_del(t, "p", 500), CB_ERR_NOTFOUND);
+    expect_links(t, "p", 2);
+    expect_links(t, "q", 1);
+    commit_ok(t);
+
+    /* An aborted transaction takes its changes to the counter with it. */
+    t = begin(f->c, 0);
+    put_link(t, "p", "z3", "J3");
+    put_link(t, "p", "z4", "J4");
+    assert_int_equal(cache_link_del(t, "p", b), CB_OK);
+    expect_links(t, "p", 3);
+    cache_txn_abort(t);
+    t = begin(f->c, 1);
+    expect_links(t, "p", 2);
+    cache_txn_abort(t);
+
+    /* So does a failed one: a duplicate link fails the transaction at commit. */
+    t = begin(f->c, 0);
+    put_link(t, "p", "z6", "J6");
+    struct link dup = {.remote = {(char *)"z7", (char *)"J2"}};
+    assert_int_not_equal(cache_link_put(t, "p", &dup), CB_OK);
+    struct strbuf err = STRBUF_INIT;
+    assert_int_not_equal(cache_txn_commit(t, &err), CB_OK);
+    strbuf_release(&err);
+
+    t = begin(f->c, 0);
+    assert_int_equal(cache_link_unlink(t, "p", a), CB_OK);
+    expect_links(t, "p", 1);
+    commit_ok(t);
+
+    cache_close(f->c);
+    f->c = open_ok(f->dir);
+    t = begin(f->c, 1);
+    expect_links(t, "p", 1);
+    expect_links(t, "q", 1);
+    expect_links(t, "none", 0);
+    cache_txn_abort(t);
+}
+
+static void test_count_key_is_reserved(void **state)
+{
+    struct fx *f = *state;
+    struct cache_txn *t = begin(f->c, 0);
+    put_link(t, "p", "z1", "J1");
+    commit_ok(t);
+    cJSON *n = cJSON_CreateNumber(7);
+    t = begin(f->c, 0);
+    assert_int_not_equal(cache_meta_put(t, "linkcount:p", n), CB_OK);
+    cache_txn_abort(t);
+    t = begin(f->c, 0);
+    assert_int_not_equal(cache_meta_del(t, "linkcount:p"), CB_OK);
+    cache_txn_abort(t);
+    cJSON_Delete(n);
+    t = begin(f->c, 1);
+    expect_links(t, "p", 1);
+    cache_txn_abort(t);
+}
+
+/* ---- a cache written before the counters ---- */
+
+static double meta_number(struct cache *c, const char *key)
+{
+    struct cache_txn *t = begin(c, 1);
+    cJSON *v = NULL;
+    assert_int_equal(cache_meta_get(t, key, &v), CB_OK);
+    assert_true(cJSON_IsNumber(v));
+    double d = v->valuedouble;
+    cJSON_Delete(v);
+    cache_txn_abort(t);
+    return d;
+}
+
+static void test_old_cache_is_counted(void **state)
+{
+    struct fx *f = *state;
+    struct cache_txn *t = begin(f->c, 0);
+    for (int i = 0; i < 5; i++) {
+        char rid[16];
+        snprintf(rid, sizeof(rid), "z%d", i);
+        uint64_t id = put_link(t, "p", rid, rid);
+        if (i == 2)
+            assert_int_equal(cache_link_del(t, "p", id), CB_OK);
+    }
+    put_link(t, "p2", "z1", "T1"); /* "p" is a prefix of this pair's name */
+    put_link(t, "q", "z1", "T1");
+    put_link(t, "q", "z2", "T2");
+    commit_ok(t);
+    cache_close(f->c);
+    f->c = NULL;
+    /* What schema 1 left: the same links, no counters. */
+    raw_put(f->dir, "meta", "linkcount:p", NULL, 0);
+    raw_put(f->dir, "meta", "linkcount:p2", NULL, 0);
+    raw_put(f->dir, "meta", "linkcount:q", NULL, 0);
+    raw_put(f->dir, "meta", "schema_version", "1", 1);
+
+    f->c = open_ok(f->dir);
+    t = begin(f->c, 1);
+    expect_links(t, "p", 4);
+    expect_links(t, "p2", 1);
+    expect_links(t, "q", 2);
+    cache_txn_abort(t);
+    /* counted once and stored, with the version that says so */
+    assert_true(meta_number(f->c, "linkcount:p") == 4);
+    assert_true(meta_number(f->c, "linkcount:q") == 2);
+    assert_true(meta_number(f->c, "schema_version") == 2);
+    t = begin(f->c, 0);
+    put_link(t, "q", "z3", "T3");
+    expect_links(t, "q", 3);
+    commit_ok(t);
+}
+
+/* ---- long walks ---- */
+
+enum { WALK_N = 6000, URL_LEN = 1000 };
+
+static void make_url(char *buf, int i)
+{
+    int n = snprintf(buf, URL_LEN + 1, "https://crm.example/cases/%d/", i);
+    memset(buf + n, 'u', (size_t)(URL_LEN - n));
+    buf[URL_LEN] = '\0';
+}
+
+struct check {
+    struct cache *c;
+    struct cache_txn *t; /* for the deleting walk */
+    const uint64_t *ids;
+    size_t n;
+    long rss0, rss_max;
+    int bad;
+};
+
+/* Checks that link number n of the walk is the next one written, with its values. */
+static int check_fn(void *arg, const struct link *l)
+{
+    struct check *w = arg;
+    size_t i = w->n++;
+    char rid[16], url[URL_LEN + 1];
+    snprintf(rid, sizeof(rid), "z%zu", i);
+    make_url(url, (int)i);
+    if (i >= WALK_N || l->id != w->ids[i] || !l->remote[0] || strcmp(l->remote[0], rid) ||
+        !l->url[0] || strcmp(l->url[0], url))
+        w->bad++;
+    if (i == WALK_N / 2)
+        cache_trim(w->c); /* a trim by the caller in the middle, too */
+    if (i % 128 == 0) {
+        long rss = rss_file_kib();
+        w->rss_max = rss > w->rss_max ? rss : w->rss_max;
+    }
+    return 0;
+}
+
+/* Deletes every odd link while walking, in the walk's write transaction. */
+static int delete_odd_fn(void *arg, const struct link *l)
+{
+    struct check *w = arg;
+    if (w->n++ % 2 && cache_link_del(w->t, "p", l->id) != CB_OK)
+        w->bad++;
+    return 0;
+}
+
+static void put_walk_links(struct cache *c, uint64_t *ids)
+{
+    struct cache_txn *t = begin(c, 0);
+    put_link(t, "o", "o1", "o1"); /* neighbours of the walked pair on both sides */
+    char url[URL_LEN + 1];
+    for (int i = 0; i < WALK_N; i++) {
+        char rid[16];
+        snprintf(rid, sizeof(rid), "z%d", i);
+        make_url(url, i);
+        struct link l = {.remote = {rid, rid}, .url = {url, NULL}};
+        assert_int_equal(cache_link_put(t, "p", &l), CB_OK);
+        ids[i] = l.id;
+    }
+    put_link(t, "q", "q1", "q1");
+    commit_ok(t);
+}
+
+static void test_long_walk_trimmed(void **state)
+{
+    struct fx *f = *state;
+    static uint64_t ids[WALK_N];
+    put_walk_links(f->c, ids);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+
+    cache_trim(f->c);
+    struct check w = {.c = f->c, .ids = ids, .rss0 = rss_file_kib()};
+    w.rss_max = w.rss0;
+    struct cache_txn *t = begin(f->c, 1);
+    assert_int_equal(cache_link_foreach(t, "p", check_fn, &w), CB_OK);
+    assert_int_equal(w.n, WALK_N);
+    assert_int_equal(w.bad, 0);
+    assert_int_equal(cache_link_count(t, "p"), WALK_N);
+    cache_txn_abort(t);
+    /* The links fill most of the file (6 MB of urls); an untrimmed walk maps all their pages. */
+    long file_kib = (long)(sb.st_size / 1024);
+    if (w.rss_max - w.rss0 >= file_kib / 3)
+        fail_msg("the walk kept %ld KiB of a %ld KiB file resident", w.rss_max - w.rss0, file_kib);
+
+    /* A walk that deletes as it goes, trimmed too, in a write transaction. */
+    t = begin(f->c, 0);
+    struct check d = {.t = t};
+    assert_int_equal(cache_link_foreach(t, "p", delete_odd_fn, &d), CB_OK);
+    assert_int_equal(d.bad, 0);
+    assert_int_equal(d.n, WALK_N);
+    commit_ok(t);
+    t = begin(f->c, 1);
+    expect_links(t, "p", WALK_N / 2);
+    expect_links(t, "o", 1);
+    expect_links(t, "q", 1);
+    struct link l;
+    assert_int_equal(cache_link_get(t, "p", ids[WALK_N - 2], &l), CB_OK);
+    assert_string_equal(l.remote[1], "z5998");
+    link_release(&l);
+    assert_int_equal(cache_link_get(t, "p", ids[WALK_N - 1], &l), CB_ERR_NOTFOUND);
+    cache_txn_abort(t);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--commit-three") == 0)
@@ -921,6 +1182,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_token_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_tampered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_key_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_count_follows_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_count_key_is_reserved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_cache_is_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_walk_trimmed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
