@@ -170,6 +170,19 @@ struct connector_ops {
     /* Optional: 1 when remote field `field` holds a user on this side (read as a person object,
      * written from a user id), 0 otherwise. Pure: answers from what ping learnt. */
     int (*person_field)(const struct connector *c, const char *field);
+    /* Optional: list_changed (same since_ms, pages, order and ownership), plus the records
+     * ids[0..n) of the side's scope whatever their modified time, as current as the service can
+     * read them (Jira Cloud names them in reconcileIssues: read-after-write, even while its
+     * search lags behind a recent edit). Lets the engine read in its listing the records whose
+     * other side changed instead of asking for them afterwards (get_many). Ids that no longer
+     * exist or left the scope are simply missing. n <= max_list_also (0: list_changed); over
+     * it, or an id the service cannot name: CB_ERR_FINAL, nothing sent. On CB_ERR_FINAL (also
+     * a query the service refused) the engine lists with list_changed and reads by id. NULL:
+     * list, then read by id. */
+    enum cb_status (*list_changed_also)(struct connector *c, int64_t since_ms,
+                                        const char *const *ids, size_t n, record_page_fn fn,
+                                        void *arg, struct strbuf *err);
+    int max_list_also; /* list_changed_also limit */
 };
 
 const struct connector_ops *connector_find(const char *type);

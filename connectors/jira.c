@@ -1,9 +1,10 @@
 /*
  * Jira Cloud (REST v3) connector: Basic auth with an API token, fields named by id or display
  * name (resolved through /field), incremental listing through /search/jql with epoch-ms JQL and
- * cursor paging, bulk reads, bulk creates (50 a request) carrying the crmbridge marker as an
- * issue property and the first hop of a wanted status, edits of the changed fields only, and
- * status changes through (multi-hop) workflow transitions, learnt once per connection.
+ * cursor paging (named issues too, read-after-write through reconcileIssues), bulk reads, bulk
+ * creates (50 a request) carrying the crmbridge marker as an issue property and the first hop
+ * of a wanted status, edits of the changed fields only, and status changes through (multi-hop)
+ * workflow transitions, learnt once per connection.
  * With flavor = "datacenter" it speaks Jira Data Center instead: REST v2 paths, a personal
  * access token as Bearer, /search with startAt/total (also for reads by id), wiki-markup bodies,
  * creates one by one. User fields read as person objects and are written by accountId (Data
@@ -26,6 +27,7 @@
 #define PAGE_SIZE 100
 #define BULK_MAX 100     /* ids per bulkfetch */
 #define BULK_CREATE 50   /* issues per bulk create: the API's maximum */
+#define RECONCILE_MAX 50 /* issues named in one search's reconcileIssues: the API's maximum */
 #define PAGE_BUDGET 5000 /* pages per listing: a server that never says isLast cannot spin us */
 #define MAX_HOPS 6       /* transitions tried per status change */
 #define MARKER_PROP "crmbridge"
@@ -953,11 +955,38 @@ static char *next_token(const struct connector *c, const cJSON *resp, const char
     return strbuf_detach(&sb);
 }
 
-/* Runs jql page by page until the last, handing each page to fn. */
-static enum cb_status search_all(struct connector *c, const char *jql, issues_fn fn, void *arg,
-                                 struct strbuf *err)
+static void add_read_params(const struct connector *c, cJSON *body);
+
+/* One page of jql into *resp: a GET, or on Cloud with issues to reconcile (a JSON array of
+ * their numeric ids) a POST whose body names them, the same list on every page. */
+static enum cb_status search_page(struct connector *c, const char *jql, const char *token,
+                                  const cJSON *reconcile, cJSON **resp, struct strbuf *err)
 {
     struct strbuf path = STRBUF_INIT;
+    cJSON *body = NULL;
+    if (reconcile) {
+        (void)strbuf_adds(&path, "/rest/api/3/search/jql");
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "jql", jql);
+        add_read_params(c, body);
+        cJSON_AddNumberToObject(body, "maxResults", PAGE_SIZE);
+        cJSON_AddItemToObject(body, "reconcileIssues", cJSON_Duplicate(reconcile, 1));
+        if (token)
+            cJSON_AddStringToObject(body, "nextPageToken", token);
+    } else {
+        search_path(c, jql, token, &path);
+    }
+    enum cb_status st = jira_call(c, body ? "POST" : "GET", path.buf, body, 0, resp, err,
+                                  "search jira project '%s'", c->project);
+    cJSON_Delete(body);
+    strbuf_release(&path);
+    return st;
+}
+
+/* Runs jql page by page until the last, handing each page to fn; reconcile as search_page. */
+static enum cb_status search_all(struct connector *c, const char *jql, const cJSON *reconcile,
+                                 issues_fn fn, void *arg, struct strbuf *err)
+{
     char *token = NULL;
     enum cb_status st = CB_OK;
     int stop = 0;
@@ -970,10 +999,8 @@ static enum cb_status search_all(struct connector *c, const char *jql, issues_fn
             st = CB_ERR_TEMP;
             break;
         }
-        search_path(c, jql, token, &path);
         cJSON *resp;
-        st = jira_call(c, "GET", path.buf, NULL, 0, &resp, err, "search jira project '%s'",
-                       c->project);
+        st = search_page(c, jql, token, reconcile, &resp, err);
         if (st != CB_OK)
             break;
         const cJSON *issues = cJSON_GetObjectItemCaseSensitive(resp, "issues");
@@ -1000,21 +1027,28 @@ static enum cb_status search_all(struct connector *c, const char *jql, issues_fn
         cJSON_Delete(resp);
     }
     free(token);
-    strbuf_release(&path);
     return st;
 }
 
-/* project = "SUP" [AND (<filter>)] [AND <field> >= <ms>] ORDER BY <order> */
+static void jql_ids(struct strbuf *q, const char *const *ids, size_t n);
+
+/* project = "SUP" [AND (<filter>)] [AND <field> >= <ms>] ORDER BY <order>; with ids[0..n) the
+ * last clause becomes AND (<field> >= <ms> OR id in (...)). */
 static char *jql_since(const struct connector *c, int scoped, const char *field, int64_t since_ms,
-                       const char *order)
+                       const char *const *ids, size_t n, const char *order)
 {
     struct strbuf q = STRBUF_INIT;
     (void)strbuf_adds(&q, "project = ");
     jql_quote(&q, c->project);
     if (scoped && c->filter)
         (void)strbuf_addf(&q, " AND (%s)", c->filter);
-    if (since_ms > 0)
+    if (since_ms > 0 && n > 0) {
+        (void)strbuf_addf(&q, " AND (%s >= %lld OR ", field, (long long)since_ms);
+        jql_ids(&q, ids, n);
+        (void)strbuf_addch(&q, ')');
+    } else if (since_ms > 0) {
         (void)strbuf_addf(&q, " AND %s >= %lld", field, (long long)since_ms);
+    }
     (void)strbuf_addf(&q, " ORDER BY %s", order);
     return strbuf_detach(&q);
 }
@@ -1036,17 +1070,65 @@ static enum cb_status list_page(struct connector *c, const cJSON *issues, void *
     return st;
 }
 
-static enum cb_status jira_list_changed(struct connector *c, int64_t since_ms, record_page_fn fn,
-                                        void *arg, struct strbuf *err)
+/* Issues in scope updated since since_ms, and issues ids[0..n) whatever their updated; reconcile
+ * as search_page. */
+static enum cb_status list_issues(struct connector *c, int64_t since_ms, const char *const *ids,
+                                  size_t n, const cJSON *reconcile, record_page_fn fn, void *arg,
+                                  struct strbuf *err)
 {
     enum cb_status st = ensure_ready(c, err);
     if (st != CB_OK)
         return st;
     /* Epoch milliseconds: a bare JQL date would be read in the account's zone, to the minute. */
-    char *jql = jql_since(c, 1, "updated", since_ms, "updated ASC, id ASC");
+    char *jql = jql_since(c, 1, "updated", since_ms, ids, n, "updated ASC, id ASC");
     struct list_ctx lc = {fn, arg};
-    st = search_all(c, jql, list_page, &lc, err);
+    st = search_all(c, jql, reconcile, list_page, &lc, err);
     free(jql);
+    return st;
+}
+
+static enum cb_status jira_list_changed(struct connector *c, int64_t since_ms, record_page_fn fn,
+                                        void *arg, struct strbuf *err)
+{
+    return list_issues(c, since_ms, NULL, 0, NULL, fn, arg, err);
+}
+
+/* ids as reconcileIssues wants them, JSON numbers (written raw: an id never passes through a
+ * double); NULL with err set when one is not a numeric issue id. */
+static cJSON *reconcile_ids(const struct connector *c, const char *const *ids, size_t n,
+                            struct strbuf *err)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]);
+        if (len == 0 || len > 18 || strspn(ids[i], "0123456789") != len) {
+            strbuf_setf(err, "cannot list jira issue '%s' in project '%s': not a numeric issue id",
+                        ids[i], c->project);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, cJSON_CreateRaw(ids[i]));
+    }
+    return arr;
+}
+
+/* Cloud names the issues in reconcileIssues, so a fresh edit of one is read even while search
+ * lags; Data Center (no such parameter) only adds them to the JQL, as current as its search. */
+static enum cb_status jira_list_changed_also(struct connector *c, int64_t since_ms,
+                                             const char *const *ids, size_t n, record_page_fn fn,
+                                             void *arg, struct strbuf *err)
+{
+    if (n > RECONCILE_MAX) {
+        strbuf_setf(err, "cannot list jira project '%s' with %zu issues named: at most %d",
+                    c->project, n, RECONCILE_MAX);
+        return CB_ERR_FINAL;
+    }
+    cJSON *reconcile = reconcile_ids(c, ids, n, err);
+    if (!reconcile)
+        return CB_ERR_FINAL;
+    enum cb_status st =
+        list_issues(c, since_ms, ids, n, c->dc || n == 0 ? NULL : reconcile, fn, arg, err);
+    cJSON_Delete(reconcile);
     return st;
 }
 
@@ -1080,9 +1162,9 @@ static enum cb_status jira_find_marker(struct connector *c, const char *marker, 
     if (st != CB_OK)
         return st;
     int64_t from = since_ms > MARKER_SLACK_MS ? since_ms - MARKER_SLACK_MS : 0;
-    char *jql = jql_since(c, 0, "created", from, "created ASC");
+    char *jql = jql_since(c, 0, "created", from, NULL, 0, "created ASC");
     struct marker_ctx mc = {marker, out, 0};
-    st = search_all(c, jql, marker_page, &mc, err);
+    st = search_all(c, jql, NULL, marker_page, &mc, err);
     free(jql);
     if (st == CB_OK && !mc.found) {
         strbuf_setf(err,
@@ -1113,15 +1195,21 @@ static cJSON *field_ids_array(const struct connector *c)
     return arr;
 }
 
+/* Adds what a read asks for besides the issues (the fields and the marker property) to body. */
+static void add_read_params(const struct connector *c, cJSON *body)
+{
+    cJSON_AddItemToObject(body, "fields", field_ids_array(c));
+    cJSON *props = cJSON_AddArrayToObject(body, "properties");
+    cJSON_AddItemToArray(props, cJSON_CreateString(MARKER_PROP));
+}
+
 /* One POST /issue/bulkfetch for at most BULK_MAX ids. */
 static enum cb_status bulkfetch(struct connector *c, const char *const *ids, size_t n,
                                 struct record_list *out, struct strbuf *err)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "issueIdsOrKeys", cJSON_CreateStringArray(ids, (int)n));
-    cJSON_AddItemToObject(body, "fields", field_ids_array(c));
-    cJSON *props = cJSON_AddArrayToObject(body, "properties");
-    cJSON_AddItemToArray(props, cJSON_CreateString(MARKER_PROP));
+    add_read_params(c, body);
     cJSON *resp;
     enum cb_status st = jira_call(c, "POST", "/rest/api/3/issue/bulkfetch", body, 0, &resp, err,
                                   "read %zu jira issues", n);
@@ -1158,7 +1246,7 @@ static enum cb_status search_ids(struct connector *c, const char *const *ids, si
     struct strbuf q = STRBUF_INIT;
     jql_ids(&q, ids, n);
     (void)strbuf_adds(&q, " ORDER BY id ASC");
-    enum cb_status st = search_all(c, q.buf, collect_page, out, err);
+    enum cb_status st = search_all(c, q.buf, NULL, collect_page, out, err);
     strbuf_release(&q);
     return st;
 }
@@ -1185,7 +1273,7 @@ static enum cb_status scope_mark(struct connector *c, struct record_list *out, s
     jql_ids(&q, ids, out->n - from);
     (void)strbuf_addf(&q, " AND (%s) ORDER BY id ASC", c->filter);
     struct strlist hit = {0};
-    enum cb_status st = search_all(c, q.buf, scope_page, &hit, err);
+    enum cb_status st = search_all(c, q.buf, NULL, scope_page, &hit, err);
     for (size_t i = from; st == CB_OK && i < out->n; i++)
         out->v[i].out_of_scope = !strlist_has(&hit, out->v[i].id);
     strlist_clear(&hit);
@@ -2218,6 +2306,8 @@ const struct connector_ops jira_ops = {
     .close = jira_close,
     .ping = jira_ping,
     .list_changed = jira_list_changed,
+    .list_changed_also = jira_list_changed_also,
+    .max_list_also = RECONCILE_MAX,
     .get_many = jira_get_many,
     .write = jira_write,
     .find_marker = jira_find_marker,

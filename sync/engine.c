@@ -1,9 +1,10 @@
 /*
  * One pair's sync cycle (design.md, "Sync cycle"): recover intents, pull both sides since their
- * cursors minus the overlap, drop what matches the base, merge the rest field by field, create
- * what is new behind a journaled intent and a marker, write only changed fields, and commit
- * link, base and cursor. Both directions run through the same code, indexed by enum side.
- * It never includes a concrete connector's header and never prints.
+ * cursors minus the overlap (a side whose listing can name records second, naming those linked
+ * to the first side's changes), drop what matches the base, merge the rest field by field,
+ * create what is new behind a journaled intent and a marker, write only changed fields, and
+ * commit link, base and cursor. Both directions run through the same code, indexed by enum
+ * side. It never includes a concrete connector's header and never prints.
  */
 #define LOG_MODULE "sync"
 #include "sync/engine.h"
@@ -464,7 +465,16 @@ enum cb_status recover_intents(struct cycle *c, struct strbuf *err)
 struct pull_ctx {
     struct cycle *c;
     enum side s;
+    int64_t since; /* where the listing starts */
+    int named;     /* the listing also names records by id (list_changed_also) */
 };
+
+/* A record older than the listing's start that a listing naming ids gave: it is there only
+ * because it was named, as if read by id, so it neither counts as listed nor moves the cursor. */
+static int named_only(const struct pull_ctx *pc, const struct record *r)
+{
+    return pc->named && r->modified_ms < pc->since;
+}
 
 static enum cb_status on_page(void *arg, struct record *recs, size_t n)
 {
@@ -472,7 +482,7 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct record r;
         record_copy(&r, &recs[i]);
-        if (r.modified_ms > pc->c->max_ms[pc->s])
+        if (!named_only(pc, &r) && r.modified_ms > pc->c->max_ms[pc->s])
             pc->c->max_ms[pc->s] = r.modified_ms;
         record_list_push(&pc->c->pulled[pc->s], &r);
     }
@@ -526,15 +536,28 @@ int64_t sync_listing_since(const struct sync_pair *p, enum side s, const struct 
     return since > 0 ? since : 0;
 }
 
+/* Lists side s's changes since its cursor, and the records ids[0..n) (n > 0 only when its
+ * connector has list_changed_also and n <= max_list_also), into c->pulled[s]. */
 static enum cb_status pull(struct cycle *c, enum side s, const struct cursor *cu,
-                           struct strbuf *err)
+                           const char *const *ids, size_t n, struct strbuf *err)
 {
     struct sync_pair *p = c->p;
     int64_t since = sync_listing_since(p, s, cu);
     c->listed_ms[s] = p->ops[s]->server_now ? p->ops[s]->server_now(p->conn[s]) : 0;
-    struct pull_ctx pc = {c, s};
+    struct pull_ctx pc = {c, s, since, n > 0};
     struct strbuf e = STRBUF_INIT;
-    enum cb_status st = p->ops[s]->list_changed(p->conn[s], since, on_page, &pc, &e);
+    enum cb_status st = CB_ERR_FINAL;
+    if (n)
+        st = p->ops[s]->list_changed_also(p->conn[s], since, ids, n, on_page, &pc, &e);
+    if (st == CB_ERR_FINAL) {
+        /* refused (a record deleted since it was linked may fail a whole query): list without
+         * naming any; fetch_side reads them by id */
+        if (n)
+            log_info("pair '%s': listing %s naming %zu records refused, listing without: %s",
+                     p->pc->name, side_name(s), n, e.buf);
+        strbuf_reset(&e);
+        st = p->ops[s]->list_changed(p->conn[s], since, on_page, &pc, &e);
+    }
     if (st != CB_OK)
         strbuf_setf(err, "cannot list changes on %s '%s': %s", side_name(s), p->ep_name[s],
                     e.len ? e.buf : cb_status_str(st));
@@ -546,69 +569,68 @@ static enum cb_status pull(struct cycle *c, enum side s, const struct cursor *cu
             return CB_ERR_PARSE;
         }
     dedupe(&c->pulled[s]);
-    c->rep->read[s] = (int)c->pulled[s].n;
+    c->rep->read[s] = 0;
+    for (size_t i = 0; i < c->pulled[s].n; i++)
+        c->rep->read[s] += !named_only(&pc, &c->pulled[s].v[i]);
     return st;
 }
 
 /* ---------------------------------------------------------------- step 3: sort pulled records */
 
-static enum cb_status classify(struct cycle *c, struct strbuf *err)
+/* Sorts side s's pulled records: linked ones onto their work items, new ones to create. */
+static enum cb_status classify(struct cycle *c, enum side s, struct strbuf *err)
 {
     struct sync_pair *p = c->p;
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(p->cache, 1, &t, err);
     if (st != CB_OK)
         return st;
-    for (int si = 0; si < 2 && st == CB_OK; si++) {
-        enum side s = (enum side)si;
-        for (size_t i = 0; i < c->pulled[s].n; i++) {
-            struct record *r = &c->pulled[s].v[i];
-            struct link l = {0};
-            enum cb_status fs = cache_link_find(t, p->pc->name, s, r->id, &l);
-            if (fs == CB_OK) {
-                struct work *w = work_find(c, l.id);
-                if (!w) {
-                    w = work_add(c);
-                    w->link = l;
-                } else {
-                    link_release(&l);
-                }
-                if (!w->rec[s].id) {
-                    w->rec[s] = *r;
-                    memset(r, 0, sizeof(*r));
-                }
-                continue;
+    for (size_t i = 0; i < c->pulled[s].n; i++) {
+        struct record *r = &c->pulled[s].v[i];
+        struct link l = {0};
+        enum cb_status fs = cache_link_find(t, p->pc->name, s, r->id, &l);
+        if (fs == CB_OK) {
+            struct work *w = work_find(c, l.id);
+            if (!w) {
+                w = work_add(c);
+                w->link = l;
+            } else {
+                link_release(&l);
             }
-            if (fs != CB_ERR_NOTFOUND) {
-                st = fs;
-                break;
+            if (!w->rec[s].id) {
+                w->rec[s] = *r;
+                memset(r, 0, sizeof(*r));
             }
-            if (cache_was_unlinked(t, p->pc->name, (int)s, r->id)) {
-                c->rep->unchanged++; /* a person cut this link: leave the record alone */
-                continue;
-            }
-            if (r->out_of_scope) {
-                c->rep->unchanged++; /* outside the side's filter: not this pair's record */
-                continue;
-            }
-            if (!p->create_from[s]) {
-                c->rep->unchanged++; /* not created from this side: out of this pair's scope */
-                continue;
-            }
-            if (r->marker) {
-                /* made by crmbridge and not linked: never copy it back (that would loop) */
-                c->rep->skipped++;
-                cycle_problem(c,
-                              "skipped %s record '%s': it carries a crmbridge marker but no link",
-                              side_name(s), rec_label(r));
-                continue;
-            }
-            if (is_blocked(c, s, r->id)) {
-                cap_cursor(c, s, r->modified_ms);
-                continue;
-            }
-            record_list_push(&c->creates[s], r);
+            continue;
         }
+        if (fs != CB_ERR_NOTFOUND) {
+            st = fs;
+            break;
+        }
+        if (cache_was_unlinked(t, p->pc->name, (int)s, r->id)) {
+            c->rep->unchanged++; /* a person cut this link: leave the record alone */
+            continue;
+        }
+        if (r->out_of_scope) {
+            c->rep->unchanged++; /* outside the side's filter: not this pair's record */
+            continue;
+        }
+        if (!p->create_from[s]) {
+            c->rep->unchanged++; /* not created from this side: out of this pair's scope */
+            continue;
+        }
+        if (r->marker) {
+            /* made by crmbridge and not linked: never copy it back (that would loop) */
+            c->rep->skipped++;
+            cycle_problem(c, "skipped %s record '%s': it carries a crmbridge marker but no link",
+                          side_name(s), rec_label(r));
+            continue;
+        }
+        if (is_blocked(c, s, r->id)) {
+            cap_cursor(c, s, r->modified_ms);
+            continue;
+        }
+        record_list_push(&c->creates[s], r);
     }
     cache_txn_abort(t);
     if (st != CB_OK)
@@ -671,13 +693,14 @@ static enum cb_status load_resolutions(struct cycle *c, struct strbuf *err)
 
 /* ---------------------------------------------------------------- step 4: fetch the other side */
 
-enum cb_status load_bases(struct cycle *c, struct strbuf *err)
+/* load_bases for the work items from index `from` on. */
+static enum cb_status load_bases_from(struct cycle *c, size_t from, struct strbuf *err)
 {
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
     if (st != CB_OK)
         return st;
-    for (size_t i = 0; i < c->n_w && st == CB_OK; i++) {
+    for (size_t i = from; i < c->n_w && st == CB_OK; i++) {
         struct work *w = &c->w[i];
         if (w->recovered)
             continue;
@@ -689,6 +712,11 @@ enum cb_status load_bases(struct cycle *c, struct strbuf *err)
     }
     cache_txn_abort(t);
     return st;
+}
+
+enum cb_status load_bases(struct cycle *c, struct strbuf *err)
+{
+    return load_bases_from(c, 0, err);
 }
 
 /* A record whose side shows no change against its fingerprints needs nothing (our own echo or
@@ -711,6 +739,71 @@ static void drop_unchanged(struct cycle *c)
             c->rep->unchanged++;
         }
     }
+}
+
+/* The side whose listing can also name records by id (list_changed_also), or -1. */
+static int naming_side(const struct sync_pair *p)
+{
+    for (int s = SIDE_TRACKER; s >= (int)SIDE_CRM; s--)
+        if (p->ops[s]->list_changed_also && p->ops[s]->max_list_also > 0)
+            return s;
+    return -1;
+}
+
+/* Side t's ids of the records linked to those that changed on side s (views against bases):
+ * what merging them needs from t. *out (freed by the caller) borrows them from the work items.
+ * Returns 0 when t's listing cannot name them all: they are read by id after it instead. */
+static size_t ids_to_name(struct cycle *c, enum side s, const char ***out)
+{
+    enum side t = SIDE_OTHER(s);
+    size_t max = (size_t)c->p->ops[t]->max_list_also, n = 0;
+    const char **ids = xcalloc(max + 1, sizeof(*ids));
+    for (size_t i = 0; i < c->n_w; i++) {
+        struct work *w = &c->w[i];
+        if (w->recovered || !w->rec[s].id || w->rec[t].id || !w->link.remote[t])
+            continue;
+        if (!w->view[s])
+            w->view[s] = map_record(c, s, &w->rec[s]);
+        if (!merge_side_changed(c->p->map, w->base, s, w->view[s]))
+            continue;
+        if (n == max) {
+            n = 0;
+            break;
+        }
+        ids[n++] = w->link.remote[t];
+    }
+    *out = ids;
+    return n;
+}
+
+/* Steps 2 and 3: lists both sides and sorts what they listed. When one side's listing can name
+ * records, the other side is listed first, and the records linked to its changes are named in
+ * that listing: they come with it (current, where the service lags) and fetch_side finds them
+ * read. The first side's work items get their bases here: *based = how many have them. */
+static enum cb_status pull_sides(struct cycle *c, const struct cursor cur[2], size_t *based,
+                                 struct strbuf *err)
+{
+    int naming = naming_side(c->p);
+    enum side first = naming == (int)SIDE_CRM ? SIDE_TRACKER : SIDE_CRM;
+    enum side second = SIDE_OTHER(first);
+    const char **ids = NULL;
+    size_t n = 0;
+    *based = 0;
+    enum cb_status st = pull(c, first, &cur[first], NULL, 0, err);
+    if (st == CB_OK)
+        st = classify(c, first, err);
+    if (st == CB_OK && naming >= 0) {
+        st = load_bases_from(c, 0, err);
+        *based = c->n_w;
+        if (st == CB_OK)
+            n = ids_to_name(c, first, &ids);
+    }
+    if (st == CB_OK)
+        st = pull(c, second, &cur[second], ids, n, err);
+    if (st == CB_OK)
+        st = classify(c, second, err);
+    free(ids);
+    return st;
 }
 
 enum cb_status fetch_side(struct cycle *c, enum side s, struct strbuf *err)
@@ -1528,17 +1621,16 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
         st = read_cursors(c, cur, err);
     if (st == CB_OK)
         st = recover_intents(c, err);
-    for (int s = 0; s < 2 && st == CB_OK; s++)
-        st = pull(c, (enum side)s, &cur[s], err);
+    size_t based = 0;
+    if (st == CB_OK)
+        st = pull_sides(c, cur, &based, err);
     if (st != CB_OK)
         return st;
-    st = classify(c, err);
-    if (st == CB_OK)
-        st = drop_orphan_intents(c, err);
+    st = drop_orphan_intents(c, err);
     if (st == CB_OK)
         st = load_resolutions(c, err);
     if (st == CB_OK)
-        st = load_bases(c, err);
+        st = load_bases_from(c, based, err);
     if (st != CB_OK)
         return st;
     drop_unchanged(c);

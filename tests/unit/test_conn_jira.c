@@ -1,9 +1,10 @@
 /*
  * The Jira connector against tests/sim/jira_sim.py: configuration checks, authentication,
- * field-name resolution, paged incremental listing with epoch-millisecond JQL, creates that
- * carry a marker (also when the response is lost or search lags), edits of only the given
- * fields, multi-hop status transitions, rich text round trips, the failure classes for
- * 429, 503, 401 and HTML answers, and people: the assignable-user directory paged through,
+ * field-name resolution, paged incremental listing with epoch-millisecond JQL (also naming
+ * issues, read through search lag with reconcileIssues), creates that carry a marker (also
+ * when the response is lost or search lags), edits of only the given fields, multi-hop status
+ * transitions, rich text round trips, the failure classes for 429, 503, 401 and HTML
+ * answers, and people: the assignable-user directory paged through,
  * user fields read as person objects and written by accountId (Data Center: user name). Listed
  * and bulk-read issues carry their comment count and, when all came along, newest comment time.
  */
@@ -374,6 +375,117 @@ static void test_list_changed_pages_and_since(void **state)
     assert_int_equal(log_query_count("/rest/api/3/search/jql", needle), 1);
     assert_int_equal(log_query_count("/rest/api/3/search/jql", "properties=crmbridge"), 1);
     record_list_release(&since.recs);
+}
+
+/* --- listing named issues too (list_changed_also) --------------------------------------------- */
+
+static const char *summary_of(const struct record *r)
+{
+    assert_non_null(r);
+    return cJSON_GetStringValue(cJSON_GetObjectItem(r->fields, "summary"));
+}
+
+static void sim_summary(const char *key, const char *summary)
+{
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"user\":\"Mia Krystof\","
+                         "\"fields\":{\"summary\":\"%s\"}}",
+                         key, summary));
+}
+
+static void test_list_also_reads_named_issues_through_search_lag(void **state)
+{
+    struct fx *f = *state;
+    seed_issues(5, sim_now() - 3600 * 1000, "To Do");
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"search_lag_ms\":60000}"));
+    int64_t since = sim_now() - 1000;
+    sim_summary("SUP-2", "fresh");
+    /* the plain listing does not see the edit yet: search lags */
+    struct collected plain = {0};
+    assert_int_equal(f->ops->list_changed(f->c, since, collect, &plain, &f->err), CB_OK);
+    assert_null(find_key(&plain.recs, "SUP-2"));
+    record_list_release(&plain.recs);
+
+    /* named, SUP-2 comes as it is now (its indexed copy says "issue 1": only reconcileIssues
+     * gives the edit), and SUP-4 although it did not change since: one POSTed search */
+    sim_clear_log(&S);
+    const char *ids[] = {"10002", "10004"};
+    struct collected got = {0};
+    assert_int_equal(f->ops->list_changed_also(f->c, since, ids, 2, collect, &got, &f->err), CB_OK);
+    assert_int_equal(got.recs.n, 2);
+    assert_string_equal(summary_of(find_key(&got.recs, "SUP-2")), "fresh");
+    assert_string_equal(summary_of(find_key(&got.recs, "SUP-4")), "issue 3");
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/search/jql"), 1);
+    assert_int_equal(sim_count(&S, NULL, NULL), 1);
+    record_list_release(&got.recs);
+
+    /* pages keep the order and name the same issues on every page: both fresh edits come */
+    sim_summary("SUP-4", "fresher");
+    cJSON_Delete(sim_ctl(&S, "POST", "/_sim/config", "{\"search_page_cap\":1}"));
+    sim_clear_log(&S);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(f->ops->list_changed_also(f->c, since, ids, 2, collect, &got, &f->err), CB_OK);
+    assert_int_equal(got.pages, 2);
+    assert_int_equal(got.recs.n, 2);
+    assert_string_equal(got.recs.v[0].key, "SUP-2");
+    assert_string_equal(summary_of(&got.recs.v[0]), "fresh");
+    assert_string_equal(got.recs.v[1].key, "SUP-4");
+    assert_string_equal(summary_of(&got.recs.v[1]), "fresher");
+    assert_int_equal(sim_count(&S, "POST", "/rest/api/3/search/jql"), 2);
+    record_list_release(&got.recs);
+}
+
+static void test_list_also_refuses_what_it_cannot_name(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->ops->max_list_also, 50);
+    seed_issues(60, sim_now() - 3600 * 1000, "To Do");
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    char buf[51][8];
+    const char *ids[51];
+    for (int i = 0; i < 51; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "%d", 10001 + i);
+        ids[i] = buf[i];
+    }
+    sim_clear_log(&S);
+    struct collected got = {0};
+    /* over reconcileIssues' 50, or a key where an id is needed: refused, nothing sent */
+    assert_int_equal(f->ops->list_changed_also(f->c, 0, ids, 51, collect, &got, &f->err),
+                     CB_ERR_FINAL);
+    assert_non_null(strstr(f->err.buf, "at most 50"));
+    const char *keys[] = {"10001", "SUP-2"};
+    assert_int_equal(f->ops->list_changed_also(f->c, 0, keys, 2, collect, &got, &f->err),
+                     CB_ERR_FINAL);
+    assert_non_null(strstr(f->err.buf, "'SUP-2'"));
+    assert_int_equal(sim_count(&S, NULL, NULL), 0);
+    assert_int_equal(got.recs.n, 0);
+    /* 50 named, none changed since: exactly those 50 */
+    assert_int_equal(
+        f->ops->list_changed_also(f->c, sim_now() - 1000, ids, 50, collect, &got, &f->err), CB_OK);
+    assert_int_equal(got.recs.n, 50);
+    assert_non_null(find_key(&got.recs, "SUP-50"));
+    assert_null(find_key(&got.recs, "SUP-51"));
+    record_list_release(&got.recs);
+}
+
+static void test_list_also_on_data_center(void **state)
+{
+    struct fx *f = *state;
+    fx_open_dc(f, NULL, want_fields);
+    seed_issues(3, sim_now() - 3600 * 1000, "To Do");
+    assert_int_equal(f->ops->ping(f->c, NULL, &f->err), CB_OK);
+    sim_clear_log(&S);
+    /* no reconcileIssues there: the id clause of the one search names it */
+    const char *ids[] = {"10002"};
+    struct collected got = {0};
+    assert_int_equal(
+        f->ops->list_changed_also(f->c, sim_now() - 1000, ids, 1, collect, &got, &f->err), CB_OK);
+    assert_int_equal(got.recs.n, 1);
+    assert_string_equal(summary_of(find_key(&got.recs, "SUP-2")), "issue 1");
+    assert_int_equal(sim_count(&S, "GET", "/rest/api/2/search"), 1);
+    assert_int_equal(sim_count(&S, NULL, NULL), 1);
+    record_list_release(&got.recs);
 }
 
 static void test_create_with_marker_then_find(void **state)
@@ -1185,6 +1297,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_failure_hides_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ping_resolves_field_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_changed_pages_and_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_also_reads_named_issues_through_search_lag, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_list_also_refuses_what_it_cannot_name, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_list_also_on_data_center, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_with_marker_then_find, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_marker_waits_for_search_lag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_response_lost, setup, teardown),
