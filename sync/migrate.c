@@ -26,6 +26,7 @@
 #define PROBLEMS_CAP (4 << 20)
 #define POS_IDS_CAP 2000      /* ids kept with the position (records sharing its time) */
 #define VERIFY_SLACK_MS 60000 /* clock skew between us and the target when listing its copies */
+#define FLIGHT_MAX 3 /* pages handed to the workers at a time (memory: records of 3 pages) */
 
 struct cond {
     char *field, *value;
@@ -56,8 +57,17 @@ struct migrate {
     char ck_key[300];
     struct cond *conds;
     size_t n_conds;
-    struct worker *workers; /* connections writing in parallel (the first is p itself) */
+    struct worker *workers; /* connections writing in parallel (NULL: p writes, page by page) */
     size_t n_workers;
+    pthread_mutex_t mu;
+    pthread_cond_t chunk_ready, chunk_done;
+    struct chunk *queue;           /* chunks no worker has taken yet (mu) */
+    int closing;                   /* the workers stop (mu) */
+    struct flight *fl[FLIGHT_MAX]; /* pages handed to the workers, oldest first */
+    size_t n_fl;
+    int64_t list_from_ms; /* the listing goes on from the last record handled in this run */
+    char **list_ids;      /* and the ids handled at its time */
+    size_t n_list_ids;
     struct intent *fresh; /* creates made by this run whose outcome is unknown (page start) */
     size_t n_fresh;
     migrate_progress_fn fn;
@@ -407,10 +417,52 @@ static int fresh_intent(const struct migrate *m, const char *source_id)
     return 0;
 }
 
+/* Handled by this run: the listing, restarted after the last page, repeats the records at its
+ * start. */
+static int before_listed(const struct migrate *m, const struct record *r)
+{
+    if (r->modified_ms != m->list_from_ms)
+        return r->modified_ms < m->list_from_ms;
+    for (size_t i = 0; i < m->n_list_ids; i++)
+        if (str_eq(m->list_ids[i], r->id))
+            return 1;
+    return 0;
+}
+
+static void list_ids_release(struct migrate *m)
+{
+    for (size_t i = 0; i < m->n_list_ids; i++)
+        free(m->list_ids[i]);
+    free(m->list_ids);
+    m->list_ids = NULL;
+    m->n_list_ids = 0;
+}
+
+/* Moves the listing's start past the page's records handled (recs[0..used)). */
+static void listed_to(struct migrate *m, const struct record *recs, size_t used)
+{
+    if (!used || recs[used - 1].modified_ms < m->list_from_ms)
+        return;
+    if (recs[used - 1].modified_ms > m->list_from_ms) {
+        list_ids_release(m);
+        m->list_from_ms = recs[used - 1].modified_ms;
+    }
+    for (size_t i = 0; i < used; i++)
+        if (recs[i].id && recs[i].modified_ms == m->list_from_ms) {
+            m->list_ids = xrealloc(m->list_ids, (m->n_list_ids + 1) * sizeof(*m->list_ids));
+            m->list_ids[m->n_list_ids++] = xstrdup(recs[i].id);
+        }
+}
+
+static int in_flight(const struct migrate *m, const char *id);
+
 static enum verdict classify_one(struct migrate *m, struct cache_txn *t, const struct record *r,
                                  struct link *l)
 {
     const char *pair = m->p->pc->name;
+    /* before anything else: a link made by this run, settled or not, is never settled again */
+    if (before_position(m, r) || before_listed(m, r) || in_flight(m, r->id))
+        return V_RELISTED;
     enum cb_status fs = cache_link_find(t, pair, m->s, r->id, l);
     if (fs == CB_OK) {
         if (l->created_ms < m->ck.first_started_ms || !m->ck.first_started_ms)
@@ -420,8 +472,6 @@ static enum verdict classify_one(struct migrate *m, struct cache_txn *t, const s
         return l->created_ms > m->settle_after && l->created_ms < m->rep->started_ms ? V_SETTLE
                                                                                      : V_RELISTED;
     }
-    if (before_position(m, r))
-        return V_RELISTED;
     if (m->n_conds) {
         cJSON *view = map_record(&m->c, m->s, r);
         int ok = matches(m, view);
@@ -627,16 +677,45 @@ static enum cb_status settle_pending(struct migrate *m, struct strbuf *err)
 
 /* ---------------------------------------------------------------- workers (several in flight) */
 
-/* One more connection to both services: its own connectors (and HTTP clients) and cycle. */
+/* One more connection to both services: its own connectors (and HTTP clients) and cycle, and
+ * a thread that writes chunks of pages from the queue. */
 struct worker {
     struct migrate *m;
     struct sync_pair *p;
     struct cycle c;
     struct sync_report page;
-    enum cb_status st;
     struct strbuf err;
     pthread_t th;
     int th_ok;
+};
+
+/* A listed record as the position needs it. */
+struct pos_rec {
+    int64_t ms;
+    char *id;
+};
+
+/* A page handed to the workers in chunks. Its records stay in flight (never queued again) until
+ * every chunk is done; the position moves past it only then, and only after the pages listed
+ * before it. Fields marked (mu) are written by workers under m->mu. */
+struct flight {
+    struct pos_rec *pos;
+    size_t n_pos;
+    int64_t launched_ms;    /* links made before it belong to pages handed over earlier */
+    size_t left;            /* chunks not done yet (mu) */
+    struct sync_report rep; /* what the workers did with it (mu) */
+    int64_t cap_ms;         /* the position may not pass it (mu) */
+    enum cb_status st;      /* the first failure (mu) */
+    struct strbuf err;      /* (mu) */
+};
+
+/* A worker's share of a page: some of its creates or of its unfinished copies. */
+struct chunk {
+    struct flight *f;
+    struct record_list creates;
+    struct work *w;
+    size_t n_w;
+    struct chunk *next;
 };
 
 static void worker_reset(struct worker *w, struct migrate *m)
@@ -658,114 +737,190 @@ static void worker_reset(struct worker *w, struct migrate *m)
     strbuf_reset(&w->err);
 }
 
+static void chunk_free(struct chunk *ch)
+{
+    record_list_release(&ch->creates);
+    for (size_t i = 0; i < ch->n_w; i++)
+        work_release(&ch->w[i]);
+    free(ch->w);
+    free(ch);
+}
+
+/* Writes one chunk on the worker's connection and adds the outcome to its page. */
+static void run_chunk(struct worker *w, struct chunk *ch)
+{
+    struct migrate *m = w->m;
+    worker_reset(w, m);
+    w->c.creates[m->s] = ch->creates;
+    w->c.w = ch->w;
+    w->c.n_w = w->c.alloc_w = ch->n_w;
+    ch->creates = (struct record_list){0};
+    ch->w = NULL;
+    ch->n_w = 0;
+    enum cb_status st = write_cycle(&w->c, m->s, !m->o->no_comments, 1, &w->err);
+    struct flight *f = ch->f;
+    pthread_mutex_lock(&m->mu);
+    sync_report_add(&f->rep, &w->page);
+    if (w->c.cap_ms[m->s] < f->cap_ms)
+        f->cap_ms = w->c.cap_ms[m->s];
+    if (st != CB_OK && f->st == CB_OK) {
+        f->st = st;
+        strbuf_setf(&f->err, "%s", w->err.buf);
+    }
+    f->left--;
+    pthread_cond_broadcast(&m->chunk_done);
+    pthread_mutex_unlock(&m->mu);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    w->st = write_cycle(&w->c, w->m->s, !w->m->o->no_comments, 1, &w->err);
+    struct migrate *m = w->m;
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        while (!m->queue && !m->closing)
+            pthread_cond_wait(&m->chunk_ready, &m->mu);
+        struct chunk *ch = m->queue;
+        if (!ch)
+            break;
+        m->queue = ch->next;
+        pthread_mutex_unlock(&m->mu);
+        run_chunk(w, ch);
+        chunk_free(ch);
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
     return NULL;
-}
-
-/* Hands the page's creates (spread evenly: a target's requests per new record, such as Jira's
- * links and transitions, then run on every connection; its batch only caps each write) and its
- * unfinished copies to the workers, runs them in parallel and gathers their outcomes. */
-static enum cb_status write_parallel(struct migrate *m, struct strbuf *err)
-{
-    struct record_list *l = &m->c.creates[m->s];
-    size_t k = m->n_workers, per = l->n ? (l->n + k - 1) / k : 1;
-    for (size_t i = 0; i < k; i++)
-        worker_reset(&m->workers[i], m);
-    for (size_t i = 0; i < l->n; i++)
-        record_list_push(&m->workers[i / per].c.creates[m->s], &l->v[i]);
-    l->n = 0;
-    for (size_t i = 0; i < m->c.n_w; i++) {
-        struct work *w = work_add(&m->workers[i % k].c);
-        *w = m->c.w[i];
-    }
-    m->c.n_w = 0;
-    for (size_t i = 0; i < k; i++)
-        if (pthread_create(&m->workers[i].th, NULL, worker_main, &m->workers[i]) != 0)
-            worker_main(&m->workers[i]); /* no thread: do it here */
-        else
-            m->workers[i].th_ok = 1;
-    enum cb_status st = CB_OK;
-    for (size_t i = 0; i < k; i++) {
-        struct worker *w = &m->workers[i];
-        if (w->th_ok)
-            pthread_join(w->th, NULL);
-        w->th_ok = 0;
-        absorb(m, &w->page);
-        if (w->c.cap_ms[m->s] < m->c.cap_ms[m->s])
-            m->c.cap_ms[m->s] = w->c.cap_ms[m->s];
-        if (w->page.updated[m->s])
-            m->page.updated[m->s] += w->page.updated[m->s];
-        if (st == CB_OK && w->st != CB_OK) {
-            st = w->st;
-            strbuf_setf(err, "%s", w->err.buf);
-        }
-    }
-    if (st == CB_OK && !m->o->no_comments)
-        st = settle_pending(m, err);
-    return st;
 }
 
 static void workers_close(struct migrate *m)
 {
+    pthread_mutex_lock(&m->mu);
+    m->closing = 1;
+    pthread_cond_broadcast(&m->chunk_ready);
+    pthread_mutex_unlock(&m->mu);
     for (size_t i = 0; i < m->n_workers; i++) {
         struct worker *w = &m->workers[i];
+        if (w->th_ok)
+            pthread_join(w->th, NULL);
         worker_reset(w, m);
         w->c.intents = NULL;
         sync_report_release(&w->page);
         strbuf_release(&w->err);
         sync_people_save(w->p);
-        if (w->p != m->p)
-            sync_pair_close(w->p);
+        sync_pair_close(w->p);
     }
     free(m->workers);
+    m->workers = NULL;
+    m->n_workers = 0;
 }
 
-/* Opens o->workers connections (the pair itself is the first). On failure runs with fewer. */
+/* Opens o->workers connections besides the pair's own (which lists the source meanwhile) and
+ * starts a thread on each. With fewer than two, the pair's own connection does everything, one
+ * page after the other. */
 static void workers_open(struct migrate *m)
 {
-    size_t k = m->o->workers > 1 && m->o->cfg ? (size_t)m->o->workers : 1;
-    m->workers = xcalloc(k, sizeof(*m->workers));
+    size_t k = m->o->workers > 1 && m->o->cfg ? (size_t)m->o->workers : 0, started = 0;
+    m->workers = xcalloc(k ? k : 1, sizeof(*m->workers));
     for (size_t i = 0; i < k; i++) {
         struct worker *w = &m->workers[i];
+        struct strbuf e = STRBUF_INIT;
+        if (sync_pair_open(m->o->cfg, m->p->pc, m->p->cache, &w->p, &e) != CB_OK) {
+            log_warn("cannot open connection %zu of pair '%s': %s", i + 1, m->p->pc->name, e.buf);
+            strbuf_release(&e);
+            break;
+        }
+        strbuf_release(&e);
         w->m = m;
         strbuf_init(&w->err, 0);
         sync_report_init(&w->page);
-        w->p = m->p;
-        if (i > 0) {
-            struct strbuf e = STRBUF_INIT;
-            w->p = NULL;
-            if (sync_pair_open(m->o->cfg, m->p->pc, m->p->cache, &w->p, &e) != CB_OK) {
-                log_warn("cannot open connection %zu of pair '%s': %s", i + 1, m->p->pc->name,
-                         e.buf);
-                strbuf_release(&e);
-                sync_report_release(&w->page);
-                strbuf_release(&w->err);
-                break;
-            }
-            strbuf_release(&e);
-        }
         m->n_workers = i + 1;
+        w->th_ok = pthread_create(&w->th, NULL, worker_main, w) == 0;
+        started += (size_t)w->th_ok;
     }
+    if (started < 2)
+        workers_close(m);
 }
 
-/* The page's writes: in this thread, or spread over the workers. */
-static enum cb_status write_page(struct migrate *m, struct strbuf *err)
+/* ---------------------------------------------------------------- pages in flight */
+
+static void flight_free(struct flight *f)
 {
-    if (m->n_workers > 1)
-        return write_parallel(m, err);
-    enum cb_status st = write_cycle(&m->c, m->s, !m->o->no_comments, 0, err);
-    absorb(m, &m->page);
-    return st;
+    for (size_t i = 0; i < f->n_pos; i++)
+        free(f->pos[i].id);
+    free(f->pos);
+    sync_report_release(&f->rep);
+    strbuf_release(&f->err);
+    free(f);
+}
+
+static struct flight *flight_new(const struct record *recs, size_t used)
+{
+    struct flight *f = xcalloc(1, sizeof(*f));
+    f->pos = xcalloc(used ? used : 1, sizeof(*f->pos));
+    for (size_t i = 0; i < used; i++)
+        f->pos[i] = (struct pos_rec){recs[i].modified_ms, recs[i].id ? xstrdup(recs[i].id) : NULL};
+    f->n_pos = used;
+    f->launched_ms = cbtime_now_ms();
+    f->cap_ms = INT64_MAX;
+    sync_report_init(&f->rep);
+    strbuf_init(&f->err, 0);
+    return f;
+}
+
+/* A record of a page whose writes may still run (its link or intent may not exist yet). */
+static int in_flight(const struct migrate *m, const char *id)
+{
+    for (size_t k = 0; k < m->n_fl; k++)
+        for (size_t i = 0; i < m->fl[k]->n_pos; i++)
+            if (str_eq(m->fl[k]->pos[i].id, id))
+                return 1;
+    return 0;
+}
+
+/* Splits the page's creates and unfinished copies into one chunk per worker (a target's
+ * requests per new record, such as Jira's links and transitions, then run on every
+ * connection) and queues them behind the pages handed over before. */
+static void hand_over(struct migrate *m, const struct record *recs, size_t used)
+{
+    struct flight *f = flight_new(recs, used);
+    struct record_list *l = &m->c.creates[m->s];
+    size_t per = (l->n + m->c.n_w + m->n_workers - 1) / m->n_workers;
+    struct chunk *head = NULL, **tail = &head;
+    for (size_t i = 0; i < l->n + m->c.n_w; i += per) {
+        struct chunk *ch = xcalloc(1, sizeof(*ch));
+        ch->f = f;
+        for (size_t j = i; j < i + per && j < l->n + m->c.n_w; j++) {
+            if (j < l->n) {
+                record_list_push(&ch->creates, &l->v[j]);
+                continue;
+            }
+            ch->w = xrealloc(ch->w, (ch->n_w + 1) * sizeof(*ch->w));
+            ch->w[ch->n_w++] = m->c.w[j - l->n];
+        }
+        f->left++;
+        *tail = ch;
+        tail = &ch->next;
+    }
+    l->n = 0;
+    m->c.n_w = 0;
+    m->fl[m->n_fl++] = f;
+    pthread_mutex_lock(&m->mu);
+    struct chunk **end = &m->queue;
+    while (*end)
+        end = &(*end)->next;
+    *end = head;
+    pthread_cond_broadcast(&m->chunk_ready);
+    pthread_mutex_unlock(&m->mu);
 }
 
 /* The position to resume from: the last record handled (with the ids handled at its time),
  * but never past one left for later. */
-static void advance(struct migrate *m, const struct record *recs, size_t used)
+static void advance(struct migrate *m, const struct pos_rec *recs, size_t used)
 {
-    int64_t pos = recs[used - 1].modified_ms;
+    if (!used)
+        return;
+    int64_t pos = recs[used - 1].ms;
     int capped = m->c.cap_ms[m->s] != INT64_MAX && m->c.cap_ms[m->s] + 1 < pos;
     if (capped)
         pos = m->c.cap_ms[m->s] + 1;
@@ -777,8 +932,127 @@ static void advance(struct migrate *m, const struct record *recs, size_t used)
         m->ck.pos_ms = pos;
     }
     for (size_t i = 0; i < used && !capped; i++)
-        if (recs[i].modified_ms == pos && cJSON_GetArraySize(m->ck.pos_ids) < POS_IDS_CAP)
+        if (recs[i].ms == pos && recs[i].id && cJSON_GetArraySize(m->ck.pos_ids) < POS_IDS_CAP)
             cJSON_AddItemToArray(m->ck.pos_ids, cJSON_CreateString(recs[i].id));
+}
+
+/* Moves the position past a finished page (settled: every link made before settled_ms belongs
+ * to a page finished by now) and saves the checkpoint. */
+static enum cb_status page_done(struct migrate *m, const struct record *recs, size_t used,
+                                struct flight *f, int64_t settled_ms, struct strbuf *err)
+{
+    struct flight *own = f ? NULL : flight_new(recs, used);
+    advance(m, f ? f->pos : own->pos, f ? f->n_pos : own->n_pos);
+    if (own)
+        flight_free(own);
+    m->ck.settled_ms = settled_ms;
+    return save_checkpoint(m, err);
+}
+
+static int flight_left(struct migrate *m, struct flight *f, int wait)
+{
+    pthread_mutex_lock(&m->mu);
+    while (wait && f->left)
+        pthread_cond_wait(&m->chunk_done, &m->mu);
+    size_t left = f->left;
+    pthread_mutex_unlock(&m->mu);
+    return left > 0;
+}
+
+/* Waits for the oldest page in flight and counts what was done with it; when it went well
+ * (and keep: every page before it did), moves the position past it. *wrote tells whether it
+ * wrote to source records. */
+static enum cb_status retire(struct migrate *m, int keep, int *wrote, struct strbuf *err)
+{
+    struct flight *f = m->fl[0];
+    (void)flight_left(m, f, 1);
+    memmove(m->fl, m->fl + 1, --m->n_fl * sizeof(*m->fl));
+    absorb(m, &f->rep);
+    if (f->cap_ms < m->c.cap_ms[m->s])
+        m->c.cap_ms[m->s] = f->cap_ms;
+    *wrote |= f->rep.updated[m->s] > 0;
+    enum cb_status st = f->st;
+    if (st != CB_OK && f->err.len)
+        strbuf_setf(err, "%s", f->err.buf);
+    if (st == CB_OK && keep)
+        st = page_done(m, NULL, 0, f, m->n_fl ? m->fl[0]->launched_ms : cbtime_now_ms(), err);
+    flight_free(f);
+    progress(m);
+    return st;
+}
+
+/* One page with workers: its chunks join the queue, and the pages before it that are done are
+ * retired (waiting for the oldest while FLIGHT_MAX pages are in flight). The listing then
+ * restarts after this page: our writes move source records to its end, which offset paging
+ * would skip. A page with nothing to write waits for every page in flight instead. */
+static enum cb_status pipe_page(struct migrate *m, const struct record *recs, size_t used,
+                                struct strbuf *err)
+{
+    int queued = m->c.creates[m->s].n > 0 || m->c.n_w > 0, wrote = 0;
+    if (queued)
+        hand_over(m, recs, used);
+    enum cb_status st = CB_OK;
+    while (st == CB_OK && m->n_fl &&
+           (!queued || m->n_fl >= FLIGHT_MAX || !flight_left(m, m->fl[0], 0)))
+        st = retire(m, 1, &wrote, err);
+    if (!queued && st == CB_OK)
+        st = page_done(m, recs, used, NULL, cbtime_now_ms(), err);
+    listed_to(m, recs, used);
+    m->restart = queued || wrote;
+    return st;
+}
+
+/* After the listing: drops the chunks not started when it stopped on a failure or a stop
+ * request, waits for the rest and settles the comment copies left pending. */
+static enum cb_status drain(struct migrate *m, enum cb_status st, struct strbuf *err)
+{
+    if (!m->workers)
+        return st;
+    int drop = (st != CB_OK && !m->limit_hit) || sync_stop_requested();
+    pthread_mutex_lock(&m->mu);
+    while (drop && m->queue) {
+        struct chunk *ch = m->queue;
+        m->queue = ch->next;
+        ch->f->left--;
+        if (ch->f->st == CB_OK)
+            ch->f->st = CB_ERR_STOPPED;
+        chunk_free(ch);
+    }
+    pthread_mutex_unlock(&m->mu);
+    int keep = st == CB_OK || st == CB_ERR_STOPPED, wrote = 0;
+    while (m->n_fl) {
+        struct strbuf e = STRBUF_INIT;
+        enum cb_status rs = retire(m, keep, &wrote, &e);
+        if (rs != CB_OK) {
+            keep = 0;
+            if (st == CB_OK || (st == CB_ERR_STOPPED && rs != CB_ERR_STOPPED)) {
+                st = rs;
+                strbuf_setf(err, "%s", e.buf);
+            }
+        }
+        strbuf_release(&e);
+    }
+    int limit_only = st == CB_ERR_STOPPED && m->limit_hit && !sync_stop_requested();
+    if ((st == CB_OK || limit_only) && !m->o->no_comments) {
+        enum cb_status ss = settle_pending(m, err);
+        st = ss != CB_OK ? ss : st;
+    }
+    return st;
+}
+
+/* A page without workers: written here, then the position moves past it. */
+static enum cb_status one_page(struct migrate *m, const struct record *recs, size_t used,
+                               struct strbuf *err)
+{
+    enum cb_status st = write_cycle(&m->c, m->s, !m->o->no_comments, 0, err);
+    absorb(m, &m->page);
+    m->restart = m->page.updated[m->s] > 0;
+    if (used > 0 && st == CB_OK) { /* a stopped page is listed again: its copies are settled */
+        listed_to(m, recs, used);
+        return page_done(m, recs, used, NULL, cbtime_now_ms(), err);
+    }
+    enum cb_status cs = save_checkpoint(m, err);
+    return st == CB_OK ? cs : st;
 }
 
 static enum cb_status on_page(void *arg, struct record *recs, size_t n)
@@ -819,38 +1093,25 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
         return st != CB_OK ? st : m->limit_hit ? CB_ERR_STOPPED : CB_OK;
     }
     if (st == CB_OK)
-        st = write_page(m, &err);
-    int wrote_source = m->page.updated[m->s] > 0;
-    if (used > 0 && st == CB_OK) /* a stopped page is listed again: its copies are settled */
-        advance(m, recs, used);
-    if (st == CB_OK)
-        m->ck.settled_ms = cbtime_now_ms();
+        st = m->workers ? pipe_page(m, recs, used, &err) : one_page(m, recs, used, &err);
     if (st != CB_OK && st != CB_ERR_STOPPED)
         log_error("%s", err.buf);
     log_debug("page of %zu records (%zu handled): %s; position %lld", n, used, cb_status_str(st),
               (long long)m->ck.pos_ms);
-    enum cb_status cs = save_checkpoint(m, &err);
-    if (st == CB_OK)
-        st = cs;
     page_reset(m);
     cache_trim(m->p->cache); /* the database grows with the run; what it maps need not stay */
     progress(m);
     strbuf_release(&err);
     if (st != CB_OK)
         return st;
-    if (m->limit_hit)
+    if (m->limit_hit || m->restart)
         return CB_ERR_STOPPED;
-    /* Our writes moved source records to the end of the listing, which offset paging would
-     * then skip: list again from the checkpoint. */
-    if (wrote_source) {
-        m->restart = 1;
-        return CB_ERR_STOPPED;
-    }
     return CB_OK;
 }
 
 /* Lists the source from the checkpoint to its end, page by page, restarting after pages that
- * wrote to the source. */
+ * wrote to the source (with workers: after the last page handed to them), then waits for the
+ * pages still in flight. */
 static enum cb_status walk_source(struct migrate *m, struct strbuf *err)
 {
     struct sync_pair *p = m->p;
@@ -858,13 +1119,14 @@ static enum cb_status walk_source(struct migrate *m, struct strbuf *err)
     do {
         m->restart = 0;
         struct strbuf e = STRBUF_INIT;
-        st = p->ops[m->s]->list_changed(p->conn[m->s], m->ck.pos_ms, on_page, m, &e);
+        int64_t from = m->list_from_ms > m->ck.pos_ms ? m->list_from_ms : m->ck.pos_ms;
+        st = p->ops[m->s]->list_changed(p->conn[m->s], from, on_page, m, &e);
         if (st != CB_OK && st != CB_ERR_STOPPED)
             strbuf_setf(err, "cannot list %s '%s': %s", side_name(m->s), p->ep_name[m->s],
                         e.len ? e.buf : cb_status_str(st));
         strbuf_release(&e);
     } while (st == CB_ERR_STOPPED && m->restart && !sync_stop_requested() && !m->limit_hit);
-    return st;
+    return drain(m, st, err);
 }
 
 /* ---------------------------------------------------------------- intents left behind */
@@ -1131,9 +1393,15 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
     snprintf(m->ck_key, sizeof(m->ck_key), "migrate:%s:%s", p->pc->name, side_name(m->s));
     enum cb_status st = parse_filter(p->map, o->filter, &m->conds, &m->n_conds, err);
     if (st == CB_OK) {
+        pthread_mutex_init(&m->mu, NULL);
+        pthread_cond_init(&m->chunk_ready, NULL);
+        pthread_cond_init(&m->chunk_done, NULL);
         workers_open(m);
         st = run(m, err);
         workers_close(m);
+        pthread_cond_destroy(&m->chunk_done);
+        pthread_cond_destroy(&m->chunk_ready);
+        pthread_mutex_destroy(&m->mu);
     }
     sync_people_save(p);
     counts_add(&rep->total, &m->ck.total);
@@ -1157,6 +1425,7 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
     conds_free(m->conds, m->n_conds);
     match_index_free(m->match);
     fresh_release(m);
+    list_ids_release(m);
     cJSON_Delete(m->ck.pos_ids);
     free(m);
     return st;

@@ -56,7 +56,8 @@ SIM_DIR = os.path.join(HERE, "..", "sim")
 # Commands swept by the kill seams. A killed command other than sync is first run again (a
 # migration resumes where it stopped), then sync cycles converge the pair.
 SCENARIOS = [("sync", ["sync", "--once"]),
-             ("migrate", ["migrate", "--pair", "crash", "--from", "crm"])]
+             ("migrate", ["migrate", "--pair", "crash", "--from", "crm"]),
+             ("migrate-workers", ["migrate", "--pair", "crash", "--from", "crm", "--workers", "3"])]
 
 SECRETS = {"CB_TEST_ZOHO_SECRET": "sim-client-secret", "CB_TEST_JIRA_TOKEN": "sim-jira-token",
            "CB_TEST_FX_SECRET": "sim-app-secret",
@@ -488,14 +489,14 @@ def round_changes(w, label):
     return set(w.new_records(2, 1)) | set(w.human_edit(label))
 
 
-def sweep(w, seam, cmd, max_k=400):
+def sweep(w, seam, name, cmd, max_k=400):
     """Kills cmd at step k of seam for k = 1.. until a run completes; converge and check."""
     env_name = {"commits": "CRMBRIDGE_CRASH_AFTER_COMMITS",
                 "writes": "CRMBRIDGE_CRASH_AFTER_WRITES"}[seam]
     k = 0
     while k < max_k:
         k += 1
-        label = "%s-%s-%d" % (cmd[0], seam, k)
+        label = "%s-%s-%d" % (name, seam, k)
         touched = round_changes(w, label)
         rc, out = w.run(cmd, {env_name: str(k)})
         w.fig.rounds += 1
@@ -512,7 +513,7 @@ def sweep(w, seam, cmd, max_k=400):
             w.check(label)
         if not killed:
             break
-    w.check_quiet("%s %s sweep" % (cmd[0], seam))
+    w.check_quiet("%s %s sweep" % (name, seam))
     return k
 
 
@@ -567,7 +568,7 @@ def main():
                 steps = []
                 for name, cmd in SCENARIOS:
                     for seam in seams:
-                        steps.append("%s/%s %d" % (name, seam, sweep(w, seam, cmd)))
+                        steps.append("%s/%s %d" % (name, seam, sweep(w, seam, name, cmd)))
                 share = a.random // len(kinds) + (1 if i < a.random % len(kinds) else 0)
                 if share:
                     random_kills(w, share)

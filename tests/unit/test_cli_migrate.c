@@ -171,7 +171,7 @@ static void test_killed_three_times_then_resumed(void **state)
         fprintf(stderr, "kill %d after %s commits (seed %u)\n", k + 1, after, seed);
         setenv("CRMBRIDGE_CRASH_AFTER_COMMITS", after, 1);
         char *out = NULL;
-        int rc = migrate(e, &out, k == 1 ? "--workers" : NULL, "6"); /* one killed in parallel */
+        int rc = migrate(e, &out, k > 0 ? "--workers" : NULL, "6"); /* two killed in parallel */
         unsetenv("CRMBRIDGE_CRASH_AFTER_COMMITS");
         free(out);
         assert_true(rc == 137 || rc == 0); /* killed (or finished before the point) */
@@ -193,10 +193,10 @@ static void test_killed_three_times_then_resumed(void **state)
     e2e_assert_quiet(e);
 }
 
-/* Ctrl-C stops after the writes in flight and says how to continue; the rerun finishes. */
-static void test_sigint_stops_cleanly(void **state)
+/* Ctrl-C stops after the writes in flight and says how to continue; the rerun finishes. With
+ * workers, pages queued behind the running ones are dropped, not written. */
+static void sigint_then_resume(struct e2e *e, const char *workers)
 {
-    struct e2e *e = *state;
     int n = 600;
     cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":%d}", n));
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/config", "{\"rate\":{\"POST\":100}}"));
@@ -208,7 +208,7 @@ static void test_sigint_stops_cleanly(void **state)
         (void)f;
         dup2(STDOUT_FILENO, STDERR_FILENO);
         execl(tu_crmbridge_bin(), "crmbridge", "-c", e->conf, "migrate", "--pair", "feedback",
-              "--from", "crm", (char *)NULL);
+              "--from", "crm", "--workers", workers, (char *)NULL);
         _exit(127);
     }
     /* wait until some issues exist, then interrupt */
@@ -228,6 +228,16 @@ static void test_sigint_stops_cleanly(void **state)
     assert_int_equal(migrate(e, NULL, NULL, NULL), 0);
     assert_one_issue_per_case(e, n);
     e2e_assert_quiet(e);
+}
+
+static void test_sigint_stops_cleanly(void **state)
+{
+    sigint_then_resume(*state, "1");
+}
+
+static void test_sigint_stops_workers_cleanly(void **state)
+{
+    sigint_then_resume(*state, "4");
 }
 
 /* Creates whose answer was lost are found by their markers and linked, never made twice: here
@@ -498,6 +508,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_filter_limit_and_json, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_killed_three_times_then_resumed, e2e_setup,
+                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_stops_workers_cleanly, e2e_setup,
                                         e2e_teardown),
         cmocka_unit_test_setup_teardown(test_sigint_stops_cleanly, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_lost_answer_links_existing, e2e_setup, e2e_teardown),
