@@ -9,6 +9,7 @@
 #include "sync/migrate.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -24,9 +25,8 @@
 #include "sync/merge.h"
 
 #define PROBLEMS_CAP (4 << 20)
-#define POS_IDS_CAP 2000      /* ids kept with the position (records sharing its time) */
-#define VERIFY_SLACK_MS 60000 /* clock skew between us and the target when listing its copies */
-#define FLIGHT_MAX 3 /* pages handed to the workers at a time (memory: records of 3 pages) */
+#define POS_IDS_CAP 2000 /* ids kept with the position (records sharing its time) */
+#define FLIGHT_MAX 3     /* pages handed to the workers at a time (memory: records of 3 pages) */
 
 struct cond {
     char *field, *value;
@@ -770,6 +770,7 @@ static void run_chunk(struct worker *w, struct chunk *ch)
     f->left--;
     pthread_cond_broadcast(&m->chunk_done);
     pthread_mutex_unlock(&m->mu);
+    cache_trim(m->p->cache); /* the pages this chunk's commits mapped need not stay */
 }
 
 static void *worker_main(void *arg)
@@ -820,6 +821,9 @@ static void workers_close(struct migrate *m)
  * page after the other. */
 static void workers_open(struct migrate *m)
 {
+    /* One malloc arena per thread keeps what each freed: a few arenas serve 40 threads well
+     * (they mostly wait on the network) and hold far less memory. */
+    (void)mallopt(M_ARENA_MAX, 4);
     size_t k = m->o->workers > 1 && m->o->cfg ? (size_t)m->o->workers : 0, started = 0;
     m->workers = xcalloc(k ? k : 1, sizeof(*m->workers));
     for (size_t i = 0; i < k; i++) {
@@ -971,6 +975,7 @@ static enum cb_status retire(struct migrate *m, int keep, int *wrote, struct str
     if (f->cap_ms < m->c.cap_ms[m->s])
         m->c.cap_ms[m->s] = f->cap_ms;
     *wrote |= f->rep.updated[m->s] > 0;
+    (void)malloc_trim(0); /* give back what the page's records and answers took */
     enum cb_status st = f->st;
     if (st != CB_OK && f->err.len)
         strbuf_setf(err, "%s", f->err.buf);
@@ -1178,70 +1183,155 @@ static enum cb_status recover(struct migrate *m, struct strbuf *err)
 
 /* ---------------------------------------------------------------- verification */
 
-static int count_ours(void *arg, const struct link *l)
+/* The verification of a migration's copies: their ids on the target, read back by id in
+ * batches, several at once with workers. Fields marked (mu) are shared by the readers. */
+struct verify_run {
+    struct migrate *m;
+    char **ids; /* target ids of this migration's links */
+    size_t n, alloc;
+    size_t next;       /* the next batch starts here (mu) */
+    enum cb_status st; /* the first failure (mu) */
+    struct strbuf err; /* (mu) */
+};
+
+struct verify_reader {
+    struct verify_run *v;
+    struct sync_pair *p; /* its own connection (and mapping) */
+    pthread_t th;
+    int th_ok;
+};
+
+static int collect_ours(void *arg, const struct link *l)
 {
-    struct migrate *m = arg;
-    if (l->created_ms >= m->ck.first_started_ms && l->remote[m->t])
-        m->rep->verify_links++;
+    struct verify_run *v = arg;
+    if (l->created_ms < v->m->ck.first_started_ms || !l->remote[v->m->t])
+        return 0;
+    if (v->n == v->alloc) {
+        v->alloc = v->alloc ? v->alloc * 2 : 256;
+        v->ids = xrealloc(v->ids, v->alloc * sizeof(*v->ids));
+    }
+    v->ids[v->n++] = xstrdup(l->remote[v->m->t]);
     return 0;
 }
 
-static enum cb_status on_target_page(void *arg, struct record *recs, size_t n)
+/* Compares each copy read with what was agreed with its source (the base). */
+static enum cb_status verify_got(struct verify_reader *r, const struct record_list *got)
 {
-    struct migrate *m = arg;
-    struct strbuf e = STRBUF_INIT;
+    struct migrate *m = r->v->m;
+    struct cycle c = {.p = r->p};
     struct cache_txn *t;
+    struct strbuf e = STRBUF_INIT;
     enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, &e);
-    for (size_t i = 0; st == CB_OK && i < n; i++) {
+    strbuf_release(&e);
+    for (size_t i = 0; st == CB_OK && i < got->n; i++) {
+        const struct record *rec = &got->v[i];
         struct link l = {0};
-        if (recs[i].id && cache_link_find(t, m->p->pc->name, m->t, recs[i].id, &l) == CB_OK &&
-            l.created_ms >= m->ck.first_started_ms) {
-            m->rep->verify_found++;
-            cJSON *base = NULL;
-            (void)cache_base_get(t, m->p->pc->name, l.id, &base);
-            cJSON *view = map_record(&m->c, m->t, &recs[i]);
-            if (merge_side_changed(m->p->map, base, m->t, view)) {
-                m->rep->verify_differ++;
-                add_problem(m, "%s record '%s' differs from the copy agreed with %s '%s'",
-                            side_name(m->t), rec_name(&recs[i]), side_name(m->s),
-                            l.key[m->s] ? l.key[m->s] : l.remote[m->s]);
-            }
-            cJSON_Delete(view);
-            cJSON_Delete(base);
+        if (!rec->id || cache_link_find(t, m->p->pc->name, m->t, rec->id, &l) != CB_OK) {
+            link_release(&l);
+            continue;
         }
+        cJSON *base = NULL;
+        (void)cache_base_get(t, m->p->pc->name, l.id, &base);
+        cJSON *view = map_record(&c, m->t, rec);
+        int differ = merge_side_changed(r->p->map, base, m->t, view);
+        pthread_mutex_lock(&m->mu);
+        m->rep->verify_found++;
+        if (differ) {
+            m->rep->verify_differ++;
+            add_problem(m, "%s record '%s' differs from the copy agreed with %s '%s'",
+                        side_name(m->t), rec_name(rec), side_name(m->s),
+                        l.key[m->s] ? l.key[m->s] : l.remote[m->s]);
+        }
+        pthread_mutex_unlock(&m->mu);
+        cJSON_Delete(view);
+        cJSON_Delete(base);
         link_release(&l);
     }
     if (st == CB_OK)
         cache_txn_abort(t);
-    strbuf_release(&e);
+    cache_trim(m->p->cache); /* the links and bases read are spread over the whole file */
     return st;
 }
 
-/* Counts this migration's links and finds each copy in the target's own listing. */
+/* Reads batches of copies until none is left or one read failed. */
+static void *verify_main(void *arg)
+{
+    struct verify_reader *r = arg;
+    struct verify_run *v = r->v;
+    struct migrate *m = v->m;
+    size_t max =
+        (size_t)(r->p->ops[m->t]->max_batch_read > 0 ? r->p->ops[m->t]->max_batch_read : 1);
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        size_t from = v->next, n = v->st == CB_OK && from < v->n ? v->n - from : 0;
+        n = n > max ? max : n;
+        v->next += n;
+        pthread_mutex_unlock(&m->mu);
+        if (!n || sync_stop_requested())
+            return NULL;
+        struct record_list got = {0};
+        struct strbuf e = STRBUF_INIT;
+        enum cb_status st = r->p->ops[m->t]->get_many(
+            r->p->conn[m->t], (const char *const *)v->ids + from, n, &got, &e);
+        if (st == CB_OK)
+            st = verify_got(r, &got);
+        record_list_release(&got);
+        pthread_mutex_lock(&m->mu);
+        if (st != CB_OK && v->st == CB_OK) {
+            v->st = st;
+            strbuf_setf(&v->err, "%s", e.len ? e.buf : cb_status_str(st));
+        }
+        pthread_mutex_unlock(&m->mu);
+        strbuf_release(&e);
+    }
+}
+
+/* Reads every copy this migration made back from the target by id (a read the target answers
+ * as it is now, where its search may lag) and compares it with what was agreed with its
+ * source: copies missing or changed since are problems. With workers, on all their
+ * connections at once. */
 static enum cb_status verify(struct migrate *m, struct strbuf *err)
 {
     m->phase = "verify";
     progress(m);
+    struct verify_run v = {.m = m};
+    strbuf_init(&v.err, 0);
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, err);
     if (st != CB_OK)
         return st;
-    st = cache_link_foreach(t, m->p->pc->name, count_ours, m);
+    st = cache_link_foreach(t, m->p->pc->name, collect_ours, &v);
     cache_txn_abort(t);
-    struct sync_pair *p = m->p;
-    struct strbuf e = STRBUF_INIT;
-    int64_t since = m->ck.first_started_ms - VERIFY_SLACK_MS;
+    m->rep->verify_links = (long)v.n;
+    size_t k = m->workers ? m->n_workers : 1;
+    struct verify_reader *r = xcalloc(k, sizeof(*r));
+    for (size_t i = 0; i < k; i++) {
+        r[i] = (struct verify_reader){.v = &v, .p = m->workers ? m->workers[i].p : m->p};
+        r[i].th_ok =
+            st == CB_OK && i > 0 && pthread_create(&r[i].th, NULL, verify_main, &r[i]) == 0;
+    }
     if (st == CB_OK)
-        st = p->ops[m->t]->list_changed(p->conn[m->t], since, on_target_page, m, &e);
-    if (st != CB_OK)
+        verify_main(&r[0]); /* this thread reads too (alone without workers) */
+    for (size_t i = 0; i < k; i++)
+        if (r[i].th_ok)
+            pthread_join(r[i].th, NULL);
+    free(r);
+    if (st == CB_OK && v.st == CB_OK && sync_stop_requested())
+        v.st = CB_ERR_STOPPED;
+    if (st == CB_OK && v.st != CB_OK) {
+        st = v.st;
         strbuf_setf(err, "cannot verify the copies on %s '%s': %s", side_name(m->t),
-                    p->ep_name[m->t], e.len ? e.buf : cb_status_str(st));
-    strbuf_release(&e);
+                    m->p->ep_name[m->t], v.err.len ? v.err.buf : cb_status_str(st));
+    }
+    for (size_t i = 0; i < v.n; i++)
+        free(v.ids[i]);
+    free(v.ids);
+    strbuf_release(&v.err);
     m->rep->verified = st == CB_OK;
     long missing = m->rep->verify_links - m->rep->verify_found;
     if (m->rep->verified && missing > 0)
         add_problem(m, "%ld linked %s record(s) not found on %s '%s'", missing, side_name(m->t),
-                    side_name(m->t), p->ep_name[m->t]);
+                    side_name(m->t), m->p->ep_name[m->t]);
     return st;
 }
 

@@ -74,7 +74,7 @@ struct migrate_report {
     double plan_seconds; /* estimated duration at the measured request time */
     /* verification: migrated links against the target's listing */
     long verify_links;      /* links this migration made */
-    long verify_found;      /* of those, target records seen in the target's listing */
+    long verify_found;      /* of those, target records read back from the target by id */
     long verify_differ;     /* target records that no longer match what was agreed */
     int verified;           /* 1 when the verification pass ran */
     struct strbuf problems; /* one line per skipped, failed or postponed record */

@@ -91,6 +91,46 @@ static void test_cases_into_jira(void **state)
     e2e_assert_quiet(e);
 }
 
+/* The verification reads every copy back by id: a copy deleted or changed on the target since is
+ * a problem in the report (and exit 1), whichever connection read it. */
+static void test_verification_finds_missing_and_changed_copies(void **state)
+{
+    struct e2e *e = *state;
+    int n = 250; /* two pages, read back in several batches */
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":%d}", n));
+    fast_jira(e);
+    assert_int_equal(migrate(e, NULL, "--workers", "4"), 0);
+    cJSON *issues = e2e_jira_issues(e);
+    const char *gone =
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(issues, 3), "key"));
+    const char *edited =
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(issues, 200), "key"));
+    char path[64];
+    snprintf(path, sizeof(path), "/_sim/issue/%s", gone);
+    cJSON_Delete(sim_call(&e->jira, "DELETE", path, NULL, NULL));
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/edit",
+                         "{\"key\":\"%s\",\"fields\":{\"summary\":\"Renamed by hand\"},"
+                         "\"user\":\"Mia Krystof\"}",
+                         edited));
+    sim_clear_log(&e->jira);
+    char *out = NULL;
+    assert_int_equal(migrate(e, &out, "--workers", "4"), 1);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "verification: %d linked copies, %d found on tracker, 1 missing, "
+             "1 changed",
+             n, n - 1);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof(want), "tracker record '%s' differs from the copy agreed", edited);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "1 linked tracker record(s) not found on tracker"));
+    free(out);
+    cJSON_Delete(issues);
+    /* read back by id in batches of up to 100, never listed */
+    assert_int_equal(sim_count(&e->jira, "POST", "/rest/api/3/issue/bulkfetch"), 3);
+    assert_int_equal(sim_count(&e->jira, "GET", "/rest/api/3/search/jql"), 0);
+}
+
 static void test_dry_run_writes_nothing(void **state)
 {
     struct e2e *e = *state;
@@ -505,12 +545,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cases_into_jira, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_verification_finds_missing_and_changed_copies,
+                                        e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_filter_limit_and_json, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_killed_three_times_then_resumed, e2e_setup,
                                         e2e_teardown),
-        cmocka_unit_test_setup_teardown(test_sigint_stops_workers_cleanly, e2e_setup,
-                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_stops_workers_cleanly, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_sigint_stops_cleanly, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_lost_answer_links_existing, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_comments_travel_with_records, e2e_setup, e2e_teardown),
