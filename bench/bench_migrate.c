@@ -1,10 +1,11 @@
 /*
  * Migration throughput and memory: seeds N Zoho Cases, injects a fixed latency on every API
- * request of both simulators, keeps Jira's simulated rate limits (GET 100/s, POST 100/s, PUT
- * 50/s per endpoint), runs migrate_run() in this process and reports records per second, the
- * ceiling those limits allow for the requests the run actually needed (the busiest endpoint's
- * count over its rate), the ratio of the two and the peak resident set size. Writes JSON;
- * judges no target.
+ * request of both simulators (inside the request: a Zoho call is in flight for all of it),
+ * keeps Jira's simulated rate limits (GET 100/s, POST 100/s, PUT 50/s per endpoint) and Zoho's
+ * concurrency (Enterprise: 20 calls in flight, 10 of them complex; set in benchutil.c), runs
+ * migrate_run() in this process and reports records per second, the ceiling those limits allow
+ * for the requests the run actually needed (the busiest endpoint's count over its rate), the
+ * ratio of the two and the peak resident set size. Writes JSON; judges no target.
  *
  *   bench_migrate [--records N] [--latency-ms MS] [--workers N] [--no-comments] [--out FILE]
  *   (defaults 10000 records, 100 ms, 40 connections, comments copied as migrate does)
@@ -95,6 +96,10 @@ static double ceiling_seconds(const struct bench_env *e, cJSON *out)
     throttled = count_buckets(&e->sim[SIDE_CRM], buckets, NULL, &total);
     cJSON_AddNumberToObject(out, "crm_requests", total);
     cJSON_AddNumberToObject(out, "crm_429", throttled);
+    cJSON *st = sim_ctl(&e->sim[SIDE_CRM], "GET", "/_sim/stats", NULL);
+    cJSON_AddNumberToObject(out, "crm_inflight_max",
+                            cJSON_GetNumberValue(cJSON_GetObjectItem(st, "inflight_max")));
+    cJSON_Delete(st);
     return worst;
 }
 

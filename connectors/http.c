@@ -524,6 +524,17 @@ static enum cb_status sleep_ms(long ms)
     }
 }
 
+/* The wait before a retry, with the caller's hook around it (req->on_wait). */
+static enum cb_status wait_between(const struct http_req *req, long ms)
+{
+    enum cb_status st = req->on_wait ? req->on_wait(req->wait_arg, 1) : CB_OK;
+    if (st == CB_OK)
+        st = sleep_ms(ms);
+    if (st == CB_OK && req->on_wait)
+        st = req->on_wait(req->wait_arg, 0);
+    return st;
+}
+
 /* How long to wait before the next attempt, or -1 to stop with what we have. ra is this
  * attempt's Retry-After in seconds, or -1. */
 static long next_wait(struct http *h, const struct http_req *req, long st, long ra,
@@ -614,9 +625,8 @@ enum cb_status http_request(struct http *h, const struct http_req *req, struct h
         }
         log_debug("%s %s: retrying in %ld ms", method, where.buf, wait);
         h->budget.waited_ms += wait;
-        if (sleep_ms(wait) != CB_OK) {
+        if ((st = wait_between(req, wait)) != CB_OK) {
             strbuf_setf(err, "stopped while waiting to retry '%s'", where.buf);
-            st = CB_ERR_STOPPED;
             break;
         }
     }

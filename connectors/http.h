@@ -43,6 +43,12 @@ struct http_req {
     int no_retry;               /* 1: never retry (non-idempotent create) except on 429 and
                                  * 503 with Retry-After; also sent on a fresh connection, as
                                  * curl silently resends on a reused one that died */
+    /* May be NULL. Called from the calling thread with waiting 1 before each wait between
+     * attempts and with waiting 0 after a wait that ran its course (a connector that counts
+     * requests in flight gives up its slot meanwhile); a status other than CB_OK ends the
+     * request with it. */
+    enum cb_status (*on_wait)(void *arg, int waiting);
+    void *wait_arg;
 };
 
 struct http_resp {

@@ -1,7 +1,8 @@
 /*
  * Token buckets for client-side pacing. Time comes from CLOCK_MONOTONIC, so a wall-clock step
- * never releases a burst; sleeps are sliced so a stop request ends them promptly. It does not
- * know any service's limits: connectors configure one bucket per limit.
+ * never releases a burst; sleeps are sliced so a stop request ends them promptly. Gates count
+ * requests in flight (one lock, a condition variable each). It does not know any service's
+ * limits: connectors configure one bucket or gate per limit.
  */
 #include "connectors/pace.h"
 
@@ -122,6 +123,92 @@ struct pace *pace_shared(const char *key, int n, int64_t window_ms)
     }
     pthread_mutex_unlock(&lock);
     return &s->p;
+}
+
+/* Gates have their own lock: a waiter sleeps on its gate's condition variable under it. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct gate {
+    char *key;
+    int limit, used;
+    unsigned long waits;
+    pthread_cond_t freed;
+    struct gate *next;
+};
+static struct gate *gate_list;
+
+struct gate *gate_shared(const char *key, int limit)
+{
+    if (limit <= 0)
+        return NULL;
+    pthread_mutex_lock(&gate_lock);
+    struct gate *g = gate_list;
+    while (g && strcmp(g->key, key) != 0)
+        g = g->next;
+    if (!g) {
+        g = xcalloc(1, sizeof(*g));
+        g->key = xstrdup(key);
+        g->limit = limit;
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&g->freed, &ca);
+        pthread_condattr_destroy(&ca);
+        g->next = gate_list;
+        gate_list = g;
+    }
+    pthread_mutex_unlock(&gate_lock);
+    return g;
+}
+
+enum cb_status gate_enter(struct gate *g)
+{
+    if (!g)
+        return CB_OK;
+    enum cb_status st = CB_OK;
+    pthread_mutex_lock(&gate_lock);
+    if (g->used >= g->limit)
+        g->waits++;
+    while (g->used >= g->limit) {
+        if (http_stopped()) {
+            st = CB_ERR_STOPPED;
+            break;
+        }
+        /* in slices, so that a stop request is seen within 100 ms */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&g->freed, &gate_lock, &until);
+    }
+    if (st == CB_OK)
+        g->used++;
+    pthread_mutex_unlock(&gate_lock);
+    return st;
+}
+
+void gate_leave(struct gate *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&gate_lock);
+    if (g->used > 0)
+        g->used--;
+    pthread_cond_signal(&g->freed);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+unsigned long gate_waits(struct gate *g)
+{
+    if (!g)
+        return 0;
+    pthread_mutex_lock(&gate_lock);
+    unsigned long n = g->waits;
+    pthread_mutex_unlock(&gate_lock);
+    return n;
 }
 
 void pace_key(struct strbuf *out, const char *service, const char *secret, const char *what)

@@ -16,6 +16,7 @@
 #include "cache/cache.h"
 #include "connectors/connector.h"
 #include "connectors/filter_expr.h"
+#include "connectors/pace.h"
 #include "core/timeutil.h"
 #include "mapping/richtext.h"
 
@@ -26,7 +27,9 @@
 #define ZOHO_PER_PAGE 200
 #define ZOHO_MAX_PAGE 10 /* page= reaches the first 2,000 rows; page_token goes further */
 #define ZOHO_BATCH 100
-#define ZOHO_USER_PAGES 100 /* 20,000 users: a server that never ends cannot spin us */
+#define ZOHO_CONCURRENCY 10     /* API calls in flight per org: the Standard edition's limit */
+#define ZOHO_SUB_CONCURRENCY 10 /* of them complex calls, in every edition */
+#define ZOHO_USER_PAGES 100     /* 20,000 users: a server that never ends cannot spin us */
 #define TOKEN_MARGIN_MS 60000
 
 enum zkind { ZK_PLAIN, ZK_TEXTAREA, ZK_LOOKUP, ZK_PICKLIST, ZK_USER };
@@ -43,6 +46,7 @@ struct connector {
     char *accounts_url, *api_url, *web_url;
     char *client_id, *client_secret, *refresh_token;
     char *marker_field, *api_version, *module;
+    int concurrency; /* the org's API calls in flight at once; 0 = no limit */
     struct http *http;
     struct cache *cache;
     char **want; /* remote fields the mapping needs, pseudo fields dropped */
@@ -69,11 +73,13 @@ struct api_req {
     const char *ims;  /* If-Modified-Since value or NULL */
     int per_record;   /* a 4xx answer carrying data[] is per-record results: hand it back */
     int create;       /* not idempotent (no upsert): never resent; a marker settles a lost answer */
+    size_t records;   /* records in the body: a write of more than 10 is a complex call */
 };
 
 static const char *const ep_required[] = {"accounts_url",  "api_url",       "client_id",
                                           "client_secret", "refresh_token", NULL};
-static const char *const ep_optional[] = {"web_url", "marker_field", "api_version", NULL};
+static const char *const ep_optional[] = {"web_url", "marker_field", "api_version", "concurrency",
+                                          NULL};
 static const char *const ep_secrets[] = {"client_id", "client_secret", "refresh_token", NULL};
 static const char *const ep_urls[] = {"accounts_url", "api_url", "web_url", NULL};
 static const char *const side_required[] = {"module", NULL};
@@ -163,6 +169,16 @@ static int check_values(const struct conf_group *g, struct strbuf *err)
     const char *ver = conf_get(g, "api_version");
     if (ver && !version_ok(ver)) {
         conf_error(g, "api_version", err, "'api_version' must look like 'v8', got '%s'", ver);
+        bad++;
+    }
+    const char *conc = conf_get(g, "concurrency");
+    char *end = NULL;
+    long n = conc ? strtol(conc, &end, 10) : 0;
+    if (conc && (end == conc || *end || n < 0 || n > 1000)) {
+        conf_error(g, "concurrency", err,
+                   "zoho 'concurrency' must be the edition's api calls in flight at once, "
+                   "between 0 (no limit) and 1000 (got '%s')",
+                   conc);
         bad++;
     }
     return bad;
@@ -316,6 +332,8 @@ static enum cb_status zoho_open(const struct connector_params *p, struct connect
     c->marker_field = xstrdup(mf ? mf : "crmbridge_id");
     c->api_version = xstrdup(ver ? ver : "v8");
     c->module = xstrdup(p->side ? conf_get(&p->side->g, "module") : "Cases");
+    const char *conc = conf_get(g, "concurrency");
+    c->concurrency = conc ? (int)strtol(conc, NULL, 10) : ZOHO_CONCURRENCY; /* checked above */
     if (conf_secret(g, "client_id", &c->client_id, &why) != CB_OK ||
         conf_secret(g, "client_secret", &c->client_secret, &why) != CB_OK ||
         conf_secret(g, "refresh_token", &c->refresh_token, &why) != CB_OK) {
@@ -588,6 +606,78 @@ static enum cb_status token_get(struct connector *c, struct strbuf *err)
     return token_refresh(c, err);
 }
 
+/* ---- concurrency ------------------------------------------------------------------------ */
+
+/* The slots one API call holds while in flight: the sub-concurrency's when it is a complex call
+ * (taken first, so that a call waiting for it holds nothing), then the org's concurrency. */
+struct slots {
+    struct gate *gate[2];
+    int held;
+};
+
+/* Zoho's complex APIs, which count against the sub-concurrency too: COQL, listings sorted
+ * (sort_by) or of a custom view (cvid), writes of more than 10 records. */
+static int is_complex(const struct api_req *rq)
+{
+    if (!strncmp(rq->path, "/coql", 5) || rq->records > 10)
+        return 1;
+    const char *q = strchr(rq->path, '?');
+    return q && !strcmp(rq->method, "GET") && (strstr(q, "sort_by=") || strstr(q, "cvid="));
+}
+
+/* The process-wide gate of one of the org's limits, keyed by the API base and the client id
+ * (hashed: the key is no secret); NULL when the endpoint sets concurrency = 0. */
+static struct gate *org_gate(const struct connector *c, const char *limit_name, int limit)
+{
+    if (c->concurrency <= 0)
+        return NULL;
+    struct strbuf what = STRBUF_INIT, key = STRBUF_INIT;
+    (void)strbuf_addf(&what, "%s %s %d", api_base(c), limit_name, limit);
+    pace_key(&key, "zoho client", c->client_id, what.buf);
+    struct gate *g = gate_shared(key.buf, limit);
+    strbuf_release(&what);
+    strbuf_release(&key);
+    return g;
+}
+
+static void slots_init(struct slots *s, const struct connector *c, const struct api_req *rq)
+{
+    s->gate[0] = is_complex(rq) ? org_gate(c, "sub-concurrency", ZOHO_SUB_CONCURRENCY) : NULL;
+    s->gate[1] = org_gate(c, "concurrency", c->concurrency);
+    s->held = 0;
+}
+
+static enum cb_status slots_enter(struct slots *s)
+{
+    if (gate_enter(s->gate[0]) != CB_OK)
+        return CB_ERR_STOPPED;
+    if (gate_enter(s->gate[1]) != CB_OK) {
+        gate_leave(s->gate[0]);
+        return CB_ERR_STOPPED;
+    }
+    s->held = 1;
+    return CB_OK;
+}
+
+static void slots_leave(struct slots *s)
+{
+    if (!s->held)
+        return;
+    gate_leave(s->gate[1]);
+    gate_leave(s->gate[0]);
+    s->held = 0;
+}
+
+/* http's hook around a wait before a retry: a call waiting to be resent is not in flight. */
+static enum cb_status slots_on_wait(void *arg, int waiting)
+{
+    struct slots *s = arg;
+    if (!waiting)
+        return slots_enter(s);
+    slots_leave(s);
+    return CB_OK;
+}
+
 /* ---- API calls -------------------------------------------------------------------------- */
 
 static enum cb_status api_send(struct connector *c, const struct api_req *rq,
@@ -606,8 +696,18 @@ static enum cb_status api_send(struct connector *c, const struct api_req *rq,
                           .headers = headers,
                           .body = rq->body,
                           .body_len = rq->body ? strlen(rq->body) : 0,
-                          .no_retry = rq->create};
-    enum cb_status st = http_request(c->http, &hr, resp, &why);
+                          .no_retry = rq->create,
+                          .on_wait = slots_on_wait};
+    struct slots slots;
+    slots_init(&slots, c, rq);
+    hr.wait_arg = &slots;
+    enum cb_status st = slots_enter(&slots);
+    if (st == CB_OK)
+        st = http_request(c->http, &hr, resp, &why);
+    else
+        strbuf_setf(&why, "stopped while waiting for one of the org's %d api slots",
+                    c->concurrency);
+    slots_leave(&slots);
     if (st != CB_OK)
         strbuf_setf(err, "cannot %s: %s", what, why.buf);
     release_secret(&auth);
@@ -1314,8 +1414,11 @@ static enum cb_status write_batch(struct connector *c, struct write_op *ops, siz
         (void)strbuf_adds(&path, create ? "/upsert" : "");
         (void)strbuf_addf(&what, "%s zoho %s records", create ? "create" : "update", c->module);
         char *text = cJSON_PrintUnformatted(body);
-        struct api_req rq = {
-            .method = create ? "POST" : "PUT", .path = path.buf, .body = text, .per_record = 1};
+        struct api_req rq = {.method = create ? "POST" : "PUT",
+                             .path = path.buf,
+                             .body = text,
+                             .per_record = 1,
+                             .records = sent};
         long status = 0;
         cJSON *j = NULL;
         st = api_call(c, &rq, what.buf, &status, &j, err);

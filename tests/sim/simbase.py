@@ -18,7 +18,8 @@ A fault rule: {"method":"POST","path":"/rest/api/3/issue" (regex, full match),
                "skip":M (let M matching requests through first)}
   status        answer with that status and the service's own error body (Sim.error_body)
   drop_response perform the request, then close the connection without answering
-  latency       sleep delay_ms, then behave normally
+  latency       sleep delay_ms, then behave normally (Sim.fault_latency: a simulator whose
+                service counts requests in flight sleeps inside the request instead)
   truncate      send only the first half of the real body (Content-Length of the whole)
   html          answer 200 with an HTML error page
   reset         close the connection without performing the request
@@ -128,6 +129,10 @@ class Sim:
     def before_route(self, req):
         """Auth and rate limits for real API paths; return a Reply to short-circuit."""
         return None
+
+    def fault_latency(self, req, delay_ms):
+        """A latency fault: sleeps before the request is handled."""
+        time.sleep(delay_ms / 1000.0)
 
     # --- helpers -------------------------------------------------------------------------------
     def route(self, method, pattern, fn):
@@ -245,7 +250,7 @@ def make_handler(sim):
             control = req.path.startswith("/_sim/")
             fault = None if control else sim.take_fault(method, req.path)
             if fault and fault["kind"] == "latency":
-                time.sleep(fault.get("delay_ms", 100) / 1000.0)
+                sim.fault_latency(req, fault.get("delay_ms", 100))
                 fault = None
             if fault and fault["kind"] == "expire":
                 if hasattr(sim, "c_expire_tokens"):

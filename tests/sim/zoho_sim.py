@@ -35,8 +35,9 @@ Where the public record is silent, these are the choices made (tests rely on the
   three or more conditions must be grouped in pairs with brackets; no rows: 204.
 - search: rows written less than search_delay_s ago are invisible (not their old version).
 - credits: 1 per call, writes 1 per 10 records, COQL 1/2/3 by LIMIT; charged on admission.
-- concurrency: a request is in flight from admission to reply; config latency_ms makes each
-  admitted request linger so that parallel clients overlap.
+- concurrency: a request is in flight from admission to reply; config latency_ms, and a
+  latency fault (the real service's latency is inside the request), make each admitted request
+  linger so that parallel clients overlap.
 - config garble_next=N: the next N API JSON answers are cut in half with a matching
   Content-Length (malformed JSON over a healthy connection; simbase's "truncate" fault breaks
   the framing instead, which clients see as a network error).
@@ -658,8 +659,13 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
                 "$approval_state": "approved"}
 
     # --- admission: auth, credits, concurrency ---------------------------------------------------
+    def fault_latency(self, req, delay_ms):
+        req.zoho_delay_ms = delay_ms  # slept in before_route, once the request is in flight
+
     def before_route(self, req):
+        delay_ms = getattr(req, "zoho_delay_ms", 0)
         if not req.path.startswith("/crm/"):
+            time.sleep(delay_ms / 1000.0)
             return None
         try:
             with self.lock:
@@ -668,9 +674,11 @@ class ZohoSim(ZohoNotes, ZohoWatch, Sim):
             with self.lock:
                 self.admit(req, cost)
         except ApiError as e:
+            time.sleep(delay_ms / 1000.0)  # refused: slow, but not in flight
             return e.reply()
-        if self.cfg["latency_ms"] > 0:
-            time.sleep(self.cfg["latency_ms"] / 1000.0)
+        delay_ms += self.cfg["latency_ms"]
+        if delay_ms > 0:
+            time.sleep(delay_ms / 1000.0)
         return None
 
     def authenticate(self, req):

@@ -1,14 +1,20 @@
 /* The Zoho CRM connector against tests/sim/zoho_sim.py: config checks, OAuth (reuse, refresh,
  * errors, the sealed token cache), paging, incremental reads, writes with per-record outcomes,
- * idempotent creates, marker lookup, and the failure classes of 429, 5xx, HTML and bad JSON. */
+ * idempotent creates, marker lookup, the failure classes of 429, 5xx, HTML and bad JSON, and
+ * the org's concurrency limit kept by connections in parallel threads. */
 #define _GNU_SOURCE /* memmem */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cache/cache.h"
 #include "connectors/connector.h"
+#include "connectors/http.h"
+#include "connectors/pace.h"
 #include "core/config.h"
 #include "core/strbuf.h"
 #include "mapping/richtext.h"
@@ -33,7 +39,8 @@ static const struct connector_ops *ops(void)
     return o;
 }
 
-static struct config *conf_for(const char *api_url, const char *module)
+/* The test config; extra (may be empty) is one more line of the zoho endpoint. */
+static struct config *conf_with(const char *api_url, const char *module, const char *extra)
 {
     char text[2048];
     snprintf(text, sizeof(text),
@@ -45,12 +52,13 @@ static struct config *conf_for(const char *api_url, const char *module)
              "    client_id = \"1000.SIMCLIENT\";\n"
              "    client_secret = \"sim-client-secret\";\n"
              "    refresh_token = \"env:CB_TEST_ZOHO_REFRESH\";\n"
+             "    %s\n"
              "  };\n"
              "  jira = { type = \"jira\"; };\n"
              "};\n"
              "pairs = ( { name = \"p\"; crm = { endpoint = \"zoho_cn\"; module = \"%s\"; };\n"
              "            tracker = { endpoint = \"jira\"; }; } );\n",
-             sim.base, api_url ? api_url : sim.base, module ? module : "Cases");
+             sim.base, api_url ? api_url : sim.base, extra, module ? module : "Cases");
     struct config *cfg = NULL;
     struct strbuf err = STRBUF_INIT;
     enum cb_status st = config_load_string(text, "zoho.conf", &cfg, &err);
@@ -59,6 +67,11 @@ static struct config *conf_for(const char *api_url, const char *module)
     assert_int_equal(st, CB_OK);
     strbuf_release(&err);
     return cfg;
+}
+
+static struct config *conf_for(const char *api_url, const char *module)
+{
+    return conf_with(api_url, module, "");
 }
 
 static struct connector *conn_open(struct config *cfg, struct cache *cache,
@@ -721,6 +734,191 @@ static void test_create_retry_no_duplicate(void **state)
     free(id);
 }
 
+/* ---- concurrency ------------------------------------------------------------------------ */
+
+static void test_check_concurrency(void **state)
+{
+    (void)state;
+    const char *bad[] = {"concurrency = -1;", "concurrency = \"ten\";", "concurrency = 5000;"};
+    const char *good[] = {"concurrency = 0;", "concurrency = 20;", ""};
+    struct strbuf err = STRBUF_INIT;
+    for (size_t i = 0; i < 6; i++) {
+        struct config *cfg = conf_with(NULL, NULL, i < 3 ? bad[i] : good[i - 3]);
+        strbuf_reset(&err);
+        enum cb_status st = ops()->check_config(config_endpoint(cfg, "zoho_cn"),
+                                                &config_pair(cfg, "p")->side[0], &err);
+        assert_int_equal(st, i < 3 ? CB_ERR_CONFIG : CB_OK);
+        if (i < 3) /* the endpoint's extra line is line 9 */
+            assert_non_null(strstr(err.buf, "zoho.conf:9: zoho 'concurrency' must be"));
+        config_free(cfg);
+    }
+    strbuf_release(&err);
+}
+
+struct gate_try {
+    struct gate *g;
+    enum cb_status st;
+    int done;
+};
+
+static void *gate_try_enter(void *arg)
+{
+    struct gate_try *t = arg;
+    t->st = gate_enter(t->g);
+    __atomic_store_n(&t->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* A third thread waits on a gate of 2 until a holder leaves; a waiter is let go by a stop. */
+static void test_gate_blocks_and_wakes(void **state)
+{
+    (void)state;
+    assert_null(gate_shared("test gate none", 0));
+    assert_int_equal(gate_enter(NULL), CB_OK);
+    struct gate_try t = {.g = gate_shared("test gate 2", 2)};
+    assert_non_null(t.g);
+    assert_int_equal(gate_enter(t.g), CB_OK);
+    assert_int_equal(gate_enter(t.g), CB_OK);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, gate_try_enter, &t), 0);
+    usleep(150 * 1000);
+    assert_int_equal(__atomic_load_n(&t.done, __ATOMIC_SEQ_CST), 0);
+    gate_leave(t.g);
+    pthread_join(th, NULL);
+    assert_int_equal(t.st, CB_OK);
+    assert_int_equal(gate_waits(t.g), 1);
+
+    t.done = 0; /* full again: the stop request ends the wait, holding nothing */
+    assert_int_equal(pthread_create(&th, NULL, gate_try_enter, &t), 0);
+    usleep(50 * 1000);
+    http_request_stop();
+    pthread_join(th, NULL);
+    http_stop_reset();
+    assert_int_equal(t.st, CB_ERR_STOPPED);
+    gate_leave(t.g);
+    gate_leave(t.g);
+    assert_int_equal(gate_enter(t.g), CB_OK);
+    assert_int_equal(gate_enter(t.g), CB_OK);
+    gate_leave(t.g);
+    gate_leave(t.g);
+}
+
+struct reader {
+    struct connector *c;
+    const char *const *ids;
+    int calls;
+    enum cb_status st;
+    struct strbuf err;
+};
+
+static void *reader_run(void *arg)
+{
+    struct reader *r = arg;
+    for (int i = 0; i < r->calls && r->st == CB_OK; i++) {
+        struct record_list got = {0};
+        r->st = ops()->get_many(r->c, r->ids, 2, &got, &r->err);
+        record_list_release(&got);
+    }
+    return NULL;
+}
+
+enum { READERS = 4 };
+
+/* READERS connections of cfg (tokens and field metadata fetched one after the other). */
+static void readers_open(struct reader *r, struct config *cfg, const char *const *ids, int calls)
+{
+    for (int i = 0; i < READERS; i++) {
+        r[i] = (struct reader){.c = conn_open(cfg, NULL, NULL), .ids = ids, .calls = calls};
+        strbuf_init(&r[i].err, 0);
+        assert_int_equal(ops()->ping(r[i].c, NULL, &r[i].err), CB_OK);
+    }
+}
+
+static void readers_close(struct reader *r)
+{
+    for (int i = 0; i < READERS; i++) {
+        ops()->close(r[i].c);
+        strbuf_release(&r[i].err);
+    }
+}
+
+static void readers_run(struct reader *r, int n)
+{
+    pthread_t th[READERS];
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, reader_run, &r[i]), 0);
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        if (r[i].st != CB_OK)
+            fprintf(stderr, "reader %d: %s\n", i, r[i].err.buf);
+        assert_int_equal(r[i].st, CB_OK);
+    }
+}
+
+static void latency_everywhere(int ms)
+{
+    cJSON_Delete(sim_ctl(&sim, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"path\":\"/crm/.*\",\"kind\":\"latency\","
+                         "\"delay_ms\":%d,\"count\":-1}]}",
+                         ms));
+}
+
+/* Four connections of one org whose edition lets 2 calls be in flight, all reading at once while
+ * each call takes 150 ms inside the service: together they keep to 2, so none is refused. */
+static void test_concurrency_shared(void **state)
+{
+    (void)state;
+    cJSON *ids = seed(4, NULL);
+    const char *want[] = {id_at(ids, 0), id_at(ids, 1)};
+    struct config *cfg = conf_with(NULL, NULL, "concurrency = 2;");
+    struct reader r[READERS];
+    readers_open(r, cfg, want, 3);
+    sim_config("{\"concurrency\":2}");
+    latency_everywhere(150);
+    readers_run(r, READERS);
+    assert_int_equal(stat_of("rejected_concurrency"), 0);
+    assert_int_equal(stat_of("inflight_max"), 2); /* and the two slots were used */
+    assert_int_equal(log_count("ids=", 200), READERS * 3);
+    readers_close(r);
+    config_free(cfg);
+    cJSON_Delete(ids);
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
+
+/* With one slot, a call waiting 1 s to be resent (503, Retry-After) holds none: another
+ * connection's call goes through meanwhile. */
+static void test_concurrency_free_while_retrying(void **state)
+{
+    (void)state;
+    cJSON *ids = seed(2, NULL);
+    const char *want[] = {id_at(ids, 0), id_at(ids, 1)};
+    struct config *cfg = conf_with(NULL, NULL, "concurrency = 1;");
+    struct reader r[READERS];
+    readers_open(r, cfg, want, 1);
+    cJSON_Delete(sim_ctl(&sim, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"path\":\"/crm/v8/Cases\",\"kind\":\"status\","
+                         "\"status\":503,\"retry_after\":1,\"count\":1}]}"));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, reader_run, &r[0]), 0);
+    for (int i = 0; i < 200 && log_count("ids=", 503) == 0; i++)
+        usleep(10 * 1000);
+    double t0 = mono_ms();
+    readers_run(r + 1, 1);
+    double took = mono_ms() - t0;
+    pthread_join(th, NULL);
+    assert_int_equal(r[0].st, CB_OK);
+    assert_true(took < 700);
+    readers_close(r);
+    config_free(cfg);
+    cJSON_Delete(ids);
+}
+
 /* ---- failures --------------------------------------------------------------------------- */
 
 static void test_rate_limited(void **state)
@@ -995,6 +1193,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unwritable_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_find_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_retry_no_duplicate, setup, teardown),
+        cmocka_unit_test(test_check_concurrency),
+        cmocka_unit_test(test_gate_blocks_and_wakes),
+        cmocka_unit_test_setup_teardown(test_concurrency_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrency_free_while_retrying, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
