@@ -872,6 +872,17 @@ static struct flight *flight_new(const struct record *recs, size_t used)
     return f;
 }
 
+/* The newest modified time among the records in flight. */
+static int64_t flight_end(const struct migrate *m)
+{
+    int64_t end = INT64_MIN;
+    for (size_t k = 0; k < m->n_fl; k++)
+        for (size_t i = 0; i < m->fl[k]->n_pos; i++)
+            if (m->fl[k]->pos[i].ms > end)
+                end = m->fl[k]->pos[i].ms;
+    return end;
+}
+
 /* A record of a page whose writes may still run (its link or intent may not exist yet). */
 static int in_flight(const struct migrate *m, const char *id)
 {
@@ -996,14 +1007,18 @@ static enum cb_status pipe_page(struct migrate *m, const struct record *recs, si
     int queued = m->c.creates[m->s].n > 0 || m->c.n_w > 0, wrote = 0;
     if (queued)
         hand_over(m, recs, used);
+    /* Nothing to write here, but a listing from this page's end starts past every record in
+     * flight (their writes then only append to it): it need not wait for them. */
+    int past = !queued && used > 0 && m->n_fl > 0 && recs[used - 1].modified_ms > flight_end(m);
+    int wait_all = !queued && !past;
     enum cb_status st = CB_OK;
     while (st == CB_OK && m->n_fl &&
-           (!queued || m->n_fl >= FLIGHT_MAX || !flight_left(m, m->fl[0], 0)))
+           (wait_all || m->n_fl >= FLIGHT_MAX || !flight_left(m, m->fl[0], 0)))
         st = retire(m, 1, &wrote, err);
-    if (!queued && st == CB_OK)
+    if (wait_all && st == CB_OK)
         st = page_done(m, recs, used, NULL, cbtime_now_ms(), err);
     listed_to(m, recs, used);
-    m->restart = queued || wrote;
+    m->restart = queued || wrote || past;
     return st;
 }
 
