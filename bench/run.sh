@@ -45,10 +45,10 @@ step "webhook latency: Zoho <-> Jira (500 links), Zoho <-> Trello (260); 100 edi
 "$bin/bench_sync" --hooks --tracker trello --records 260 --edits 100 \
     --out "$parts/hooks-trello.json" >"$parts/hooks-trello.log" 2>&1 || failed=1
 
-step "migration: 10,000 cases into Jira, 100 ms latency, 40 connections (1,000 with --quick)"
+step "migration: 10,000 cases into Jira, 100 ms latency, 60 connections (1,000 with --quick)"
 records=10000
 [ -n "$quick" ] && records=1000
-"$bin/bench_migrate" --records $records --latency-ms 100 --workers 40 \
+"$bin/bench_migrate" --records $records --latency-ms 100 --workers 60 \
     --out "$parts/migrate.json" >"$parts/migrate.log" 2>&1 || failed=1
 
 step "memory and disk with 100,000 links"
