@@ -17,6 +17,10 @@
 #include "core/timeutil.h"
 #include "sync/migrate.h"
 
+/* Connections a migration writes over unless --workers says otherwise: every service's limits
+ * are shared by all of them (and Zoho's Standard edition allows 10 calls in flight). */
+#define DEFAULT_WORKERS 8
+
 #define JSON_INTERVAL_MS 1000
 #define TTY_INTERVAL_MS 200
 
@@ -216,6 +220,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o, const char 
     }
     o->from = !strcmp(from, "crm") ? SIDE_CRM : SIDE_TRACKER;
     const char *workers = cli_opt(argc, argv, "--workers");
+    o->workers = DEFAULT_WORKERS;
     if (workers) {
         char *end;
         o->workers = (int)strtol(workers, &end, 10);

@@ -1395,9 +1395,15 @@ static void estimate(struct migrate *m, int64_t plan_ms, unsigned long plan_requ
                                (writes_back ? div_up(n, p->ops[m->s]->max_batch_write) : 0);
     m->rep->plan_calls[m->t] = div_up(n, p->ops[m->t]->max_batch_write) +
                                div_up(n, p->ops[m->t]->max_batch_read) + div_up(n, 100);
+    /* the source is listed on one connection; the writes and read-backs spread over all */
     double per_call = plan_requests ? (double)plan_ms / (double)plan_requests : 0;
+    long listed = (long)plan_requests + m->pages;
+    double spread = m->workers ? (double)m->n_workers : 1.0;
     m->rep->plan_seconds =
-        per_call * (double)(m->rep->plan_calls[0] + m->rep->plan_calls[1]) / 1000.0;
+        per_call *
+        ((double)listed +
+         (double)(m->rep->plan_calls[0] + m->rep->plan_calls[1] - listed) / spread) /
+        1000.0;
 }
 
 /* Reads the source from the checkpoint and counts what a copy would do (writes nothing). */

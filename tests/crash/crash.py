@@ -56,7 +56,7 @@ SIM_DIR = os.path.join(HERE, "..", "sim")
 # Commands swept by the kill seams. A killed command other than sync is first run again (a
 # migration resumes where it stopped), then sync cycles converge the pair.
 SCENARIOS = [("sync", ["sync", "--once"]),
-             ("migrate", ["migrate", "--pair", "crash", "--from", "crm"]),
+             ("migrate", ["migrate", "--pair", "crash", "--from", "crm", "--workers", "1"]),
              ("migrate-workers", ["migrate", "--pair", "crash", "--from", "crm", "--workers", "3"])]
 
 SECRETS = {"CB_TEST_ZOHO_SECRET": "sim-client-secret", "CB_TEST_JIRA_TOKEN": "sim-jira-token",

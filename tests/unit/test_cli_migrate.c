@@ -280,26 +280,37 @@ static void test_sigint_stops_workers_cleanly(void **state)
     sigint_then_resume(*state, "4");
 }
 
-/* Creates whose answer was lost are found by their markers and linked, never made twice: here
- * one bulk create of all 30 cases (one connection), its answer dropped. */
-static void test_lost_answer_links_existing(void **state)
+/* Creates whose answer was lost are found by their markers and linked, never made twice: one
+ * bulk create of n cases, its answer dropped, over `workers` connections (one chunk each). */
+static void lost_answer_links_existing(struct e2e *e, const char *workers, int n, int lost)
 {
-    struct e2e *e = *state;
-    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":30}"));
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":%d}", n));
     fast_jira(e);
     cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
                          "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/issue/bulk\","
                          "\"kind\":\"drop_response\",\"count\":1}]}"));
-    char *out = NULL;
-    assert_int_equal(migrate(e, &out, NULL, NULL), 1); /* postponed: never a green run */
-    assert_non_null(strstr(out, "postponed 30"));
+    char *out = NULL, want[64];
+    assert_int_equal(migrate(e, &out, "--workers", workers), 1); /* postponed: never green */
+    snprintf(want, sizeof(want), "postponed %d", lost);
+    assert_non_null(strstr(out, want));
     free(out);
-    assert_int_equal(e2e_count_issues(e), 30);
-    assert_int_equal(migrate(e, &out, NULL, NULL), 0);
-    assert_non_null(strstr(out, "linked to existing 30"));
+    assert_int_equal(e2e_count_issues(e), n);
+    assert_int_equal(migrate(e, &out, "--workers", workers), 0);
+    snprintf(want, sizeof(want), "linked to existing %d", lost);
+    assert_non_null(strstr(out, want));
     free(out);
-    assert_one_issue_per_case(e, 30);
+    assert_one_issue_per_case(e, n);
     e2e_assert_quiet(e);
+}
+
+static void test_lost_answer_links_existing(void **state)
+{
+    lost_answer_links_existing(*state, "1", 30, 30); /* one bulk create of all 30 */
+}
+
+static void test_lost_answer_with_workers(void **state)
+{
+    lost_answer_links_existing(*state, "8", 32, 4); /* one chunk of 4 of the 8 */
 }
 
 /* A target that already holds some of the records (keys typed into the CRM by hand): --match
@@ -554,6 +565,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigint_stops_workers_cleanly, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_sigint_stops_cleanly, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_lost_answer_links_existing, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_answer_with_workers, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_comments_travel_with_records, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_match_links_existing_records, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_trello_board_into_fxiaoke, tf_setup, tf_teardown),
