@@ -1,9 +1,11 @@
 /*
- * `crmbridge migrate`: copies every matching record of one side of a pair to the other, one page
- * of the source listing at a time, through the engine's own steps (engine_p.h): intents and
- * markers, batched creates, links, reading the copies back and merging them once, so the daemon
- * carries on from the links with nothing to re-match. A checkpoint in the cache (meta key
- * "migrate:<pair>:<side>") keeps the listing position and the counts. It never prints.
+ * `crmbridge migrate`: copies every matching record of one side of a pair to the other, page by
+ * page of the source listing, through the engine's own steps (engine_p.h): intents and markers,
+ * batched creates, links, reading the copies back and merging them once, so the daemon carries
+ * on from the links with nothing to re-match. With workers, each page is split into chunks that
+ * a thread per connection writes, several pages at once. A checkpoint in the cache (meta key
+ * "migrate:<pair>:<side>") keeps the listing position and the counts; the verification reads
+ * every copy back by id. It never prints.
  */
 #define LOG_MODULE "migrate"
 #include "sync/migrate.h"
@@ -1000,7 +1002,8 @@ static enum cb_status retire(struct migrate *m, int keep, int *wrote, struct str
 /* One page with workers: its chunks join the queue, and the pages before it that are done are
  * retired (waiting for the oldest while FLIGHT_MAX pages are in flight). The listing then
  * restarts after this page: our writes move source records to its end, which offset paging
- * would skip. A page with nothing to write waits for every page in flight instead. */
+ * would skip. A page with nothing to write waits for every page in flight instead, unless it
+ * ends past all their records. */
 static enum cb_status pipe_page(struct migrate *m, const struct record *recs, size_t used,
                                 struct strbuf *err)
 {
