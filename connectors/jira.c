@@ -18,6 +18,7 @@
 
 #include "connectors/connector.h"
 #include "connectors/pace.h"
+#include "core/strlist.h"
 #include "core/timeutil.h"
 #include "mapping/richtext.h"
 
@@ -55,11 +56,6 @@ struct jfield {
     enum fkind kind;
 };
 
-struct strlist {
-    char **v;
-    size_t n;
-};
-
 /* One learned workflow edge: status `from` has transition `tid` to `to`. */
 struct edge {
     char *from, *tid, *to;
@@ -94,22 +90,8 @@ static const char *const default_fields[] = {"summary", "description", "status",
 
 /* --- small helpers ------------------------------------------------------------------------- */
 
-static void strlist_push(struct strlist *l, const char *s)
-{
-    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-    l->v[l->n++] = xstrdup(s);
-}
-
-static void strlist_clear(struct strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-static int strlist_has(const struct strlist *l, const char *s)
+/* Jira compares field and status names without case (ids are digits either way). */
+static int strlist_has_nocase(const struct strlist *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++)
         if (strcasecmp(l->v[i], s) == 0)
@@ -383,7 +365,7 @@ static enum cb_status jira_open(const struct connector_params *p, struct connect
     const char *filter = conf_get(&p->side->g, "filter");
     c->filter = filter ? xstrdup(filter) : NULL;
     for (const char *const *f = p->fields ? p->fields : default_fields; *f; f++)
-        if ((*f)[0] != '$' && !strlist_has(&c->need, *f))
+        if ((*f)[0] != '$' && !strlist_has_nocase(&c->need, *f))
             strlist_push(&c->need, *f);
     c->http = connector_http_new(p);
     *out = c;
@@ -1275,7 +1257,7 @@ static enum cb_status scope_mark(struct connector *c, struct record_list *out, s
     struct strlist hit = {0};
     enum cb_status st = search_all(c, q.buf, NULL, scope_page, &hit, err);
     for (size_t i = from; st == CB_OK && i < out->n; i++)
-        out->v[i].out_of_scope = !strlist_has(&hit, out->v[i].id);
+        out->v[i].out_of_scope = !strlist_has_nocase(&hit, out->v[i].id);
     strlist_clear(&hit);
     strbuf_release(&q);
     free(ids);
@@ -1363,7 +1345,7 @@ static enum cb_status encode_value(const struct connector *c, const struct jfiel
         if (!null && !cJSON_IsString(v))
             break;
         if (!null && !strcmp(f->id, "priority") && c->priorities.n &&
-            !strlist_has(&c->priorities, v->valuestring)) {
+            !strlist_has_nocase(&c->priorities, v->valuestring)) {
             strbuf_setf(err, "jira has no priority '%s' (it has: ", v->valuestring);
             strlist_join(&c->priorities, err);
             (void)strbuf_addch(err, ')');
@@ -1440,7 +1422,7 @@ static enum cb_status encode_fields(const struct connector *c, const cJSON *fiel
 
 static void learn_edges(struct connector *c, const char *from, const cJSON *transitions)
 {
-    if (strlist_has(&c->explored, from))
+    if (strlist_has_nocase(&c->explored, from))
         return;
     strlist_push(&c->explored, from);
     const cJSON *t;
@@ -1470,12 +1452,12 @@ static int known_path(const struct connector *c, const char *from, const char *t
     int found = 0;
     *closed = 1;
     for (size_t head = 0; head < seen.n && !found; head++) {
-        if (!strlist_has(&c->explored, seen.v[head]))
+        if (!strlist_has_nocase(&c->explored, seen.v[head]))
             *closed = 0;
         for (size_t i = 0; i < c->n_edges && !found; i++) {
             const struct edge *e = &c->edges[i];
-            if (strcasecmp(e->from, seen.v[head]) || strlist_has(&seen, e->to) ||
-                strlist_has(avoid, e->to))
+            if (strcasecmp(e->from, seen.v[head]) || strlist_has_nocase(&seen, e->to) ||
+                strlist_has_nocase(avoid, e->to))
                 continue;
             found = !strcasecmp(e->to, target);
             if (!e->to_done)
@@ -1525,11 +1507,11 @@ static const cJSON *pick_step(const struct connector *c, const cJSON *ts, const 
         const char *name = jstr(to, "name");
         const char *cat = jstr(cJSON_GetObjectItemCaseSensitive(to, "statusCategory"), "key");
         int closed;
-        if (!name || !jstr(t, "id") || strlist_has(visited, name))
+        if (!name || !jstr(t, "id") || strlist_has_nocase(visited, name))
             continue;
         if (!strcasecmp(name, target) || known_path(c, name, target, visited, &closed))
             return t;
-        if (!explore && !str_eq(cat, "done") && !strlist_has(&c->explored, name))
+        if (!explore && !str_eq(cat, "done") && !strlist_has_nocase(&c->explored, name))
             explore = t;
     }
     return explore;
@@ -1636,7 +1618,7 @@ static const char *issue_status(const cJSON *issue)
 static enum cb_status check_status(const struct connector *c, const char *target,
                                    struct strbuf *err)
 {
-    if (!c->statuses.n || strlist_has(&c->statuses, target))
+    if (!c->statuses.n || strlist_has_nocase(&c->statuses, target))
         return CB_OK;
     strbuf_setf(err,
                 "jira project '%s' has no status '%s' for issue type '%s' (it has: ", c->project,

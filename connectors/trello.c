@@ -21,6 +21,7 @@
 #include "connectors/connector.h"
 #include "cache/cache.h"
 #include "connectors/pace.h"
+#include "core/strlist.h"
 #include "core/timeutil.h"
 #include "mapping/richtext.h"
 
@@ -977,45 +978,15 @@ static enum cb_status card_to_record(struct connector *c, const cJSON *card, str
 
 /* --- reading cards ------------------------------------------------------------------------- */
 
-struct strset {
-    char **v;
-    size_t n;
-};
-
-static int strset_has(const struct strset *s, const char *x)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], x))
-            return 1;
-    return 0;
-}
-
-static void strset_add(struct strset *s, const char *x)
-{
-    if (strset_has(s, x))
-        return;
-    s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
-    s->v[s->n++] = xstrdup(x);
-}
-
-static void strset_clear(struct strset *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    s->v = NULL;
-    s->n = 0;
-}
-
 /* Decodes the cards of arr (only those in only, when not NULL) into out. */
 static enum cb_status cards_to_records(struct connector *c, const cJSON *arr,
-                                       const struct strset *only, struct record_list *out,
+                                       const struct strlist *only, struct record_list *out,
                                        struct strbuf *err)
 {
     const cJSON *card;
     cJSON_ArrayForEach(card, arr)
     {
-        if (only && (!jstr(card, "id") || !strset_has(only, jstr(card, "id"))))
+        if (only && (!jstr(card, "id") || !strlist_has(only, jstr(card, "id"))))
             continue;
         struct record r;
         enum cb_status st = card_to_record(c, card, &r, err);
@@ -1027,7 +998,7 @@ static enum cb_status cards_to_records(struct connector *c, const cJSON *arr,
 }
 
 /* Every card of the board, archived ones included (one request). */
-static enum cb_status snapshot(struct connector *c, const char *fields, const struct strset *only,
+static enum cb_status snapshot(struct connector *c, const char *fields, const struct strlist *only,
                                struct record_list *out, struct strbuf *err)
 {
     struct strbuf path = STRBUF_INIT;
@@ -1073,7 +1044,7 @@ static enum cb_status get_card(struct connector *c, const char *id, struct recor
 
 /* The current state of the cards in ids: one by one while the pacers let each read through at
  * once, else from one snapshot (one request, however many cards). */
-static enum cb_status fetch_cards(struct connector *c, const struct strset *ids,
+static enum cb_status fetch_cards(struct connector *c, const struct strlist *ids,
                                   struct record_list *out, struct strbuf *err)
 {
     double token = pace_available(c->per_token), key = pace_available(c->per_key);
@@ -1276,10 +1247,11 @@ static const struct record *find_rec(const struct record_list *l, size_t from, c
 static enum cb_status read_touched(struct connector *c, const struct touched_list *tl,
                                    struct record_list *recs, struct strbuf *err)
 {
-    struct strset ids = {0};
+    struct strlist ids = {0};
     for (size_t i = 0; i < tl->n; i++)
         if (!reuse_seen(c, &tl->v[i], recs))
-            strset_add(&ids, tl->v[i].card);
+            if (!strlist_has(&ids, tl->v[i].card))
+                strlist_push(&ids, tl->v[i].card);
     seen_prune(c, tl);
     size_t from = recs->n;
     enum cb_status st = fetch_cards(c, &ids, recs, err);
@@ -1288,7 +1260,7 @@ static enum cb_status read_touched(struct connector *c, const struct touched_lis
         seen_saw(s, touched_find(tl, ids.v[i])->newest);
         seen_keep(s, find_rec(recs, from, ids.v[i]), 0);
     }
-    strset_clear(&ids);
+    strlist_clear(&ids);
     return st;
 }
 
@@ -1324,12 +1296,13 @@ static enum cb_status trello_get_many(struct connector *c, const char *const *id
                                       struct record_list *out, struct strbuf *err)
 {
     enum cb_status st = ensure_ready(c, err);
-    struct strset set = {0};
+    struct strlist set = {0};
     for (size_t i = 0; i < n; i++)
-        strset_add(&set, ids[i]);
+        if (!strlist_has(&set, ids[i]))
+            strlist_push(&set, ids[i]);
     if (st == CB_OK)
         st = fetch_cards(c, &set, out, err);
-    strset_clear(&set);
+    strlist_clear(&set);
     return st;
 }
 

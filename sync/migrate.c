@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/strlist.h"
 #include "core/timeutil.h"
 #include "sync/comments.h"
 #include "sync/engine_p.h"
@@ -46,6 +47,13 @@ struct checkpoint {
     struct migrate_counts total;
 };
 
+/* Where a listed page ends: its last record's modified time and the ids handled at that time
+ * (the listing is in modified order, so these are all a position needs). */
+struct page_end {
+    int64_t ms; /* INT64_MIN: nothing yet */
+    struct strlist ids;
+};
+
 struct migrate {
     struct sync_pair *p;
     const struct migrate_opts *o;
@@ -67,10 +75,8 @@ struct migrate {
     int closing;                   /* the workers stop (mu) */
     struct flight *fl[FLIGHT_MAX]; /* pages handed to the workers, oldest first */
     size_t n_fl;
-    int64_t list_from_ms; /* the listing goes on from the last record handled in this run */
-    char **list_ids;      /* and the ids handled at its time */
-    size_t n_list_ids;
-    struct intent *fresh; /* creates made by this run whose outcome is unknown (page start) */
+    struct page_end listed; /* the listing goes on from the last record this run handled */
+    struct intent *fresh;   /* creates made by this run whose outcome is unknown (page start) */
     size_t n_fresh;
     migrate_progress_fn fn;
     void *arg;
@@ -419,41 +425,34 @@ static int fresh_intent(const struct migrate *m, const char *source_id)
     return 0;
 }
 
+/* Moves e to the end of recs[0..used): past it, or adding the ids handled at the same time. */
+static void end_at(struct page_end *e, const struct record *recs, size_t used)
+{
+    if (!used || recs[used - 1].modified_ms < e->ms)
+        return;
+    if (recs[used - 1].modified_ms > e->ms) {
+        strlist_clear(&e->ids);
+        e->ms = recs[used - 1].modified_ms;
+    }
+    for (size_t i = 0; i < used; i++)
+        if (recs[i].id && recs[i].modified_ms == e->ms)
+            strlist_push(&e->ids, recs[i].id);
+}
+
+static struct page_end end_of(const struct record *recs, size_t used)
+{
+    struct page_end e = {INT64_MIN, {0}};
+    end_at(&e, recs, used);
+    return e;
+}
+
 /* Handled by this run: the listing, restarted after the last page, repeats the records at its
  * start. */
 static int before_listed(const struct migrate *m, const struct record *r)
 {
-    if (r->modified_ms != m->list_from_ms)
-        return r->modified_ms < m->list_from_ms;
-    for (size_t i = 0; i < m->n_list_ids; i++)
-        if (str_eq(m->list_ids[i], r->id))
-            return 1;
-    return 0;
-}
-
-static void list_ids_release(struct migrate *m)
-{
-    for (size_t i = 0; i < m->n_list_ids; i++)
-        free(m->list_ids[i]);
-    free(m->list_ids);
-    m->list_ids = NULL;
-    m->n_list_ids = 0;
-}
-
-/* Moves the listing's start past the page's records handled (recs[0..used)). */
-static void listed_to(struct migrate *m, const struct record *recs, size_t used)
-{
-    if (!used || recs[used - 1].modified_ms < m->list_from_ms)
-        return;
-    if (recs[used - 1].modified_ms > m->list_from_ms) {
-        list_ids_release(m);
-        m->list_from_ms = recs[used - 1].modified_ms;
-    }
-    for (size_t i = 0; i < used; i++)
-        if (recs[i].id && recs[i].modified_ms == m->list_from_ms) {
-            m->list_ids = xrealloc(m->list_ids, (m->n_list_ids + 1) * sizeof(*m->list_ids));
-            m->list_ids[m->n_list_ids++] = xstrdup(recs[i].id);
-        }
+    if (r->modified_ms != m->listed.ms)
+        return r->modified_ms < m->listed.ms;
+    return strlist_has(&m->listed.ids, r->id);
 }
 
 static int in_flight(const struct migrate *m, const char *id);
@@ -691,18 +690,12 @@ struct worker {
     int th_ok;
 };
 
-/* A listed record as the position needs it. */
-struct pos_rec {
-    int64_t ms;
-    char *id;
-};
-
 /* A page handed to the workers in chunks. Its records stay in flight (never queued again) until
  * every chunk is done; the position moves past it only then, and only after the pages listed
  * before it. Fields marked (mu) are written by workers under m->mu. */
 struct flight {
-    struct pos_rec *pos;
-    size_t n_pos;
+    struct strlist ids; /* of every record of the page handled */
+    struct page_end end;
     int64_t launched_ms;    /* links made before it belong to pages handed over earlier */
     size_t left;            /* chunks not done yet (mu) */
     struct sync_report rep; /* what the workers did with it (mu) */
@@ -852,9 +845,8 @@ static void workers_open(struct migrate *m)
 
 static void flight_free(struct flight *f)
 {
-    for (size_t i = 0; i < f->n_pos; i++)
-        free(f->pos[i].id);
-    free(f->pos);
+    strlist_clear(&f->ids);
+    strlist_clear(&f->end.ids);
     sync_report_release(&f->rep);
     strbuf_release(&f->err);
     free(f);
@@ -863,10 +855,10 @@ static void flight_free(struct flight *f)
 static struct flight *flight_new(const struct record *recs, size_t used)
 {
     struct flight *f = xcalloc(1, sizeof(*f));
-    f->pos = xcalloc(used ? used : 1, sizeof(*f->pos));
     for (size_t i = 0; i < used; i++)
-        f->pos[i] = (struct pos_rec){recs[i].modified_ms, recs[i].id ? xstrdup(recs[i].id) : NULL};
-    f->n_pos = used;
+        if (recs[i].id)
+            strlist_push(&f->ids, recs[i].id);
+    f->end = end_of(recs, used);
     f->launched_ms = cbtime_now_ms();
     f->cap_ms = INT64_MAX;
     sync_report_init(&f->rep);
@@ -879,9 +871,8 @@ static int64_t flight_end(const struct migrate *m)
 {
     int64_t end = INT64_MIN;
     for (size_t k = 0; k < m->n_fl; k++)
-        for (size_t i = 0; i < m->fl[k]->n_pos; i++)
-            if (m->fl[k]->pos[i].ms > end)
-                end = m->fl[k]->pos[i].ms;
+        if (m->fl[k]->end.ms > end)
+            end = m->fl[k]->end.ms;
     return end;
 }
 
@@ -889,9 +880,8 @@ static int64_t flight_end(const struct migrate *m)
 static int in_flight(const struct migrate *m, const char *id)
 {
     for (size_t k = 0; k < m->n_fl; k++)
-        for (size_t i = 0; i < m->fl[k]->n_pos; i++)
-            if (str_eq(m->fl[k]->pos[i].id, id))
-                return 1;
+        if (strlist_has(&m->fl[k]->ids, id))
+            return 1;
     return 0;
 }
 
@@ -933,11 +923,11 @@ static void hand_over(struct migrate *m, const struct record *recs, size_t used)
 
 /* The position to resume from: the last record handled (with the ids handled at its time),
  * but never past one left for later. */
-static void advance(struct migrate *m, const struct pos_rec *recs, size_t used)
+static void advance(struct migrate *m, const struct page_end *e)
 {
-    if (!used)
+    if (e->ms == INT64_MIN)
         return;
-    int64_t pos = recs[used - 1].ms;
+    int64_t pos = e->ms;
     int capped = m->c.cap_ms[m->s] != INT64_MAX && m->c.cap_ms[m->s] + 1 < pos;
     if (capped)
         pos = m->c.cap_ms[m->s] + 1;
@@ -948,22 +938,29 @@ static void advance(struct migrate *m, const struct pos_rec *recs, size_t used)
         m->ck.pos_ids = cJSON_CreateArray();
         m->ck.pos_ms = pos;
     }
-    for (size_t i = 0; i < used && !capped; i++)
-        if (recs[i].ms == pos && recs[i].id && cJSON_GetArraySize(m->ck.pos_ids) < POS_IDS_CAP)
-            cJSON_AddItemToArray(m->ck.pos_ids, cJSON_CreateString(recs[i].id));
+    for (size_t i = 0; i < e->ids.n && !capped; i++)
+        if (cJSON_GetArraySize(m->ck.pos_ids) < POS_IDS_CAP)
+            cJSON_AddItemToArray(m->ck.pos_ids, cJSON_CreateString(e->ids.v[i]));
 }
 
 /* Moves the position past a finished page (settled: every link made before settled_ms belongs
  * to a page finished by now) and saves the checkpoint. */
-static enum cb_status page_done(struct migrate *m, const struct record *recs, size_t used,
-                                struct flight *f, int64_t settled_ms, struct strbuf *err)
+static enum cb_status page_done(struct migrate *m, const struct page_end *e, int64_t settled_ms,
+                                struct strbuf *err)
 {
-    struct flight *own = f ? NULL : flight_new(recs, used);
-    advance(m, f ? f->pos : own->pos, f ? f->n_pos : own->n_pos);
-    if (own)
-        flight_free(own);
+    advance(m, e);
     m->ck.settled_ms = settled_ms;
     return save_checkpoint(m, err);
+}
+
+/* page_done for the page recs[0..used), handled here and now. */
+static enum cb_status records_done(struct migrate *m, const struct record *recs, size_t used,
+                                   struct strbuf *err)
+{
+    struct page_end e = end_of(recs, used);
+    enum cb_status st = page_done(m, &e, cbtime_now_ms(), err);
+    strlist_clear(&e.ids);
+    return st;
 }
 
 static int flight_left(struct migrate *m, struct flight *f, int wait)
@@ -993,7 +990,7 @@ static enum cb_status retire(struct migrate *m, int keep, int *wrote, struct str
     if (st != CB_OK && f->err.len)
         strbuf_setf(err, "%s", f->err.buf);
     if (st == CB_OK && keep)
-        st = page_done(m, NULL, 0, f, m->n_fl ? m->fl[0]->launched_ms : cbtime_now_ms(), err);
+        st = page_done(m, &f->end, m->n_fl ? m->fl[0]->launched_ms : cbtime_now_ms(), err);
     flight_free(f);
     progress(m);
     return st;
@@ -1019,8 +1016,8 @@ static enum cb_status pipe_page(struct migrate *m, const struct record *recs, si
            (wait_all || m->n_fl >= FLIGHT_MAX || !flight_left(m, m->fl[0], 0)))
         st = retire(m, 1, &wrote, err);
     if (wait_all && st == CB_OK)
-        st = page_done(m, recs, used, NULL, cbtime_now_ms(), err);
-    listed_to(m, recs, used);
+        st = records_done(m, recs, used, err);
+    end_at(&m->listed, recs, used);
     m->restart = queued || wrote || past;
     return st;
 }
@@ -1071,8 +1068,8 @@ static enum cb_status one_page(struct migrate *m, const struct record *recs, siz
     absorb(m, &m->page);
     m->restart = m->page.updated[m->s] > 0;
     if (used > 0 && st == CB_OK) { /* a stopped page is listed again: its copies are settled */
-        listed_to(m, recs, used);
-        return page_done(m, recs, used, NULL, cbtime_now_ms(), err);
+        end_at(&m->listed, recs, used);
+        return records_done(m, recs, used, err);
     }
     enum cb_status cs = save_checkpoint(m, err);
     return st == CB_OK ? cs : st;
@@ -1142,7 +1139,7 @@ static enum cb_status walk_source(struct migrate *m, struct strbuf *err)
     do {
         m->restart = 0;
         struct strbuf e = STRBUF_INIT;
-        int64_t from = m->list_from_ms > m->ck.pos_ms ? m->list_from_ms : m->ck.pos_ms;
+        int64_t from = m->listed.ms > m->ck.pos_ms ? m->listed.ms : m->ck.pos_ms;
         st = p->ops[m->s]->list_changed(p->conn[m->s], from, on_page, m, &e);
         if (st != CB_OK && st != CB_ERR_STOPPED)
             strbuf_setf(err, "cannot list %s '%s': %s", side_name(m->s), p->ep_name[m->s],
@@ -1205,11 +1202,10 @@ static enum cb_status recover(struct migrate *m, struct strbuf *err)
  * batches, several at once with workers. Fields marked (mu) are shared by the readers. */
 struct verify_run {
     struct migrate *m;
-    char **ids; /* target ids of this migration's links */
-    size_t n, alloc;
-    size_t next;       /* the next batch starts here (mu) */
-    enum cb_status st; /* the first failure (mu) */
-    struct strbuf err; /* (mu) */
+    struct strlist ids; /* target ids of this migration's links */
+    size_t next;        /* the next batch starts here (mu) */
+    enum cb_status st;  /* the first failure (mu) */
+    struct strbuf err;  /* (mu) */
 };
 
 struct verify_reader {
@@ -1224,11 +1220,7 @@ static int collect_ours(void *arg, const struct link *l)
     struct verify_run *v = arg;
     if (l->created_ms < v->m->ck.first_started_ms || !l->remote[v->m->t])
         return 0;
-    if (v->n == v->alloc) {
-        v->alloc = v->alloc ? v->alloc * 2 : 256;
-        v->ids = xrealloc(v->ids, v->alloc * sizeof(*v->ids));
-    }
-    v->ids[v->n++] = xstrdup(l->remote[v->m->t]);
+    strlist_push(&v->ids, l->remote[v->m->t]);
     return 0;
 }
 
@@ -1281,7 +1273,7 @@ static void *verify_main(void *arg)
         (size_t)(r->p->ops[m->t]->max_batch_read > 0 ? r->p->ops[m->t]->max_batch_read : 1);
     for (;;) {
         pthread_mutex_lock(&m->mu);
-        size_t from = v->next, n = v->st == CB_OK && from < v->n ? v->n - from : 0;
+        size_t from = v->next, n = v->st == CB_OK && from < v->ids.n ? v->ids.n - from : 0;
         n = n > max ? max : n;
         v->next += n;
         pthread_mutex_unlock(&m->mu);
@@ -1290,7 +1282,7 @@ static void *verify_main(void *arg)
         struct record_list got = {0};
         struct strbuf e = STRBUF_INIT;
         enum cb_status st = r->p->ops[m->t]->get_many(
-            r->p->conn[m->t], (const char *const *)v->ids + from, n, &got, &e);
+            r->p->conn[m->t], (const char *const *)v->ids.v + from, n, &got, &e);
         if (st == CB_OK)
             st = verify_got(r, &got);
         record_list_release(&got);
@@ -1320,7 +1312,7 @@ static enum cb_status verify(struct migrate *m, struct strbuf *err)
         return st;
     st = cache_link_foreach(t, m->p->pc->name, collect_ours, &v);
     cache_txn_abort(t);
-    m->rep->verify_links = (long)v.n;
+    m->rep->verify_links = (long)v.ids.n;
     size_t k = m->workers ? m->n_workers : 1;
     struct verify_reader *r = xcalloc(k, sizeof(*r));
     for (size_t i = 0; i < k; i++) {
@@ -1341,9 +1333,7 @@ static enum cb_status verify(struct migrate *m, struct strbuf *err)
         strbuf_setf(err, "cannot verify the copies on %s '%s': %s", side_name(m->t),
                     m->p->ep_name[m->t], v.err.len ? v.err.buf : cb_status_str(st));
     }
-    for (size_t i = 0; i < v.n; i++)
-        free(v.ids[i]);
-    free(v.ids);
+    strlist_clear(&v.ids);
     strbuf_release(&v.err);
     m->rep->verified = st == CB_OK;
     long missing = m->rep->verify_links - m->rep->verify_found;
@@ -1539,7 +1529,7 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
     conds_free(m->conds, m->n_conds);
     match_index_free(m->match);
     fresh_release(m);
-    list_ids_release(m);
+    strlist_clear(&m->listed.ids);
     cJSON_Delete(m->ck.pos_ids);
     free(m);
     return st;
