@@ -183,6 +183,14 @@ struct connector_ops {
                                         const char *const *ids, size_t n, record_page_fn fn,
                                         void *arg, struct strbuf *err);
     int max_list_also; /* list_changed_also limit */
+
+    /* Optional: like list_changed, but each record carries only its id and modified time
+     * (no fields, no scope flag), in modified order, so that a caller can count a listing or
+     * check which records it already handled for a fraction of the requests. CB_ERR_FINAL
+     * when the service cannot page through it exactly (the caller then uses list_changed).
+     * NULL: use list_changed. */
+    enum cb_status (*list_changed_ids)(struct connector *c, int64_t since_ms, record_page_fn fn,
+                                       void *arg, struct strbuf *err);
 };
 
 const struct connector_ops *connector_find(const char *type);

@@ -22,6 +22,7 @@
 
 #define LOG_MODULE "zoho"
 #include "core/log.h"
+#include "core/strlist.h"
 
 #define ZOHO_MAX_FIELDS 50 /* fields= limit of Get Records */
 #define ZOHO_PER_PAGE 200
@@ -1467,6 +1468,22 @@ static void coql_quote(struct strbuf *sb, const char *s)
     (void)strbuf_addch(sb, '\'');
 }
 
+/* Sends one COQL query; *out holds the answer (NULL on 204: no rows). */
+static enum cb_status coql_query(struct connector *c, const char *query, const char *what,
+                                 cJSON **out, struct strbuf *err)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "select_query", query);
+    char *text = cJSON_PrintUnformatted(body);
+    struct api_req rq = {.method = "POST", .path = "/coql", .body = text};
+    long status = 0;
+    *out = NULL;
+    enum cb_status st = api_call(c, &rq, what, &status, out, err);
+    cJSON_Delete(body);
+    free(text);
+    return st;
+}
+
 /* COQL answers lookups as bare ids, so the hit is read again by id for canonical values; both
  * reads are immediately consistent (unlike search), so a fresh create is always found. The
  * marker field is unique, so since_ms needs no filter. */
@@ -1482,14 +1499,9 @@ static enum cb_status zoho_find_marker(struct connector *c, const char *marker, 
                       c->marker_field);
     coql_quote(&q, marker);
     (void)strbuf_adds(&q, " limit 1");
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "select_query", q.buf);
-    char *text = cJSON_PrintUnformatted(body);
     (void)strbuf_addf(&what, "find marker '%s' in zoho module '%s'", marker, c->module);
-    struct api_req rq = {.method = "POST", .path = "/coql", .body = text};
-    long status = 0;
     cJSON *j = NULL;
-    st = api_call(c, &rq, what.buf, &status, &j, err);
+    st = coql_query(c, q.buf, what.buf, &j, err);
     const char *id = jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "data"), 0), "id");
     struct record_list found = {0};
     if (st == CB_OK && id)
@@ -1504,10 +1516,84 @@ static enum cb_status zoho_find_marker(struct connector *c, const char *marker, 
     }
     record_list_release(&found);
     cJSON_Delete(j);
-    cJSON_Delete(body);
-    free(text);
     strbuf_release(&q);
     strbuf_release(&what);
+    return st;
+}
+
+/* ---- ids only ---------------------------------------------------------------------------- */
+
+#define COQL_MAX_ROWS 2000 /* LIMIT of one COQL query */
+
+/* One COQL page of ids modified at or after from_ms (to the second), oldest first: the rows
+ * not in seen go to out; *last_ms is the newest time of the page, *full whether it was full. */
+static enum cb_status ids_page(struct connector *c, int64_t from_ms, const struct strlist *seen,
+                               struct record_list *out, int64_t *last_ms, int *full,
+                               struct strbuf *err)
+{
+    char when[CBTIME_BUFSZ];
+    struct strbuf q = STRBUF_INIT, what = STRBUF_INIT;
+    (void)strbuf_addf(&q,
+                      "select id, Modified_Time from %s where Modified_Time >= '%s' order by "
+                      "Modified_Time asc, id asc limit %d",
+                      c->module, cbtime_format_iso(from_ms, 0, when), COQL_MAX_ROWS);
+    (void)strbuf_addf(&what, "list ids of zoho module '%s'", c->module);
+    cJSON *j = NULL;
+    enum cb_status st = coql_query(c, q.buf, what.buf, &j, err);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data"), *row;
+    *full = cJSON_GetArraySize(data) >= COQL_MAX_ROWS;
+    cJSON_ArrayForEach(row, data)
+    {
+        const char *id = jstr(row, "id"), *mt = jstr(row, "Modified_Time");
+        struct record r = {0};
+        if (st != CB_OK)
+            break;
+        if (!id || !mt || cbtime_parse(mt, &r.modified_ms) != CB_OK) {
+            strbuf_setf(err, "cannot %s: a row without id or Modified_Time", what.buf);
+            st = CB_ERR_PARSE;
+            break;
+        }
+        *last_ms = r.modified_ms;
+        if (r.modified_ms == from_ms && strlist_has(seen, id))
+            continue;
+        r.id = xstrdup(id);
+        record_list_push(out, &r);
+    }
+    cJSON_Delete(j);
+    strbuf_release(&q);
+    strbuf_release(&what);
+    return st;
+}
+
+/* COQL pages restart at the last page's newest second, skipping the ids already given there;
+ * a second holding a whole page of records cannot be paged through exactly: CB_ERR_FINAL. */
+static enum cb_status zoho_list_changed_ids(struct connector *c, int64_t since_ms,
+                                            record_page_fn fn, void *arg, struct strbuf *err)
+{
+    enum cb_status st = meta_ensure(c, err);
+    int64_t from = since_ms > 0 ? since_ms - since_ms % 1000 : 0;
+    struct strlist seen = {0};
+    for (int full = 1; st == CB_OK && full;) {
+        struct record_list page = {0};
+        int64_t last = from;
+        st = ids_page(c, from, &seen, &page, &last, &full, err);
+        if (st == CB_OK && full && last == from) {
+            strbuf_setf(err,
+                        "cannot list ids of zoho module '%s': over %d records modified at %lld",
+                        c->module, COQL_MAX_ROWS, (long long)from);
+            st = CB_ERR_FINAL;
+        }
+        if (st == CB_OK && page.n)
+            st = fn(arg, page.v, page.n);
+        if (last != from)
+            strlist_clear(&seen);
+        for (size_t i = 0; i < page.n; i++)
+            if (page.v[i].modified_ms == last)
+                strlist_push(&seen, page.v[i].id);
+        from = last;
+        record_list_release(&page);
+    }
+    strlist_clear(&seen);
     return st;
 }
 
@@ -1809,6 +1895,7 @@ const struct connector_ops zoho_ops = {
     .comments_changed = zoho_comments_changed,
     .write = zoho_write,
     .find_marker = zoho_find_marker,
+    .list_changed_ids = zoho_list_changed_ids,
     .max_batch_read = ZOHO_BATCH,
     .max_batch_write = ZOHO_BATCH,
     .search_lag_ms = 0,

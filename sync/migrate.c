@@ -30,6 +30,7 @@
 #define PROBLEMS_CAP (4 << 20)
 #define POS_IDS_CAP 2000 /* ids kept with the position (records sharing its time) */
 #define FLIGHT_MAX 3     /* pages handed to the workers at a time (memory: records of 3 pages) */
+#define PROBE_MARGIN_MS 60000 /* the source's clock may be behind ours by this much */
 
 struct cond {
     char *field, *value;
@@ -83,6 +84,8 @@ struct migrate {
     const char *phase;
     int plan;    /* classifying only (planning pass or dry run) */
     int restart; /* the last page wrote to the source: list again from the checkpoint */
+    int probe;   /* the listing reached the records this run moved: check the rest by id */
+    int probed;  /* (once a run) */
     int limit_hit;
     long queued;                  /* creates queued in this run (for --limit) */
     long pages;                   /* listing pages seen by the planning pass */
@@ -384,8 +387,9 @@ static void progress(struct migrate *m)
     const struct migrate_counts *n = &m->rep->n;
     struct migrate_progress pr = {
         .n = *n,
-        .total = m->rep->to_copy + m->rep->to_settle,
-        .done = n->created + n->linked + n->failed + n->postponed + (m->plan ? 0 : n->skipped),
+        .total = m->rep->to_read ? m->rep->to_read : m->rep->to_copy + m->rep->to_settle,
+        .done = n->created + n->linked + n->failed + n->postponed + (m->plan ? 0 : n->skipped) +
+                (m->rep->to_read ? n->already + n->filtered : 0),
         .started_ms = m->rep->started_ms,
         .requests = http_total_requests() - m->req0,
         .phase = m->phase,
@@ -439,6 +443,20 @@ static void end_at(struct page_end *e, const struct record *recs, size_t used)
             strlist_push(&e->ids, recs[i].id);
 }
 
+/* Moves dst to src when src ends later, or adds src's ids when both end at the same time. */
+static void end_merge(struct page_end *dst, const struct page_end *src)
+{
+    if (src->ms == INT64_MIN || src->ms < dst->ms)
+        return;
+    if (src->ms > dst->ms) {
+        strlist_clear(&dst->ids);
+        dst->ms = src->ms;
+    }
+    for (size_t i = 0; i < src->ids.n; i++)
+        if (!strlist_has(&dst->ids, src->ids.v[i]))
+            strlist_push(&dst->ids, src->ids.v[i]);
+}
+
 static struct page_end end_of(const struct record *recs, size_t used)
 {
     struct page_end e = {INT64_MIN, {0}};
@@ -457,22 +475,31 @@ static int before_listed(const struct migrate *m, const struct record *r)
 
 static int in_flight(const struct migrate *m, const char *id);
 
+/* What a record's id and modified time decide (V_RELISTED, V_ALREADY or V_SETTLE), or V_COPY
+ * when it is not linked and its fields must decide. */
+static enum verdict classify_linked(struct migrate *m, struct cache_txn *t, const struct record *r,
+                                    struct link *l)
+{
+    /* before anything else: a link made by this run, settled or not, is never settled again */
+    if (before_position(m, r) || before_listed(m, r) || in_flight(m, r->id))
+        return V_RELISTED;
+    if (cache_link_find(t, m->p->pc->name, m->s, r->id, l) != CB_OK)
+        return V_COPY;
+    if (l->created_ms < m->ck.first_started_ms || !m->ck.first_started_ms)
+        return V_ALREADY;
+    /* ours: made by a page that an interruption left unfinished, or seen again because a
+     * write after the copy moved it to the end of the listing */
+    return l->created_ms > m->settle_after && l->created_ms < m->rep->started_ms ? V_SETTLE
+                                                                                 : V_RELISTED;
+}
+
 static enum verdict classify_one(struct migrate *m, struct cache_txn *t, const struct record *r,
                                  struct link *l)
 {
     const char *pair = m->p->pc->name;
-    /* before anything else: a link made by this run, settled or not, is never settled again */
-    if (before_position(m, r) || before_listed(m, r) || in_flight(m, r->id))
-        return V_RELISTED;
-    enum cb_status fs = cache_link_find(t, pair, m->s, r->id, l);
-    if (fs == CB_OK) {
-        if (l->created_ms < m->ck.first_started_ms || !m->ck.first_started_ms)
-            return V_ALREADY;
-        /* ours: made by a page that an interruption left unfinished, or seen again because a
-         * write after the copy moved it to the end of the listing */
-        return l->created_ms > m->settle_after && l->created_ms < m->rep->started_ms ? V_SETTLE
-                                                                                     : V_RELISTED;
-    }
+    enum verdict v = classify_linked(m, t, r, l);
+    if (v != V_COPY)
+        return v;
     if (m->n_conds) {
         cJSON *view = map_record(&m->c, m->s, r);
         int ok = matches(m, view);
@@ -642,9 +669,11 @@ static struct comment_sync comment_run(struct cycle *c, int no_pending)
     return cs;
 }
 
-/* The engine's create path for the records queued in c, then the read back and the merge, and
- * the comments of those records (the copies, marked as ours, have none to read). One of several
- * in parallel (in_parallel) leaves the links pending from earlier runs to settle_pending. */
+/* The engine's create path for the records queued in c, the comments of those records (the
+ * copies, marked as ours, have none to read), then the read back and the merge: the copies'
+ * agreed state then includes their comments, and the target's busiest requests (links,
+ * comments) start together. One of several in parallel (in_parallel) leaves the links pending
+ * from earlier runs to settle_pending. */
 static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, int in_parallel,
                                   struct strbuf *err)
 {
@@ -653,14 +682,15 @@ static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, in
         st = load_bases(c, err);
     if (st == CB_OK)
         st = create_side(c, s, err);
+    if (st == CB_OK && comments && c->n_w) {
+        struct comment_sync cs = comment_run(c, in_parallel);
+        st = sync_comments(&cs, &c->w[0].link, c->w[0].rec, c->n_w, sizeof(*c->w), err);
+    }
     for (int k = 0; k < 2 && st == CB_OK; k++)
         st = fetch_side(c, (enum side)k, err);
     if (st == CB_OK)
         st = merge_and_write(c, 0, err);
-    if (st != CB_OK || !comments || !c->n_w)
-        return st;
-    struct comment_sync cs = comment_run(c, in_parallel);
-    return sync_comments(&cs, &c->w[0].link, c->w[0].rec, c->n_w, sizeof(*c->w), err);
+    return st;
 }
 
 /* After the workers of a page: the comments of links left pending (a lost answer, a failure). */
@@ -1091,7 +1121,7 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
     fresh_release(m);
     if (!m->plan)
         st = cache_intent_list(t, m->p->pc->name, &m->fresh, &m->n_fresh);
-    size_t used = 0;
+    size_t used = 0, relisted = 0;
     for (; st == CB_OK && used < n; used++) {
         if (m->o->limit > 0 && m->queued >= m->o->limit) {
             m->limit_hit = 1;
@@ -1100,7 +1130,9 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
         if (!recs[used].id)
             continue;
         struct link l = {0};
-        take(m, classify_one(m, t, &recs[used], &l), &recs[used], &l);
+        enum verdict v = classify_one(m, t, &recs[used], &l);
+        relisted += v == V_RELISTED;
+        take(m, v, &recs[used], &l);
         link_release(&l);
     }
     cache_txn_abort(t);
@@ -1124,9 +1156,113 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
     strbuf_release(&err);
     if (st != CB_OK)
         return st;
-    if (m->limit_hit || m->restart)
+    /* a whole page of records this run handled, modified since it started: what our writes
+     * moved to the end of the listing */
+    m->probe = !m->probed && n > 0 && relisted == n && m->p->ops[m->s]->list_changed_ids &&
+               recs[0].modified_ms >= m->rep->started_ms - PROBE_MARGIN_MS;
+    if (m->limit_hit || m->restart || m->probe)
         return CB_ERR_STOPPED;
     return CB_OK;
+}
+
+/* ---------------------------------------------------------------- the source's ids */
+
+/* A walk of the source's ids listing (list_changed_ids): counting them, or (probe) checking
+ * that every one was handled already. */
+struct ids_walk {
+    struct migrate *m;
+    int probe;
+    long n;              /* ids listed */
+    long already;        /* probe: of them, linked before the migration began */
+    int unhandled;       /* probe: one still needs copying or settling (the walk stopped) */
+    struct page_end end; /* probe: where the ids checked end */
+};
+
+static enum cb_status on_ids(void *arg, struct record *recs, size_t n)
+{
+    struct ids_walk *w = arg;
+    if (sync_stop_requested())
+        return CB_ERR_STOPPED;
+    w->n += (long)n;
+    if (!w->probe)
+        return CB_OK;
+    struct strbuf err = STRBUF_INIT;
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(w->m->p->cache, 1, &t, &err);
+    if (st != CB_OK) {
+        log_error("%s", err.buf);
+        strbuf_release(&err);
+        return st;
+    }
+    for (size_t i = 0; st == CB_OK && i < n; i++) {
+        struct link l = {0};
+        enum verdict v = classify_linked(w->m, t, &recs[i], &l);
+        link_release(&l);
+        w->already += v == V_ALREADY;
+        if (v != V_ALREADY && v != V_RELISTED) {
+            w->unhandled = 1;
+            st = CB_ERR_STOPPED;
+        }
+    }
+    cache_txn_abort(t);
+    if (st == CB_OK)
+        end_at(&w->end, recs, n);
+    strbuf_release(&err);
+    return st;
+}
+
+/* Counts the source's records from the position through its ids listing, for the progress
+ * total (a fraction of a planning pass's requests). 0 when the source cannot: the planning
+ * pass then counts. */
+static int count_source(struct migrate *m)
+{
+    struct sync_pair *p = m->p;
+    if (!p->ops[m->s]->list_changed_ids)
+        return 0;
+    struct ids_walk w = {.m = m};
+    struct strbuf e = STRBUF_INIT;
+    enum cb_status st = p->ops[m->s]->list_changed_ids(p->conn[m->s], m->ck.pos_ms, on_ids, &w, &e);
+    if (st != CB_OK && st != CB_ERR_STOPPED)
+        log_info("cannot count %s records from their ids (%s): reading them instead",
+                 side_name(m->s), e.buf);
+    strbuf_release(&e);
+    m->rep->to_read = st == CB_OK ? w.n : 0;
+    return st == CB_OK;
+}
+
+/* Our writes move the records we copied to the end of the source's listing, which would read
+ * them all again. Once a page holds only those, the rest is checked from the ids alone: when
+ * every record from the position on was handled by this run (or linked before it began), the
+ * position jumps to the last. Otherwise, or when the ids cannot be listed, the listing reads
+ * on. The pages in flight finish first: their writes are part of that end. */
+static enum cb_status probe_tail(struct migrate *m, struct strbuf *err)
+{
+    struct sync_pair *p = m->p;
+    int wrote = 0;
+    enum cb_status st = CB_OK;
+    m->probe = 0;
+    m->probed = 1;
+    while (st == CB_OK && m->n_fl)
+        st = retire(m, 1, &wrote, err);
+    if (st != CB_OK)
+        return st;
+    struct ids_walk w = {.m = m, .probe = 1, .end = {INT64_MIN, {0}}};
+    struct strbuf e = STRBUF_INIT;
+    int64_t from = m->listed.ms > m->ck.pos_ms ? m->listed.ms : m->ck.pos_ms;
+    st = p->ops[m->s]->list_changed_ids(p->conn[m->s], from, on_ids, &w, &e);
+    if (st == CB_OK) {
+        log_debug("%ld records past the position were handled already: the listing jumps", w.n);
+        m->rep->n.read += w.already;
+        m->rep->n.already += w.already;
+        end_merge(&m->listed, &w.end);
+        st = page_done(m, &w.end, cbtime_now_ms(), err);
+    } else if (!sync_stop_requested()) {
+        log_debug("the listing reads on: %s", w.unhandled ? "a record needs copying" : e.buf);
+        st = CB_OK;
+    }
+    strlist_clear(&w.end.ids);
+    strbuf_release(&e);
+    return st;
 }
 
 /* Lists the source from the checkpoint to its end, page by page, restarting after pages that
@@ -1138,6 +1274,8 @@ static enum cb_status walk_source(struct migrate *m, struct strbuf *err)
     enum cb_status st;
     do {
         m->restart = 0;
+        if (m->probe && (st = probe_tail(m, err)) != CB_OK)
+            break;
         struct strbuf e = STRBUF_INIT;
         int64_t from = m->listed.ms > m->ck.pos_ms ? m->listed.ms : m->ck.pos_ms;
         st = p->ops[m->s]->list_changed(p->conn[m->s], from, on_page, m, &e);
@@ -1145,7 +1283,8 @@ static enum cb_status walk_source(struct migrate *m, struct strbuf *err)
             strbuf_setf(err, "cannot list %s '%s': %s", side_name(m->s), p->ep_name[m->s],
                         e.len ? e.buf : cb_status_str(st));
         strbuf_release(&e);
-    } while (st == CB_ERR_STOPPED && m->restart && !sync_stop_requested() && !m->limit_hit);
+    } while (st == CB_ERR_STOPPED && (m->restart || m->probe) && !sync_stop_requested() &&
+             !m->limit_hit);
     return drain(m, st, err);
 }
 
@@ -1447,7 +1586,8 @@ static enum cb_status run(struct migrate *m, struct strbuf *err)
         progress(m);
         st = match_index_build(&m->c, m->t, m->o->match, &m->match, err);
     }
-    if (st == CB_OK)
+    /* a real run counts the source for its progress where it can, instead of planning */
+    if (st == CB_OK && (m->o->dry_run || m->o->limit > 0 || !count_source(m)))
         st = plan(m, err);
     if (st != CB_OK || m->o->dry_run)
         return st;
@@ -1549,6 +1689,7 @@ cJSON *migrate_report_json(const struct migrate_report *r, const char *pair, enu
     cJSON_AddBoolToObject(o, "resumed", r->resumed);
     cJSON_AddBoolToObject(o, "finished", r->finished);
     cJSON_AddBoolToObject(o, "stopped", r->stopped);
+    cJSON_AddNumberToObject(o, "to_read", (double)r->to_read);
     cJSON_AddNumberToObject(o, "to_copy", (double)r->to_copy);
     cJSON_AddNumberToObject(o, "pending_creates_found", (double)r->intents);
     counts_to_json(cJSON_AddObjectToObject(o, "run"), &r->n);

@@ -45,8 +45,9 @@ struct migrate_counts {
 
 struct migrate_progress {
     struct migrate_counts n;
-    long total;             /* records to copy found by the planning pass */
-    long done;              /* of those, handled so far (created, linked, skipped, failed) */
+    long total;             /* records to copy found by the planning pass, or (to_read) to read */
+    long done;              /* of those, handled so far (created, linked, skipped, failed; and when
+                             * counting what was read, already linked or filtered out too) */
     int64_t started_ms;     /* this run */
     unsigned long requests; /* HTTP requests so far in this run */
     const char *phase;      /* "plan", "copy", "verify" */
@@ -58,6 +59,8 @@ typedef void (*migrate_progress_fn)(void *arg, const struct migrate_progress *p)
 struct migrate_report {
     struct migrate_counts n;     /* this run */
     struct migrate_counts total; /* the whole migration, over every run */
+    long to_read;                /* source records from the position on, as its ids listing
+                                  * counted them (instead of a planning pass); 0 = not counted */
     long to_copy;                /* planning pass: records that would be copied */
     long to_settle;              /* planning pass: copies of an interrupted page to finish */
     long to_link;                /* planning pass: records --match would link to existing ones */

@@ -78,6 +78,10 @@ static void test_cases_into_jira(void **state)
     free(text);
     free(out);
     assert_one_issue_per_case(e, n);
+    /* the source is listed once: the cases our writes moved to the end of its listing are
+     * checked from their ids (COQL, 2,000 a request), as is the count for the progress */
+    assert_true(sim_count_query(&e->zoho, "GET", "/crm/v8/Cases", "ids=", 0) < 2 * (n / 200));
+    assert_true(sim_count(&e->zoho, "POST", "/crm/v8/coql") >= 2);
     /* the keys go back to Zoho in batches (one per connection and page), never one per case */
     assert_true(sim_count(&e->zoho, "PUT", "/crm/v8/Cases") <= n / 20 + 5);
     /* a rerun writes nothing and says so; so does the daemon's next cycle */
@@ -129,6 +133,34 @@ static void test_verification_finds_missing_and_changed_copies(void **state)
     /* read back by id in batches of up to 100, never listed */
     assert_int_equal(sim_count(&e->jira, "POST", "/rest/api/3/issue/bulkfetch"), 3);
     assert_int_equal(sim_count(&e->jira, "GET", "/rest/api/3/search/jql"), 0);
+}
+
+/* A case a person edits between two runs moves to the end of Zoho's listing, among the cases
+ * the first run wrote to: the check by ids meets it, and the listing reads on to copy it. */
+static void test_case_edited_meanwhile_is_copied(void **state)
+{
+    struct e2e *e = *state;
+    int n = 600;
+    cJSON *seeded =
+        sim_ctl(&e->zoho, "POST", "/_sim/seed", "{\"module\":\"Cases\",\"count\":%d}", n);
+    const char *late =
+        cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(seeded, "ids"), 500));
+    fast_jira(e);
+    assert_int_equal(migrate(e, NULL, "--limit", "250"), 0);
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"user\":\"Li Wei\","
+                         "\"fields\":{\"Subject\":\"Edited meanwhile\"}}",
+                         late));
+    sim_clear_log(&e->zoho);
+    assert_int_equal(migrate(e, NULL, "--workers", "4"), 0);
+    assert_true(sim_count(&e->zoho, "POST", "/crm/v8/coql") >= 2); /* counted, then checked */
+    assert_one_issue_per_case(e, n);
+    char *key = e2e_linked_key(e, late);
+    cJSON *issue = e2e_jira_issue(e, key);
+    assert_string_equal(e2e_jfield(issue, "summary"), "Edited meanwhile");
+    cJSON_Delete(issue);
+    free(key);
+    cJSON_Delete(seeded);
 }
 
 static void test_dry_run_writes_nothing(void **state)
@@ -558,6 +590,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cases_into_jira, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_verification_finds_missing_and_changed_copies,
                                         e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_case_edited_meanwhile_is_copied, e2e_setup,
+                                        e2e_teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_filter_limit_and_json, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_killed_three_times_then_resumed, e2e_setup,

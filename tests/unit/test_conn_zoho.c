@@ -187,6 +187,14 @@ static int rows_with_marker(const char *marker)
 }
 
 /* Logged API requests whose query contains needle (and whose status equals status if > 0). */
+static int64_t sim_now_ms(void)
+{
+    cJSON *clock = sim_ctl(&sim, "GET", "/_sim/clock", NULL);
+    int64_t now = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(clock, "now_ms"));
+    cJSON_Delete(clock);
+    return now;
+}
+
 static int log_count(const char *needle, long status)
 {
     cJSON *log = sim_call(&sim, "GET", "/_sim/log", NULL, NULL);
@@ -571,9 +579,7 @@ static void test_list_since(void **state)
 {
     struct fx *f = *state;
     cJSON *ids = seed(30, NULL);
-    cJSON *clock = sim_ctl(&sim, "GET", "/_sim/clock", NULL);
-    int64_t t0 = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(clock, "now_ms"));
-    cJSON_Delete(clock);
+    int64_t t0 = sim_now_ms();
     cJSON_Delete(sim_ctl(&sim, "POST", "/_sim/clock", "{\"advance_ms\":10000}"));
     for (int i = 0; i < 3; i++)
         cJSON_Delete(sim_ctl(&sim, "POST", "/_sim/edit",
@@ -595,6 +601,67 @@ static void test_list_since(void **state)
     assert_int_equal(col.pages, 0);
     assert_int_equal(log_count(NULL, 304), 1);
     cJSON_Delete(ids);
+}
+
+static enum cb_status list_ids(struct fx *f, int64_t since, struct collect *col)
+{
+    memset(col, 0, sizeof(*col));
+    strbuf_reset(&f->err);
+    return ops()->list_changed_ids(f->c, since, collect_page, col, &f->err);
+}
+
+static int64_t seed_at(int n, int64_t start_ms, int step_s)
+{
+    cJSON *j = sim_ctl(&sim, "POST", "/_sim/seed",
+                       "{\"module\":\"Cases\",\"count\":%d,\"start_ms\":%lld,\"step_s\":%d}", n,
+                       (long long)start_ms, step_s);
+    cJSON_Delete(j);
+    return start_ms - start_ms % 1000;
+}
+
+/* The ids listing pages through COQL 2,000 rows at a time, restarting at the newest second of
+ * a page: a second that straddles two pages gives each of its records once. */
+static void test_list_ids_pages_through_ties(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = sim_now_ms();
+    int64_t s0 = seed_at(1900, now - 3600 * 1000, 1);
+    seed_at(300, s0 + 1899 * 1000, 0); /* 301 records at one second, rows 1,899 to 2,199 */
+    seed_at(500, s0 + 2000 * 1000, 1);
+    sim_clear_log(&sim);
+    struct collect col;
+    assert_int_equal(list_ids(f, 0, &col), CB_OK);
+    assert_int_equal(col.all.n, 2700);
+    assert_int_equal(distinct_ids(&col.all), 2700);
+    assert_int_equal(sim_count(&sim, "POST", "/crm/v8/coql"), 2);
+    assert_int_equal(sim_count(&sim, "GET", "/crm/v8/Cases"), 0);
+    int64_t prev = 0;
+    for (size_t i = 0; i < col.all.n; i++) {
+        assert_true(col.all.v[i].modified_ms >= prev);
+        prev = col.all.v[i].modified_ms;
+        assert_null(col.all.v[i].fields); /* ids and times only */
+    }
+    record_list_release(&col.all);
+
+    /* from a time on: the records of that second and after */
+    assert_int_equal(list_ids(f, s0 + 2000 * 1000 + 400, &col), CB_OK);
+    assert_int_equal(col.all.n, 500);
+    record_list_release(&col.all);
+    assert_int_equal(list_ids(f, now + 3600 * 1000, &col), CB_OK); /* 204: none */
+    assert_int_equal(col.all.n, 0);
+}
+
+/* More records in one second than a COQL page holds cannot be paged through exactly: the
+ * caller is told so (CB_ERR_FINAL) rather than handed a listing with holes. */
+static void test_list_ids_refuses_a_second_over_a_page(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = sim_now_ms();
+    int64_t t = seed_at(2001, now - 600 * 1000, 0);
+    struct collect col;
+    assert_int_equal(list_ids(f, t, &col), CB_ERR_FINAL);
+    assert_non_null(strstr(f->err.buf, "over 2000 records modified at"));
+    record_list_release(&col.all);
 }
 
 static void test_get_many(void **state)
@@ -1188,6 +1255,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_all_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_ids_pages_through_ties, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_ids_refuses_a_second_over_a_page, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_update_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_fields, setup, teardown),

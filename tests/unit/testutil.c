@@ -162,6 +162,24 @@ int sim_count(const struct sim *s, const char *method, const char *path_prefix)
     return n;
 }
 
+int sim_count_query(const struct sim *s, const char *method, const char *path, const char *needle,
+                    int has)
+{
+    cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, log)
+    {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(e, "method"));
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(e, "path"));
+        const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(e, "query"));
+        n += m && p && !strcmp(m, method) && !strcmp(p, path) &&
+             (q && strstr(q, needle)) == (has != 0);
+    }
+    cJSON_Delete(log);
+    return n;
+}
+
 int sim_count_status(const struct sim *s, int status)
 {
     cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);

@@ -38,6 +38,10 @@ cJSON *sim_ctl(const struct sim *s, const char *method, const char *path, const 
  * path_prefix (NULL = any), excluding control calls. */
 int sim_count(const struct sim *s, const char *method, const char *path_prefix);
 /* Requests the simulator answered with status (429: rate limited). */
+/* Requests in s's log with this method and exactly this path whose query holds needle (has 1)
+ * or does not (has 0). */
+int sim_count_query(const struct sim *s, const char *method, const char *path, const char *needle,
+                    int has);
 int sim_count_status(const struct sim *s, int status);
 /* Clears the request log. */
 void sim_clear_log(const struct sim *s);
