@@ -669,11 +669,10 @@ static struct comment_sync comment_run(struct cycle *c, int no_pending)
     return cs;
 }
 
-/* The engine's create path for the records queued in c, the comments of those records (the
- * copies, marked as ours, have none to read), then the read back and the merge: the copies'
- * agreed state then includes their comments, and the target's busiest requests (links,
- * comments) start together. One of several in parallel (in_parallel) leaves the links pending
- * from earlier runs to settle_pending. */
+/* The engine's create path for the records queued in c, then the read back and the merge, and
+ * the comments of those records (the copies, marked as ours, have none to read: the read back
+ * carries the target's comments, so none are listed). One of several in parallel (in_parallel)
+ * leaves the links pending from earlier runs to settle_pending. */
 static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, int in_parallel,
                                   struct strbuf *err)
 {
@@ -682,15 +681,14 @@ static enum cb_status write_cycle(struct cycle *c, enum side s, int comments, in
         st = load_bases(c, err);
     if (st == CB_OK)
         st = create_side(c, s, err);
-    if (st == CB_OK && comments && c->n_w) {
-        struct comment_sync cs = comment_run(c, in_parallel);
-        st = sync_comments(&cs, &c->w[0].link, c->w[0].rec, c->n_w, sizeof(*c->w), err);
-    }
     for (int k = 0; k < 2 && st == CB_OK; k++)
         st = fetch_side(c, (enum side)k, err);
     if (st == CB_OK)
         st = merge_and_write(c, 0, err);
-    return st;
+    if (st != CB_OK || !comments || !c->n_w)
+        return st;
+    struct comment_sync cs = comment_run(c, in_parallel);
+    return sync_comments(&cs, &c->w[0].link, c->w[0].rec, c->n_w, sizeof(*c->w), err);
 }
 
 /* After the workers of a page: the comments of links left pending (a lost answer, a failure). */

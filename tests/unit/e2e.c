@@ -225,6 +225,23 @@ char *e2e_mapping_with(struct e2e *e, const char *extra_fields, const char *extr
     return strbuf_detach(&pair);
 }
 
+/* GETs of a Jira issue's comment list since the log was last cleared. */
+int e2e_jira_comment_reads(struct e2e *e)
+{
+    cJSON *log = sim_call(&e->jira, "GET", "/_sim/log", NULL, NULL);
+    int n = 0;
+    const cJSON *en;
+    cJSON_ArrayForEach(en, log)
+    {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(en, "method"));
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(en, "path"));
+        size_t len = p ? strlen(p) : 0;
+        n += m && !strcmp(m, "GET") && len > 8 && !strcmp(p + len - 8, "/comment");
+    }
+    cJSON_Delete(log);
+    return n;
+}
+
 cJSON *e2e_jira_comments(struct e2e *e, const char *key)
 {
     cJSON *i = e2e_jira_issue(e, key);

@@ -40,6 +40,8 @@ int e2e_count_issues(struct e2e *e);
 char *e2e_mapping_with(struct e2e *e, const char *extra_fields, const char *extra_top);
 /* Comments of Jira issue key as the simulator keeps them ({id, author, text, properties}). */
 cJSON *e2e_jira_comments(struct e2e *e, const char *key);
+/* GETs of a Jira issue's comment list since the log was last cleared. */
+int e2e_jira_comment_reads(struct e2e *e);
 /* Notes of Zoho case case_id as the simulator keeps them. */
 cJSON *e2e_zoho_notes(struct e2e *e, const char *case_id);
 /* How many items of arr have a string field f containing every needle (NULL-terminated). */

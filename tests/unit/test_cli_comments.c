@@ -167,23 +167,6 @@ static void test_zoho_jira_crash_at_every_commit(void **state)
     free(id);
 }
 
-/* GETs of a Jira issue's comment list since the log was last cleared. */
-static int jira_comment_reads(struct e2e *e)
-{
-    cJSON *log = sim_call(&e->jira, "GET", "/_sim/log", NULL, NULL);
-    int n = 0;
-    const cJSON *en;
-    cJSON_ArrayForEach(en, log)
-    {
-        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(en, "method"));
-        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(en, "path"));
-        size_t len = p ? strlen(p) : 0;
-        n += m && !strcmp(m, "GET") && len > 8 && !strcmp(p + len - 8, "/comment");
-    }
-    cJSON_Delete(log);
-    return n;
-}
-
 /* A title edit on a Jira issue with comments reads no comments (the issue comes with their count
  * and newest time); a comment written later is still read and copied. */
 static void test_zoho_jira_title_edit_reads_no_comments(void **state)
@@ -203,12 +186,12 @@ static void test_zoho_jira_title_edit_reads_no_comments(void **state)
     cJSON *c = e2e_zoho_case(e, id); /* the cycle did read the edited issue */
     assert_string_equal(e2e_zfield(c, "Subject"), "Report export fails on Safari");
     cJSON_Delete(c);
-    assert_int_equal(jira_comment_reads(e), 0);
+    assert_int_equal(e2e_jira_comment_reads(e), 0);
 
     add_jira_comment(e, key, "Screenshot received");
     sim_clear_log(&e->jira);
     assert_int_equal(e2e_sync_once(e), 0);
-    assert_int_equal(jira_comment_reads(e), 1);
+    assert_int_equal(e2e_jira_comment_reads(e), 1);
     assert_once_in(e2e_zoho_notes(e, id), 2, "Note_Content", "Screenshot received");
     e2e_assert_quiet(e);
     free(key);
