@@ -55,6 +55,18 @@ struct page_end {
     struct strlist ids;
 };
 
+/* The verification of a migration's copies: their ids on the target, read back by id in
+ * batches, several at once with workers (and with workers, the copies of each page as soon as
+ * it is done). Fields marked (mu) are shared by the readers. */
+struct verify_run {
+    struct migrate *m;
+    struct strlist ids; /* target ids of this migration's links left to the end */
+    long links;         /* this migration's links */
+    size_t next;        /* the next batch starts here (mu) */
+    enum cb_status st;  /* the first failure (mu) */
+    struct strbuf err;  /* (mu) */
+};
+
 struct migrate {
     struct sync_pair *p;
     const struct migrate_opts *o;
@@ -77,6 +89,10 @@ struct migrate {
     struct flight *fl[FLIGHT_MAX]; /* pages handed to the workers, oldest first */
     size_t n_fl;
     struct page_end listed; /* the listing goes on from the last record this run handled */
+    struct strlist fresh_ids; /* the page's records copied or matched (read back with it) */
+    struct verify_run vr;
+    int64_t verify_from_ms; /* links made since are read back with their page (workers) */
+    size_t verify_left;     /* verification chunks queued and not done yet (mu) */
     struct intent *fresh;   /* creates made by this run whose outcome is unknown (page start) */
     size_t n_fresh;
     migrate_progress_fn fn;
@@ -722,7 +738,8 @@ struct worker {
  * every chunk is done; the position moves past it only then, and only after the pages listed
  * before it. Fields marked (mu) are written by workers under m->mu. */
 struct flight {
-    struct strlist ids; /* of every record of the page handled */
+    struct strlist ids;       /* of every record of the page handled */
+    struct strlist fresh_ids; /* of those copied or matched */
     struct page_end end;
     int64_t launched_ms;    /* links made before it belong to pages handed over earlier */
     size_t left;            /* chunks not done yet (mu) */
@@ -738,8 +755,11 @@ struct chunk {
     struct record_list creates;
     struct work *w;
     size_t n_w;
+    struct strlist verify; /* or (f NULL) target ids of copies to read back */
     struct chunk *next;
 };
+
+static void read_back(struct verify_run *v, struct sync_pair *p, const char *const *ids, size_t n);
 
 static void worker_reset(struct worker *w, struct migrate *m)
 {
@@ -762,6 +782,7 @@ static void worker_reset(struct worker *w, struct migrate *m)
 
 static void chunk_free(struct chunk *ch)
 {
+    strlist_clear(&ch->verify);
     record_list_release(&ch->creates);
     for (size_t i = 0; i < ch->n_w; i++)
         work_release(&ch->w[i]);
@@ -773,6 +794,14 @@ static void chunk_free(struct chunk *ch)
 static void run_chunk(struct worker *w, struct chunk *ch)
 {
     struct migrate *m = w->m;
+    if (!ch->f) {
+        read_back(&m->vr, w->p, (const char *const *)ch->verify.v, ch->verify.n);
+        pthread_mutex_lock(&m->mu);
+        m->verify_left--;
+        pthread_cond_broadcast(&m->chunk_done);
+        pthread_mutex_unlock(&m->mu);
+        return;
+    }
     worker_reset(w, m);
     w->c.creates[m->s] = ch->creates;
     w->c.w = ch->w;
@@ -800,6 +829,10 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct migrate *m = w->m;
+    /* its connections are checked while the source is counted and listed (a failure here is
+     * met again, and reported, by the first chunk) */
+    (void)ensure_pinged(w->p, &w->err);
+    strbuf_reset(&w->err);
     pthread_mutex_lock(&m->mu);
     for (;;) {
         while (!m->queue && !m->closing)
@@ -874,6 +907,7 @@ static void workers_open(struct migrate *m)
 static void flight_free(struct flight *f)
 {
     strlist_clear(&f->ids);
+    strlist_clear(&f->fresh_ids);
     strlist_clear(&f->end.ids);
     sync_report_release(&f->rep);
     strbuf_release(&f->err);
@@ -913,6 +947,19 @@ static int in_flight(const struct migrate *m, const char *id)
     return 0;
 }
 
+/* Appends chunks to the workers' queue (verifications: how many of them are). */
+static void enqueue(struct migrate *m, struct chunk *head, size_t verifications)
+{
+    pthread_mutex_lock(&m->mu);
+    struct chunk **end = &m->queue;
+    while (*end)
+        end = &(*end)->next;
+    *end = head;
+    m->verify_left += verifications;
+    pthread_cond_broadcast(&m->chunk_ready);
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* Splits the page's creates and unfinished copies into one chunk per worker (a target's
  * requests per new record, such as Jira's links and transitions, then run on every
  * connection) and queues them behind the pages handed over before. */
@@ -939,14 +986,47 @@ static void hand_over(struct migrate *m, const struct record *recs, size_t used)
     }
     l->n = 0;
     m->c.n_w = 0;
+    f->fresh_ids = m->fresh_ids;
+    m->fresh_ids = (struct strlist){0};
     m->fl[m->n_fl++] = f;
-    pthread_mutex_lock(&m->mu);
-    struct chunk **end = &m->queue;
-    while (*end)
-        end = &(*end)->next;
-    *end = head;
-    pthread_cond_broadcast(&m->chunk_ready);
-    pthread_mutex_unlock(&m->mu);
+    enqueue(m, head, 0);
+}
+
+/* Queues the verification of the copies of a page's records (ids[0..n), source ids) that this
+ * run's pages made: read back in batches by the workers, between the pages' chunks. */
+static void queue_verify(struct migrate *m, char *const *ids, size_t n)
+{
+    if (!m->workers || m->o->dry_run)
+        return;
+    struct cache_txn *t;
+    struct strbuf err = STRBUF_INIT;
+    if (cache_txn_begin(m->p->cache, 1, &t, &err) != CB_OK) {
+        log_error("%s", err.buf); /* the end's verification reads them instead */
+        m->verify_from_ms = INT64_MAX;
+        strbuf_release(&err);
+        return;
+    }
+    int max = m->p->ops[m->t]->max_batch_read > 0 ? m->p->ops[m->t]->max_batch_read : 1;
+    struct chunk *head = NULL, **tail = &head, *ch = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct link l = {0};
+        if (cache_link_find(t, m->p->pc->name, m->s, ids[i], &l) == CB_OK &&
+            l.created_ms >= m->verify_from_ms && l.remote[m->t]) {
+            if (!ch || ch->verify.n == (size_t)max) {
+                ch = xcalloc(1, sizeof(*ch));
+                *tail = ch;
+                tail = &ch->next;
+                k++;
+            }
+            strlist_push(&ch->verify, l.remote[m->t]);
+        }
+        link_release(&l);
+    }
+    cache_txn_abort(t);
+    cache_trim(m->p->cache);
+    strbuf_release(&err);
+    enqueue(m, head, k);
 }
 
 /* The position to resume from: the last record handled (with the ids handled at its time),
@@ -1019,6 +1099,8 @@ static enum cb_status retire(struct migrate *m, int keep, int *wrote, struct str
         strbuf_setf(err, "%s", f->err.buf);
     if (st == CB_OK && keep)
         st = page_done(m, &f->end, m->n_fl ? m->fl[0]->launched_ms : cbtime_now_ms(), err);
+    if (st == CB_OK && keep)
+        queue_verify(m, f->fresh_ids.v, f->fresh_ids.n);
     flight_free(f);
     progress(m);
     return st;
@@ -1045,6 +1127,8 @@ static enum cb_status pipe_page(struct migrate *m, const struct record *recs, si
         st = retire(m, 1, &wrote, err);
     if (wait_all && st == CB_OK)
         st = records_done(m, recs, used, err);
+    if (!queued) /* links made by --match only: nothing to write */
+        queue_verify(m, m->fresh_ids.v, m->fresh_ids.n);
     end_at(&m->listed, recs, used);
     m->restart = queued || wrote || past;
     return st;
@@ -1061,8 +1145,9 @@ static enum cb_status drain(struct migrate *m, enum cb_status st, struct strbuf 
     while (drop && m->queue) {
         struct chunk *ch = m->queue;
         m->queue = ch->next;
-        ch->f->left--;
-        if (ch->f->st == CB_OK)
+        if (!ch->f)
+            m->verify_left--;
+        else if (--ch->f->left, ch->f->st == CB_OK)
             ch->f->st = CB_ERR_STOPPED;
         chunk_free(ch);
     }
@@ -1130,6 +1215,8 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
         struct link l = {0};
         enum verdict v = classify_one(m, t, &recs[used], &l);
         relisted += v == V_RELISTED;
+        if ((v == V_COPY || v == V_MATCH) && m->workers && !m->plan)
+            strlist_push(&m->fresh_ids, recs[used].id);
         take(m, v, &recs[used], &l);
         link_release(&l);
     }
@@ -1149,6 +1236,7 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
     log_debug("page of %zu records (%zu handled): %s; position %lld", n, used, cb_status_str(st),
               (long long)m->ck.pos_ms);
     page_reset(m);
+    strlist_clear(&m->fresh_ids);
     cache_trim(m->p->cache); /* the database grows with the run; what it maps need not stay */
     progress(m);
     strbuf_release(&err);
@@ -1170,7 +1258,7 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
 struct ids_walk {
     struct migrate *m;
     int probe;
-    long n;              /* ids listed */
+    long n;              /* ids listed, but those this migration handled already */
     long already;        /* probe: of them, linked before the migration began */
     int unhandled;       /* probe: one still needs copying or settling (the walk stopped) */
     struct page_end end; /* probe: where the ids checked end */
@@ -1181,9 +1269,6 @@ static enum cb_status on_ids(void *arg, struct record *recs, size_t n)
     struct ids_walk *w = arg;
     if (sync_stop_requested())
         return CB_ERR_STOPPED;
-    w->n += (long)n;
-    if (!w->probe)
-        return CB_OK;
     struct strbuf err = STRBUF_INIT;
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(w->m->p->cache, 1, &t, &err);
@@ -1196,13 +1281,15 @@ static enum cb_status on_ids(void *arg, struct record *recs, size_t n)
         struct link l = {0};
         enum verdict v = classify_linked(w->m, t, &recs[i], &l);
         link_release(&l);
+        w->n += v != V_RELISTED && v != V_SETTLE; /* what the copy will count as read */
         w->already += v == V_ALREADY;
-        if (v != V_ALREADY && v != V_RELISTED) {
+        if (w->probe && v != V_ALREADY && v != V_RELISTED) {
             w->unhandled = 1;
             st = CB_ERR_STOPPED;
         }
     }
     cache_txn_abort(t);
+    cache_trim(w->m->p->cache); /* the links looked up are spread over the whole file */
     if (st == CB_OK)
         end_at(&w->end, recs, n);
     strbuf_release(&err);
@@ -1335,16 +1422,6 @@ static enum cb_status recover(struct migrate *m, struct strbuf *err)
 
 /* ---------------------------------------------------------------- verification */
 
-/* The verification of a migration's copies: their ids on the target, read back by id in
- * batches, several at once with workers. Fields marked (mu) are shared by the readers. */
-struct verify_run {
-    struct migrate *m;
-    struct strlist ids; /* target ids of this migration's links */
-    size_t next;        /* the next batch starts here (mu) */
-    enum cb_status st;  /* the first failure (mu) */
-    struct strbuf err;  /* (mu) */
-};
-
 struct verify_reader {
     struct verify_run *v;
     struct sync_pair *p; /* its own connection (and mapping) */
@@ -1352,12 +1429,15 @@ struct verify_reader {
     int th_ok;
 };
 
+/* This migration's links; those not read back with their page are left to the end. */
 static int collect_ours(void *arg, const struct link *l)
 {
     struct verify_run *v = arg;
     if (l->created_ms < v->m->ck.first_started_ms || !l->remote[v->m->t])
         return 0;
-    strlist_push(&v->ids, l->remote[v->m->t]);
+    v->links++;
+    if (l->created_ms < v->m->verify_from_ms)
+        strlist_push(&v->ids, l->remote[v->m->t]);
     return 0;
 }
 
@@ -1400,6 +1480,27 @@ static enum cb_status verify_got(struct verify_reader *r, const struct record_li
     return st;
 }
 
+/* Reads ids[0..n) back from the target on p's connection and compares them; a failure is kept
+ * in v. */
+static void read_back(struct verify_run *v, struct sync_pair *p, const char *const *ids, size_t n)
+{
+    struct migrate *m = v->m;
+    struct verify_reader r = {.v = v, .p = p};
+    struct record_list got = {0};
+    struct strbuf e = STRBUF_INIT;
+    enum cb_status st = p->ops[m->t]->get_many(p->conn[m->t], ids, n, &got, &e);
+    if (st == CB_OK)
+        st = verify_got(&r, &got);
+    record_list_release(&got);
+    pthread_mutex_lock(&m->mu);
+    if (st != CB_OK && v->st == CB_OK) {
+        v->st = st;
+        strbuf_setf(&v->err, "%s", e.len ? e.buf : cb_status_str(st));
+    }
+    pthread_mutex_unlock(&m->mu);
+    strbuf_release(&e);
+}
+
 /* Reads batches of copies until none is left or one read failed. */
 static void *verify_main(void *arg)
 {
@@ -1416,20 +1517,7 @@ static void *verify_main(void *arg)
         pthread_mutex_unlock(&m->mu);
         if (!n || sync_stop_requested())
             return NULL;
-        struct record_list got = {0};
-        struct strbuf e = STRBUF_INIT;
-        enum cb_status st = r->p->ops[m->t]->get_many(
-            r->p->conn[m->t], (const char *const *)v->ids.v + from, n, &got, &e);
-        if (st == CB_OK)
-            st = verify_got(r, &got);
-        record_list_release(&got);
-        pthread_mutex_lock(&m->mu);
-        if (st != CB_OK && v->st == CB_OK) {
-            v->st = st;
-            strbuf_setf(&v->err, "%s", e.len ? e.buf : cb_status_str(st));
-        }
-        pthread_mutex_unlock(&m->mu);
-        strbuf_release(&e);
+        read_back(v, r->p, (const char *const *)v->ids.v + from, n);
     }
 }
 
@@ -1441,19 +1529,22 @@ static enum cb_status verify(struct migrate *m, struct strbuf *err)
 {
     m->phase = "verify";
     progress(m);
-    struct verify_run v = {.m = m};
-    strbuf_init(&v.err, 0);
+    struct verify_run *v = &m->vr;
+    pthread_mutex_lock(&m->mu); /* the pages' own verification ends first */
+    while (m->verify_left)
+        pthread_cond_wait(&m->chunk_done, &m->mu);
+    pthread_mutex_unlock(&m->mu);
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, err);
     if (st != CB_OK)
         return st;
-    st = cache_link_foreach(t, m->p->pc->name, collect_ours, &v);
+    st = cache_link_foreach(t, m->p->pc->name, collect_ours, v);
     cache_txn_abort(t);
-    m->rep->verify_links = (long)v.ids.n;
+    m->rep->verify_links = v->links;
     size_t k = m->workers ? m->n_workers : 1;
     struct verify_reader *r = xcalloc(k, sizeof(*r));
     for (size_t i = 0; i < k; i++) {
-        r[i] = (struct verify_reader){.v = &v, .p = m->workers ? m->workers[i].p : m->p};
+        r[i] = (struct verify_reader){.v = v, .p = m->workers ? m->workers[i].p : m->p};
         r[i].th_ok =
             st == CB_OK && i > 0 && pthread_create(&r[i].th, NULL, verify_main, &r[i]) == 0;
     }
@@ -1463,15 +1554,14 @@ static enum cb_status verify(struct migrate *m, struct strbuf *err)
         if (r[i].th_ok)
             pthread_join(r[i].th, NULL);
     free(r);
-    if (st == CB_OK && v.st == CB_OK && sync_stop_requested())
-        v.st = CB_ERR_STOPPED;
-    if (st == CB_OK && v.st != CB_OK) {
-        st = v.st;
+    if (st == CB_OK && v->st == CB_OK && sync_stop_requested())
+        v->st = CB_ERR_STOPPED;
+    if (st == CB_OK && v->st != CB_OK) {
+        st = v->st;
         strbuf_setf(err, "cannot verify the copies on %s '%s': %s", side_name(m->t),
-                    m->p->ep_name[m->t], v.err.len ? v.err.buf : cb_status_str(st));
+                    m->p->ep_name[m->t], v->err.len ? v->err.buf : cb_status_str(st));
     }
-    strlist_clear(&v.ids);
-    strbuf_release(&v.err);
+    strlist_clear(&v->ids);
     m->rep->verified = st == CB_OK;
     long missing = m->rep->verify_links - m->rep->verify_found;
     if (m->rep->verified && missing > 0)
@@ -1565,8 +1655,10 @@ static enum cb_status plan(struct migrate *m, struct strbuf *err)
 static enum cb_status run(struct migrate *m, struct strbuf *err)
 {
     enum cb_status st = ensure_pinged(m->p, err);
-    if (st == CB_OK)
-        st = load_checkpoint(m, err);
+    if (st != CB_OK)
+        return st;
+    workers_open(m); /* after the pair's own connection got its tokens, which they share */
+    st = load_checkpoint(m, err);
     if (st != CB_OK)
         return st;
     m->rep->resumed = m->ck.first_started_ms != 0;
@@ -1594,6 +1686,9 @@ static enum cb_status run(struct migrate *m, struct strbuf *err)
     m->ck.finished = 0;
     /* saved before the first write, so that every copy made from here on is known as ours */
     st = save_checkpoint(m, err);
+    /* with workers, the copies of each page are read back as soon as it is done; those made
+     * before (by earlier runs, or recovered above) at the end */
+    m->verify_from_ms = m->workers ? cbtime_now_ms() + 1 : INT64_MAX;
     if (st == CB_OK)
         st = walk_source(m, err);
     if (st == CB_ERR_STOPPED && m->limit_hit && !sync_stop_requested())
@@ -1632,13 +1727,15 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
     m->c.started_ms = rep->started_ms = cbtime_now_ms();
     m->c.keep_origin = 1;
     sync_report_init(&m->page);
+    m->vr.m = m;
+    strbuf_init(&m->vr.err, 0);
+    m->verify_from_ms = INT64_MAX;
     snprintf(m->ck_key, sizeof(m->ck_key), "migrate:%s:%s", p->pc->name, side_name(m->s));
     enum cb_status st = parse_filter(p->map, o->filter, &m->conds, &m->n_conds, err);
     if (st == CB_OK) {
         pthread_mutex_init(&m->mu, NULL);
         pthread_cond_init(&m->chunk_ready, NULL);
         pthread_cond_init(&m->chunk_done, NULL);
-        workers_open(m);
         st = run(m, err);
         workers_close(m);
         pthread_cond_destroy(&m->chunk_done);
@@ -1668,6 +1765,9 @@ enum cb_status migrate_run(struct sync_pair *p, const struct migrate_opts *o,
     match_index_free(m->match);
     fresh_release(m);
     strlist_clear(&m->listed.ids);
+    strlist_clear(&m->vr.ids);
+    strlist_clear(&m->fresh_ids);
+    strbuf_release(&m->vr.err);
     cJSON_Delete(m->ck.pos_ids);
     free(m);
     return st;

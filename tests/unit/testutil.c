@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,42 +260,37 @@ const char *tu_crmbridge_bin(void)
     return fallback;
 }
 
-int tu_run_crmbridge(char **out, ...)
+/* Runs bin with argv (NULL-terminated) with stdout and stderr on a pipe, or on a terminal (tty),
+ * stdin on /dev/null; *out gets what it printed. Returns its exit code (128+N: signal N). */
+static int run_bin(const char *const *argv, int tty, char **out)
 {
-    const char *bin = tu_crmbridge_bin();
-    const char *argv[64];
-    int ac = 0;
-    argv[ac++] = bin;
-    va_list ap;
-    va_start(ap, out);
-    const char *a;
-    while (ac < 62 && (a = va_arg(ap, const char *)) != NULL)
-        argv[ac++] = a;
-    va_end(ap);
-    argv[ac] = NULL;
-    int pfd[2];
-    if (pipe(pfd) != 0)
+    int rd, wr, pfd[2];
+    if (tty ? openpty(&rd, &wr, NULL, NULL, NULL) != 0 : pipe(pfd) != 0)
         return -1;
+    if (!tty) {
+        rd = pfd[0];
+        wr = pfd[1];
+    }
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 1);
-        dup2(pfd[1], 2);
+        close(rd);
+        dup2(wr, 1);
+        dup2(wr, 2);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, 0);
-        execv(bin, (char *const *)argv);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    close(pfd[1]);
+    close(wr);
     struct strbuf sb = STRBUF_INIT;
     char buf[4096];
     ssize_t n;
-    while ((n = read(pfd[0], buf, sizeof(buf))) > 0)
+    while ((n = read(rd, buf, sizeof(buf))) > 0) /* a terminal ends with EIO */
         (void)strbuf_add(&sb, buf, (size_t)n);
-    close(pfd[0]);
+    close(rd);
     int st;
     waitpid(pid, &st, 0);
     if (out)
@@ -304,4 +300,34 @@ int tu_run_crmbridge(char **out, ...)
     if (WIFEXITED(st))
         return WEXITSTATUS(st);
     return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
+
+static int run_crmbridge(int tty, char **out, va_list ap)
+{
+    const char *argv[64];
+    int ac = 0;
+    argv[ac++] = tu_crmbridge_bin();
+    const char *a;
+    while (ac < 62 && (a = va_arg(ap, const char *)) != NULL)
+        argv[ac++] = a;
+    argv[ac] = NULL;
+    return run_bin(argv, tty, out);
+}
+
+int tu_run_crmbridge(char **out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    int rc = run_crmbridge(0, out, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tu_run_crmbridge_tty(char **out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    int rc = run_crmbridge(1, out, ap);
+    va_end(ap);
+    return rc;
 }

@@ -60,5 +60,7 @@ const char *tu_crmbridge_bin(void);
 /* Runs the crmbridge binary with args (NULL-terminated), capturing stdout+stderr into *out
  * (caller frees). Returns the exit status, or -1. */
 int tu_run_crmbridge(char **out, ...);
+/* The same on a terminal (stdout and stderr a pseudo-terminal), as a person runs it. */
+int tu_run_crmbridge_tty(char **out, ...);
 
 #endif
