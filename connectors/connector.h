@@ -116,6 +116,11 @@ struct connector_ops {
 
     int max_batch_read;  /* get_many limit */
     int max_batch_write; /* write limit */
+    /* 1: write() builds updates from write_op.current (the record as this cycle read it: a
+     * Jira status's transitions, a Trello card's other members), so the engine reads a record
+     * before it updates it; 0: writes need only the fields, and the engine may write a record
+     * its complete listing showed unchanged without reading it. */
+    int write_reads_current;
     /* How long a fresh write may stay invisible to find_marker/list_changed (search lag). */
     int64_t search_lag_ms;
     /* Optional: the search lag of this connector's own configuration, which overrides

@@ -2295,6 +2295,7 @@ const struct connector_ops jira_ops = {
     .find_marker = jira_find_marker,
     .max_batch_read = BULK_MAX,
     .max_batch_write = BULK_CREATE, /* creates go in bulk; updates one by one as before */
+    .write_reads_current = 1,
     .search_lag_ms = 30000,
     .search_lag = jira_search_lag,
     .list_comments = jira_list_comments,

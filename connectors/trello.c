@@ -1874,6 +1874,7 @@ const struct connector_ops trello_ops = {
     .write_comment = trello_write_comment,
     .max_batch_read = 1000, /* ids the pacers cannot let through at once cost one snapshot */
     .max_batch_write = 1,
+    .write_reads_current = 1,
     .budget = trello_budget,
     .server_now = trello_server_now,
     .echo = trello_echo,

@@ -75,7 +75,7 @@ static void from_work(struct cycle *c, struct removals *rs)
 {
     for (size_t i = 0; i < c->n_w; i++) {
         struct work *w = &c->w[i];
-        if (w->recovered || !w->link.id)
+        if (w->recovered || !w->link.id || (c->rechecking && !w->recheck))
             continue;
         for (int si = 0; si < 2; si++) {
             enum side s = (enum side)si, o = SIDE_OTHER(s);
@@ -385,7 +385,7 @@ enum cb_status deletes_apply(struct cycle *c, struct strbuf *err)
         return CB_OK; /* merge_and_write reports each link whose record went, and keeps it */
     struct removals rs = {0};
     from_work(c, &rs);
-    enum cb_status st = from_sweep(c, &rs, err);
+    enum cb_status st = c->rechecking ? CB_OK : from_sweep(c, &rs, err); /* swept already */
     if (st == CB_OK && rs.n && !refused(c, pol, &rs))
         for (size_t i = 0; i < rs.n && st == CB_OK; i++)
             st = apply_one(c, pol, &rs.v[i]);

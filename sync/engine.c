@@ -1,10 +1,11 @@
 /*
  * One pair's sync cycle (design.md, "Sync cycle"): recover intents, pull both sides since their
  * cursors minus the overlap (a side whose listing can name records second, naming those linked
- * to the first side's changes), drop what matches the base, merge the rest field by field,
- * create what is new behind a journaled intent and a marker, write only changed fields, and
- * commit link, base and cursor. Both directions run through the same code, indexed by enum
- * side. It never includes a concrete connector's header and never prints.
+ * to the first side's changes), drop what matches the base, read what else a merge needs (not
+ * what a complete, immediate listing proves unchanged), merge field by field, create what is
+ * new behind a journaled intent and a marker, write only changed fields, and commit link, base
+ * and cursor. Both directions run through the same code, indexed by enum side. It never
+ * includes a concrete connector's header and never prints.
  */
 #define LOG_MODULE "sync"
 #include "sync/engine.h"
@@ -569,6 +570,7 @@ static enum cb_status pull(struct cycle *c, enum side s, const struct cursor *cu
             return CB_ERR_PARSE;
         }
     dedupe(&c->pulled[s]);
+    c->listed_all[s] = st == CB_OK;
     c->rep->read[s] = 0;
     for (size_t i = 0; i < c->pulled[s].n; i++)
         c->rep->read[s] += !named_only(&pc, &c->pulled[s].v[i]);
@@ -803,6 +805,105 @@ static enum cb_status pull_sides(struct cycle *c, const struct cursor cur[2], si
     if (st == CB_OK)
         st = classify(c, second, err);
     free(ids);
+    return st;
+}
+
+/* ---------------------------------------------------------------- step 4a: records not listed */
+
+/* 1 when the records of side s that this cycle's listing did not show are unchanged since the
+ * last sync (the listing ran to its end and shows every edit at once: no search lag) and may
+ * be written unread (its writer does not start from the record as read: write_reads_current).
+ * Today: Zoho and Fxiaoke. */
+static int unlisted_unchanged(const struct cycle *c, enum side s)
+{
+    return !c->p->ops[s]->write_reads_current && c->listed_all[s] && lag_of(c->p, s) == 0;
+}
+
+/* 1 when link id has an open conflict (or the cache cannot tell): its held fields need what
+ * the sides show now, not the base. */
+static int conflict_open(const struct cycle *c, struct cache_txn *t, uint64_t id)
+{
+    for (const char *const *f = mapping_item_fields(c->p->map); *f; f++) {
+        struct conflict k = {0};
+        enum cb_status st = cache_conflict_find_open(t, c->p->pc->name, id, *f, &k);
+        conflict_release(&k);
+        if (st != CB_ERR_NOTFOUND)
+            return 1;
+    }
+    return 0;
+}
+
+/* A work item whose side s would be read by id only to be merged against a change of the other
+ * side, and whose state there the base tells: no person's choice, open conflict or
+ * unacknowledged write needs what s shows beyond it. */
+static int may_assume(const struct cycle *c, struct cache_txn *t, const struct work *w, enum side s)
+{
+    return !w->done && !w->recovered && w->base && !w->pending && !w->forced && !w->forced_was &&
+           w->link.id && w->link.remote[s] && !w->rec[s].id && w->rec[SIDE_OTHER(s)].id &&
+           !conflict_open(c, t, w->link.id);
+}
+
+static void assume(struct cycle *c, struct work *w, enum side s)
+{
+    struct record *r = &w->rec[s];
+    r->id = xstrdup(w->link.remote[s]);
+    r->key = w->link.key[s] ? xstrdup(w->link.key[s]) : NULL;
+    r->url = w->link.url[s] ? xstrdup(w->link.url[s]) : NULL;
+    w->view[s] = merge_view_from_base(c->p->map, w->base, s);
+    w->assumed[s] = 1;
+}
+
+/* Gives the linked records that a complete, immediate listing did not show their state from
+ * the base instead of a read by id: merged against the other side's change, only what changed
+ * is written. A write that then fails sends the item back to a read (recheck_assumed). */
+static enum cb_status assume_unlisted(struct cycle *c, struct strbuf *err)
+{
+    for (int si = 0; si < 2; si++) {
+        enum side s = (enum side)si;
+        if (!unlisted_unchanged(c, s))
+            continue;
+        struct cache_txn *t;
+        enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
+        if (st != CB_OK)
+            return st;
+        for (size_t i = 0; i < c->n_w; i++)
+            if (may_assume(c, t, &c->w[i], s))
+                assume(c, &c->w[i], s);
+        cache_txn_abort(t);
+    }
+    return CB_OK;
+}
+
+/* A failed write to an assumed side: forget the assumption, so that the side is read by id
+ * (the record may be gone, or edited since its listing) and the item merged again. */
+static void unassume(struct work *w, enum side s)
+{
+    record_release(&w->rec[s]);
+    cJSON_Delete(w->view[s]);
+    w->view[s] = NULL;
+    w->assumed[s] = 0;
+    w->recheck = 1;
+    w->done = 0;
+}
+
+/* Step 5b: the items unassume() sent back are read by id and go through the deletes and the
+ * merge as without the assumption: a record deleted since ends as a read would have found it. */
+static enum cb_status recheck_assumed(struct cycle *c, struct strbuf *err)
+{
+    int any = 0;
+    for (size_t i = 0; i < c->n_w; i++)
+        any |= c->w[i].recheck;
+    if (!any)
+        return CB_OK;
+    enum cb_status st = CB_OK;
+    for (int s = 0; s < 2 && st == CB_OK; s++)
+        st = fetch_side(c, (enum side)s, err);
+    c->rechecking = 1;
+    if (st == CB_OK)
+        st = deletes_apply(c, err);
+    c->rechecking = 0;
+    if (st == CB_OK)
+        st = merge_and_write(c, 0, err);
     return st;
 }
 
@@ -1182,7 +1283,8 @@ static enum cb_status write_updates(struct cycle *c, enum side s, struct pending
             write_op_init(&ops[k]);
             ops[k].id = pds[i].w->link.remote[s];
             ops[k].fields = pds[i].remote[s];
-            ops[k].current = pds[i].w->rec[s].id ? &pds[i].w->rec[s] : NULL;
+            ops[k].current =
+                pds[i].w->rec[s].id && !pds[i].w->assumed[s] ? &pds[i].w->rec[s] : NULL;
             idx[k++] = i;
         }
         if (k == 0)
@@ -1242,6 +1344,11 @@ static void settle(struct cycle *c, struct pending *pd, struct strbuf *err)
         }
         ok = 0;
         enum side src = SIDE_OTHER(s);
+        if (w->assumed[s] && !pd->remote[src] && pd->st[s] != CB_ERR_TEMP &&
+            pd->st[s] != CB_ERR_WAIT && pd->st[s] != CB_ERR_STOPPED && pd->st[s] != CB_ERR_AUTH) {
+            unassume(w, s); /* read it and try again, or find it gone */
+            continue;
+        }
         const char *what = w->link.key[s] ? w->link.key[s] : w->link.remote[s];
         const char *why = pd->err[s] ? pd->err[s] : cb_status_str(pd->st[s]);
         if (pd->st[s] == CB_ERR_FINAL || pd->st[s] == CB_ERR_NOTFOUND) {
@@ -1634,12 +1741,15 @@ static enum cb_status run_cycle(struct cycle *c, struct strbuf *err)
     if (st != CB_OK)
         return st;
     drop_unchanged(c);
+    st = assume_unlisted(c, err);
     for (int s = 0; s < 2 && st == CB_OK; s++)
         st = fetch_side(c, (enum side)s, err);
     if (st == CB_OK)
         st = deletes_apply(c, err);
     if (st == CB_OK)
         st = merge_and_write(c, 0, err);
+    if (st == CB_OK)
+        st = recheck_assumed(c, err);
     for (int s = 0; s < 2 && st == CB_OK; s++) {
         size_t first_new = c->n_w;
         st = create_side(c, (enum side)s, err);

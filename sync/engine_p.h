@@ -39,6 +39,9 @@ struct work {
     cJSON *forced_was;    /* field -> [crm, tracker] values the person chose between */
     uint64_t *resolved;   /* ids of those conflicts, marked applied with the base */
     size_t n_resolved;
+    int assumed[2]; /* rec[s] and view[s] stand for the stored base: side s's complete
+                     * listing did not show the record, so it is unchanged (not read) */
+    int recheck;    /* a write to an assumed side failed: read it and merge once more */
 };
 
 struct cycle {
@@ -48,6 +51,8 @@ struct cycle {
     int64_t max_ms[2];
     int64_t cap_ms[2];    /* cursor may not pass this (a record left for later); INT64_MAX = none */
     int64_t listed_ms[2]; /* the service's time when this cycle's listing began; 0 unknown */
+    int listed_all[2];    /* side s's listing of this cycle ran to its end */
+    int rechecking;       /* deletes_apply: only the work items marked recheck, no sweep */
     struct work *w;
     size_t n_w, alloc_w;
     struct record_list creates[2]; /* unlinked records of side s to create on the other side */

@@ -64,6 +64,24 @@ int merge_side_changed(const struct mapping *m, const cJSON *base, enum side s, 
     return 0;
 }
 
+cJSON *merge_view_from_base(const struct mapping *m, const cJSON *base, enum side s)
+{
+    cJSON *view = cJSON_CreateObject();
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(base, "item");
+    for (const char *const *f = mapping_item_fields(m); *f; f++) {
+        const cJSON *agreed = cJSON_GetObjectItemCaseSensitive(item, *f);
+        const cJSON *fp = fp_of(base, s, *f);
+        if (!agreed || (cJSON_IsString(fp) && strcmp(fp->valuestring, FP_ANY) == 0))
+            continue;
+        cJSON *held = mapping_roundtrip(m, s, *f, agreed);
+        if (held && !field_changed(base, s, *f, held))
+            cJSON_AddItemToObject(view, *f, held);
+        else
+            cJSON_Delete(held);
+    }
+    return view;
+}
+
 static cJSON *new_base_skeleton(const cJSON *base)
 {
     cJSON *nb = base ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();

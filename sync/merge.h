@@ -54,6 +54,12 @@ void merge_adopt_pending(cJSON *base, const cJSON *pending, const cJSON *const v
 /* Sets side s's fingerprint of field to value v in base (as if s had last shown v). */
 void merge_fingerprint(cJSON *base, enum side s, const char *field, const cJSON *v);
 
+/* The view side s shows when it has not changed since base was stored (owned by the caller):
+ * each agreed field as s holds it, where that matches s's fingerprint. A field s keeps a value
+ * of its own in (a lossy value map, a person it cannot hold, an open fingerprint) is left out:
+ * the merge then takes it as unchanged on s and writes a change from the other side as is. */
+cJSON *merge_view_from_base(const struct mapping *m, const cJSON *base, enum side s);
+
 /* True when side s's view differs from its fingerprints in base (or there is no base). */
 int merge_side_changed(const struct mapping *m, const cJSON *base, enum side s, const cJSON *view);
 

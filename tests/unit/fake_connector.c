@@ -365,6 +365,11 @@ static struct connector_ops fake_ops = {
     .search_lag_ms = 0,
 };
 
+void fake_reads_current(int yes)
+{
+    fake_ops.write_reads_current = yes;
+}
+
 void fake_register(void)
 {
     const char *lag = getenv("CB_FAKE_SEARCH_LAG_MS");

@@ -8,6 +8,8 @@
 
 #include <cjson/cJSON.h>
 
+/* Whether the fake's writer says it builds updates from the record as read (both sides). */
+void fake_reads_current(int yes);
 void fake_register(void);
 
 /* Creates an empty store with key prefix (e.g. "CRM"). */

@@ -193,6 +193,203 @@ static void test_crm_edit_reads_the_issue_in_the_listing(void **state)
     free(id);
 }
 
+/* Zoho's GETs of the Cases module in the log: listings, and reads by id (?ids=). */
+static void zoho_case_reads(struct e2e *e, int *listings, int *by_id)
+{
+    cJSON *log = sim_call(&e->zoho, "GET", "/_sim/log", NULL, NULL);
+    const cJSON *r;
+    *listings = *by_id = 0;
+    cJSON_ArrayForEach(r, log)
+    {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(r, "method"));
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(r, "path"));
+        const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(r, "query"));
+        if (!m || strcmp(m, "GET") || !path || strcmp(path, "/crm/v8/Cases"))
+            continue;
+        if (q && (strstr(q, "ids=") == q || strstr(q, "&ids=")))
+            (*by_id)++;
+        else
+            (*listings)++;
+    }
+    cJSON_Delete(log);
+}
+
+/* Runs one cycle (exit code rc) whose Zoho side is `listings` listings of the Cases module,
+ * `by_id` reads by id and `puts` updates; returns what the run printed (owned). */
+static char *run_counting_zoho(struct e2e *e, int rc, int listings, int by_id, int puts)
+{
+    sim_clear_log(&e->zoho);
+    char *out = NULL;
+    int got = e2e_run(e, &out, "sync", "--once");
+    int l = 0, b = 0;
+    zoho_case_reads(e, &l, &b);
+    if (got != rc || l != listings || b != by_id || sim_count(&e->zoho, "PUT", NULL) != puts)
+        fail_msg("exit %d, zoho: %d listing(s), %d read(s) by id, %d PUT(s); sync said:\n%s", got,
+                 l, b, sim_count(&e->zoho, "PUT", NULL), out);
+    return out;
+}
+
+/* A linked case and issue, synced and quiet, and time past the listings' overlap. */
+static char *seed_pair(struct e2e *e, char **key)
+{
+    char *id =
+        e2e_seed_case(e, "{\"Subject\":\"Invoice PDF\",\"Priority\":\"Low\",\"Status\":\"New\"}");
+    assert_int_equal(e2e_sync_once(e), 0);
+    *key = e2e_linked_key(e, id);
+    assert_non_null(*key);
+    e2e_advance_clocks(e, 120000);
+    e2e_assert_quiet(e);
+    return id;
+}
+
+/* An issue edit costs Zoho one listing and one update: the case, absent from the complete
+ * listing, is unchanged since the last sync, so it is not read by id. */
+static void test_issue_edit_does_not_read_the_case(void **state)
+{
+    struct e2e *e = *state;
+    char *key = NULL, *id = seed_pair(e, &key);
+    edit_issue(e, key, "summary", "Invoice PDF tax rate");
+    free(run_counting_zoho(e, 0, 1, 0, 1));
+    cJSON *c = e2e_zoho_case(e, id);
+    assert_string_equal(e2e_zfield(c, "Subject"), "Invoice PDF tax rate");
+    assert_string_equal(e2e_zfield(c, "Priority"), "Low");
+    cJSON_Delete(c);
+    e2e_assert_quiet(e);
+    /* a status Jira and Zoho name differently travels the same way */
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/transition",
+                         "{\"key\":\"%s\",\"to\":\"Done\",\"user\":\"Mia Krystof\"}", key));
+    free(run_counting_zoho(e, 0, 1, 0, 1));
+    c = e2e_zoho_case(e, id);
+    assert_string_equal(e2e_zfield(c, "Status"), "Closed");
+    cJSON_Delete(c);
+    e2e_assert_quiet(e);
+    free(key);
+    free(id);
+}
+
+/* A person edits another field of the case after the cycle listed Zoho and before it wrote the
+ * issue's change there: the update carries only the issue's field, and the next cycle brings
+ * the person's edit to Jira. */
+static void test_case_edit_during_the_cycle_survives(void **state)
+{
+    struct e2e *e = *state;
+    char *key = NULL, *id = seed_pair(e, &key);
+    edit_issue(e, key, "summary", "Invoice PDF tax rate");
+    /* Jira's search (after Zoho's listing) answers late; the person edits meanwhile */
+    cJSON_Delete(sim_ctl(&e->jira, "POST", "/_sim/faults",
+                         "{\"rules\":[{\"method\":\"POST\",\"path\":\"/rest/api/3/search/jql\","
+                         "\"kind\":\"latency\",\"delay_ms\":2500}]}"));
+    sim_clear_log(&e->zoho);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < 200 && sim_count(&e->zoho, "GET", "/crm/v8/Cases") == 0; i++)
+            usleep(50 * 1000); /* until Zoho was listed */
+        edit_case(e, id, "Priority", "High");
+        _exit(0);
+    }
+    char *out = run_counting_zoho(e, 0, 1, 0, 1);
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    /* the edit came after Zoho's listing, which did not show the case */
+    if (!strstr(out, "read 0 crm / 1 tracker"))
+        fail_msg("sync said:\n%s", out);
+    free(out);
+    cJSON *c = e2e_zoho_case(e, id);
+    assert_string_equal(e2e_zfield(c, "Subject"), "Invoice PDF tax rate");
+    assert_string_equal(e2e_zfield(c, "Priority"), "High");
+    cJSON_Delete(c);
+    assert_int_equal(e2e_sync_once(e), 0);
+    cJSON *i = e2e_jira_issue(e, key);
+    assert_string_equal(e2e_jfield(i, "priority"), "High");
+    assert_string_equal(e2e_jfield(i, "summary"), "Invoice PDF tax rate");
+    cJSON_Delete(i);
+    e2e_assert_quiet(e);
+    free(key);
+    free(id);
+}
+
+/* The case was deleted in Zoho when its issue is edited: the update finds it gone, a read by id
+ * confirms it, and the link ends as the deletes policy says, once. */
+static void test_issue_edit_of_a_deleted_case(void **state)
+{
+    struct e2e *e = *state;
+    char *key[2], *id[2];
+    for (int i = 0; i < 2; i++)
+        id[i] = seed_pair(e, &key[i]);
+    /* deletes = "ignore" (the default): reported, the link kept, no error loop */
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"delete\":true}", id[0]));
+    edit_issue(e, key[0], "summary", "Invoice PDF tax rate");
+    char *out = run_counting_zoho(e, 1, 1, 1, 1);
+    if (!strstr(out, "no longer exists (deletes are ignored)") || strstr(out, "cannot update"))
+        fail_msg("sync said:\n%s", out);
+    free(out);
+    /* the listings' overlap shows the issue's edit once more, then nothing is left of it */
+    e2e_advance_clocks(e, 120000);
+    e2e_sync_once(e);
+    out = run_counting_zoho(e, 0, 1, 0, 0);
+    assert_null(strstr(out, "no longer exists"));
+    free(out);
+    assert_int_equal(e2e_writes(&e->jira), 0);
+    /* deletes = "delete" without the sweep: the issue goes with its case, the other stays */
+    e2e_write_conf(e, "deletes = \"delete\"; delete_sweep = 0;");
+    cJSON_Delete(sim_ctl(&e->zoho, "POST", "/_sim/edit",
+                         "{\"module\":\"Cases\",\"id\":\"%s\",\"delete\":true}", id[1]));
+    edit_issue(e, key[1], "priority", "High");
+    out = run_counting_zoho(e, 0, 1, 1, 1);
+    if (!strstr(out, "0 archived and 1 deleted in tracker"))
+        fail_msg("sync said:\n%s", out);
+    free(out);
+    assert_int_equal(e2e_count_issues(e), 1);
+    cJSON *kept = e2e_jira_issue(e, key[0]);
+    assert_string_equal(e2e_jfield(kept, "summary"), "Invoice PDF tax rate");
+    cJSON_Delete(kept);
+    e2e_advance_clocks(e, 120000);
+    e2e_assert_quiet(e);
+    for (int i = 0; i < 2; i++) {
+        free(key[i]);
+        free(id[i]);
+    }
+}
+
+/* A link with an open conflict still reads its case by id: the conflict shows what each side
+ * holds now, which the base does not know. */
+static void test_open_conflict_keeps_the_read(void **state)
+{
+    struct e2e *e = *state;
+    char *key = NULL, *id = seed_pair(e, &key);
+    edit_case(e, id, "Subject", "VAT wrong");
+    edit_issue(e, key, "summary", "Rounding bug");
+    char *out = NULL;
+    assert_int_equal(e2e_run(e, &out, "sync", "--once"), 0);
+    assert_non_null(strstr(out, "1 conflict(s) held"));
+    free(out);
+    e2e_advance_clocks(e, 120000);
+    e2e_assert_quiet(e); /* the case's edit is behind the listings now */
+    edit_issue(e, key, "priority", "High");
+    free(run_counting_zoho(e, 0, 1, 1, 1));
+    cJSON *c = e2e_zoho_case(e, id);
+    assert_string_equal(e2e_zfield(c, "Priority"), "High");
+    assert_string_equal(e2e_zfield(c, "Subject"), "VAT wrong");
+    cJSON_Delete(c);
+    char *json = NULL;
+    assert_int_equal(
+        tu_run_crmbridge(&json, "-c", e->conf, "conflicts", "list", "--json", (char *)NULL), 0);
+    cJSON *arr = cJSON_Parse(json);
+    assert_int_equal(cJSON_GetArraySize(arr), 1);
+    const cJSON *k = cJSON_GetArrayItem(arr, 0);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "crm"), "value")),
+        "VAT wrong");
+    cJSON_Delete(arr);
+    free(json);
+    e2e_assert_quiet(e);
+    free(key);
+    free(id);
+}
+
 static void test_lost_create_response(void **state)
 {
     struct e2e *e = *state;
@@ -378,15 +575,23 @@ static void test_daemon_interval_and_sigterm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_case_becomes_issue_then_quiet, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_case_becomes_issue_then_quiet, e2e_setup,
+                                        e2e_teardown),
         cmocka_unit_test_setup_teardown(test_jira_done_reaches_zoho, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_merge_and_conflict, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_crm_edit_reads_the_issue_in_the_listing, e2e_setup,
                                         e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_issue_edit_does_not_read_the_case, e2e_setup,
+                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_case_edit_during_the_cycle_survives, e2e_setup,
+                                        e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_issue_edit_of_a_deleted_case, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_open_conflict_keeps_the_read, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_lost_create_response, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_expired_token_and_reuse, e2e_setup, e2e_teardown),
-        cmocka_unit_test_setup_teardown(test_rate_limit_storm_and_5xx_burst, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit_storm_and_5xx_burst, e2e_setup,
+                                        e2e_teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interval_and_sigterm, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_2500_cases, e2e_setup, e2e_teardown),
     };

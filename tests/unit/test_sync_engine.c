@@ -316,6 +316,76 @@ static void test_final_failure_reported(void **state)
     free(id);
 }
 
+/* A later case (and its issue) moves the CRM cursor past every earlier case: the fake lists
+ * what changed at or after it. */
+static void move_crm_cursor(struct env *e)
+{
+    free(fake_human_create(e->crm, "{\"Subject\":\"Later case\"}"));
+    assert_int_equal(cycle(e, NULL), CB_OK);
+    assert_quiet(e);
+}
+
+/* A case whose issue changes, while the CRM's listing (complete, no search lag) does not show the
+ * case, is taken as the base says and written without a read. The CRM refusing that write
+ * sends it back to a read by id and one more merge, which here succeeds; refused twice, it is
+ * reported as a refused update always was, and the next cycle brings the change. */
+static void test_unlisted_case_refusing_the_write_is_read(void **state)
+{
+    struct env *e = *state;
+    char *id = fake_human_create(e->crm, "{\"Subject\":\"Audit log\",\"Status\":\"New\"}");
+    assert_int_equal(cycle(e, NULL), CB_OK);
+    char *tid = linked_tracker_id(e, id);
+    move_crm_cursor(e);
+    fake_human_edit(e->trk, tid, "{\"status\":\"In Progress\"}");
+    fake_set(e->crm, "fail_updates_final", 1);
+    struct sync_report rep;
+    assert_int_equal(cycle(e, &rep), CB_OK);
+    assert_int_equal(rep.failed, 0);
+    assert_int_equal(rep.updated[SIDE_CRM], 1);
+    sync_report_release(&rep);
+    cJSON *c = fake_fields(e->crm, id);
+    assert_string_equal(str_field(c, "Status"), "Escalated");
+    assert_string_equal(str_field(c, "Subject"), "Audit log");
+    cJSON_Delete(c);
+    move_crm_cursor(e);
+    fake_human_edit(e->trk, tid, "{\"status\":\"Done\"}");
+    fake_set(e->crm, "fail_updates_final", 2);
+    assert_int_equal(cycle(e, &rep), CB_OK);
+    assert_int_equal(rep.failed, 1);
+    assert_non_null(strstr(rep.problems.buf, "cannot update crm"));
+    sync_report_release(&rep);
+    assert_int_equal(cycle(e, NULL), CB_OK); /* the cursor did not pass the change */
+    c = fake_fields(e->crm, id);
+    assert_string_equal(str_field(c, "Status"), "Closed");
+    cJSON_Delete(c);
+    assert_quiet(e);
+    free(tid);
+    free(id);
+}
+
+/* A side whose writer starts from the record as read (write_reads_current: Jira, Trello) is
+ * always read: a refused write to it is reported at once, as before. */
+static void test_unlisted_issue_is_read(void **state)
+{
+    struct env *e = *state;
+    fake_reads_current(1);
+    char *id = fake_human_create(e->crm, "{\"Subject\":\"Audit log\"}");
+    assert_int_equal(cycle(e, NULL), CB_OK);
+    char *other = fake_human_create(e->trk, "{\"summary\":\"Later issue\"}");
+    assert_int_equal(cycle(e, NULL), CB_OK);
+    assert_quiet(e);
+    fake_human_edit(e->crm, id, "{\"Subject\":\"Audit log v2\"}");
+    fake_set(e->trk, "fail_updates_final", 1);
+    struct sync_report rep;
+    assert_int_equal(cycle(e, &rep), CB_OK);
+    assert_int_equal(rep.failed, 1);
+    assert_non_null(strstr(rep.problems.buf, "cannot update tracker"));
+    sync_report_release(&rep);
+    fake_reads_current(0);
+    free(other);
+    free(id);
+}
+
 /* Runs a cycle in a child that SIGKILLs itself before its (k+1)-th cache commit. Returns 1
  * when the child was killed, 0 when it finished first. */
 static int crash_cycle(struct env *e, long k)
@@ -428,6 +498,9 @@ int main(void)
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_new_case_becomes_issue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlisted_case_refusing_the_write_is_read, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unlisted_issue_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_flows_back_without_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_different_fields_both_survive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_field_conflict_is_held, setup, teardown),
