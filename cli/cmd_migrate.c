@@ -47,14 +47,15 @@ static void show_json(const struct migrate_progress *p, double secs, double rate
     cJSON *o = cJSON_CreateObject(), *pr = cJSON_AddObjectToObject(o, "progress");
     cJSON_AddStringToObject(pr, "phase", p->phase);
     cJSON_AddNumberToObject(pr, "done", (double)p->done);
-    cJSON_AddNumberToObject(pr, "total", (double)p->total);
+    if (p->total > 0) /* not known yet: the source is being counted */
+        cJSON_AddNumberToObject(pr, "total", (double)p->total);
     cJSON_AddNumberToObject(pr, "read", (double)p->n.read);
     cJSON_AddNumberToObject(pr, "created", (double)p->n.created);
     cJSON_AddNumberToObject(pr, "failed", (double)p->n.failed);
     cJSON_AddNumberToObject(pr, "requests", (double)p->requests);
     cJSON_AddNumberToObject(pr, "elapsed_s", secs);
     cJSON_AddNumberToObject(pr, "rate", rate);
-    if (rate > 0 && p->total >= p->done)
+    if (rate > 0 && p->total > 0 && p->total >= p->done)
         cJSON_AddNumberToObject(pr, "eta_s", (double)(p->total - p->done) / rate);
     char *txt = cJSON_PrintUnformatted(o);
     printf("%s\n", txt);
@@ -66,10 +67,13 @@ static void show_json(const struct migrate_progress *p, double secs, double rate
 static void show_tty(struct display *d, const struct migrate_progress *p, double rate)
 {
     char eta[32] = "?";
-    if (rate > 0 && p->total >= p->done)
+    if (rate > 0 && p->total > 0 && p->total >= p->done)
         fmt_duration((double)(p->total - p->done) / rate, eta, sizeof(eta));
     int pct = p->total > 0 ? (int)(100 * p->done / p->total) : 0;
-    if (!strcmp(p->phase, "copy"))
+    if (!strcmp(p->phase, "copy") && p->total <= 0) /* the source is being counted */
+        fprintf(stderr, "\rmigrate '%s': %ld done  %.1f records/s  %lu requests\033[K", d->pair,
+                p->done, rate, p->requests);
+    else if (!strcmp(p->phase, "copy"))
         fprintf(stderr,
                 "\rmigrate '%s': %ld/%ld (%d%%)  %.1f records/s  ETA %s  %lu requests\033[K",
                 d->pair, p->done, p->total, pct, rate, eta, p->requests);

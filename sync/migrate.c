@@ -102,6 +102,7 @@ struct migrate {
     int restart; /* the last page wrote to the source: list again from the checkpoint */
     int probe;   /* the listing reached the records this run moved: check the rest by id */
     int probed;  /* (once a run) */
+    int count_later; /* count the source once the first page is with the workers */
     int limit_hit;
     long queued;                  /* creates queued in this run (for --limit) */
     long pages;                   /* listing pages seen by the planning pass */
@@ -1188,6 +1189,8 @@ static enum cb_status one_page(struct migrate *m, const struct record *recs, siz
     return st == CB_OK ? cs : st;
 }
 
+static int count_source(struct migrate *m);
+
 static enum cb_status on_page(void *arg, struct record *recs, size_t n)
 {
     struct migrate *m = arg;
@@ -1231,6 +1234,10 @@ static enum cb_status on_page(void *arg, struct record *recs, size_t n)
     }
     if (st == CB_OK)
         st = m->workers ? pipe_page(m, recs, used, &err) : one_page(m, recs, used, &err);
+    if (st == CB_OK && m->count_later) {
+        m->count_later = 0;
+        (void)count_source(m);
+    }
     if (st != CB_OK && st != CB_ERR_STOPPED)
         log_error("%s", err.buf);
     log_debug("page of %zu records (%zu handled): %s; position %lld", n, used, cb_status_str(st),
@@ -1297,8 +1304,8 @@ static enum cb_status on_ids(void *arg, struct record *recs, size_t n)
 }
 
 /* Counts the source's records from the position through its ids listing, for the progress
- * total (a fraction of a planning pass's requests). 0 when the source cannot: the planning
- * pass then counts. */
+ * total (a fraction of a planning pass's requests): those left, and those read so far. 0 when
+ * the source cannot. */
 static int count_source(struct migrate *m)
 {
     struct sync_pair *p = m->p;
@@ -1308,10 +1315,9 @@ static int count_source(struct migrate *m)
     struct strbuf e = STRBUF_INIT;
     enum cb_status st = p->ops[m->s]->list_changed_ids(p->conn[m->s], m->ck.pos_ms, on_ids, &w, &e);
     if (st != CB_OK && st != CB_ERR_STOPPED)
-        log_info("cannot count %s records from their ids (%s): reading them instead",
-                 side_name(m->s), e.buf);
+        log_info("cannot count %s records from their ids: %s", side_name(m->s), e.buf);
     strbuf_release(&e);
-    m->rep->to_read = st == CB_OK ? w.n : 0;
+    m->rep->to_read = st == CB_OK ? w.n + m->rep->n.read : 0; /* and those read so far */
     return st == CB_OK;
 }
 
@@ -1676,8 +1682,11 @@ static enum cb_status run(struct migrate *m, struct strbuf *err)
         progress(m);
         st = match_index_build(&m->c, m->t, m->o->match, &m->match, err);
     }
-    /* a real run counts the source for its progress where it can, instead of planning */
-    if (st == CB_OK && (m->o->dry_run || m->o->limit > 0 || !count_source(m)))
+    /* a real run counts the source for its progress where it can, instead of planning: with
+     * workers, while they write the first page */
+    int counts = !m->o->dry_run && m->o->limit <= 0 && m->p->ops[m->s]->list_changed_ids;
+    m->count_later = counts && m->workers;
+    if (st == CB_OK && !m->count_later && (!counts || !count_source(m)))
         st = plan(m, err);
     if (st != CB_OK || m->o->dry_run)
         return st;

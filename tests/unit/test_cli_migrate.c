@@ -203,7 +203,7 @@ static void test_progress_json_and_terminal(void **state)
     assert_int_equal(tu_run_crmbridge(&out, "-c", e->conf, "migrate", "--pair", "feedback",
                                       "--from", "crm", "--json", "--workers", "2", (char *)NULL),
                      0);
-    int lines = 0, last_done = -1, reports = 0;
+    int lines = 0, last_done = -1, reports = 0, totals = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(line);
         assert_non_null(j); /* every line is JSON */
@@ -211,18 +211,21 @@ static void test_progress_json_and_terminal(void **state)
         reports += cJSON_GetObjectItem(j, "run") != NULL;
         if (pr && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(pr, "phase")), "copy")) {
             int done = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "done"));
-            /* counted from where the last run stopped, without the cases it moved */
-            assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "total")), 100);
+            /* counted from where the last run stopped, without the cases it moved (not known
+             * for the first moments: the source is counted while the first page is written) */
+            const cJSON *total = cJSON_GetObjectItem(pr, "total");
+            assert_true(!total || (int)cJSON_GetNumberValue(total) == 100);
+            totals += total != NULL;
             assert_true(done >= last_done && done <= 100);
             assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "rate")) >= 0);
-            if (done > 0)
+            if (done > 0 && total)
                 assert_non_null(cJSON_GetObjectItem(pr, "eta_s"));
             last_done = done;
             lines++;
         }
         cJSON_Delete(j);
     }
-    assert_true(lines >= 2);
+    assert_true(lines >= 2 && totals >= 1);
     assert_int_equal(reports, 1);
     free(out);
     assert_one_issue_per_case(e, 300);
