@@ -813,10 +813,13 @@ static enum cb_status pull_sides(struct cycle *c, const struct cursor cur[2], si
 /* 1 when the records of side s that this cycle's listing did not show are unchanged since the
  * last sync (the listing ran to its end and shows every edit at once: no search lag) and may
  * be written unread (its writer does not start from the record as read: write_reads_current).
- * Today: Zoho and Fxiaoke. */
+ * Not on a side scoped by a `filter`: a service that filters on its side (Fxiaoke) drops a
+ * record that left the scope from the listing instead of showing its change. Today: Zoho and
+ * Fxiaoke without a filter. */
 static int unlisted_unchanged(const struct cycle *c, enum side s)
 {
-    return !c->p->ops[s]->write_reads_current && c->listed_all[s] && lag_of(c->p, s) == 0;
+    return !c->p->ops[s]->write_reads_current && c->listed_all[s] && lag_of(c->p, s) == 0 &&
+           !conf_get(&c->p->pc->side[s].g, "filter");
 }
 
 /* 1 when link id has an open conflict (or the cache cannot tell): its held fields need what
