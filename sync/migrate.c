@@ -517,6 +517,8 @@ static enum verdict classify_one(struct migrate *m, struct cache_txn *t, const s
     enum verdict v = classify_linked(m, t, r, l);
     if (v != V_COPY)
         return v;
+    if (r->out_of_scope) /* outside the side's filter: the daemon leaves it too */
+        return V_FILTERED;
     if (m->n_conds) {
         cJSON *view = map_record(&m->c, m->s, r);
         int ok = matches(m, view);

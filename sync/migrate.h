@@ -32,7 +32,7 @@ struct migrate_opts {
 struct migrate_counts {
     long read;      /* source records listed in scope (records this migration linked are not
                      * counted again when a write moves them to the end of the listing) */
-    long filtered;  /* not matching --filter */
+    long filtered;  /* not matching --filter, or outside the side's own filter (scope) */
     long already;   /* linked before this migration started: left alone */
     long created;   /* copied to the target and linked */
     long linked;    /* linked to a record already on the target (a create found by its marker) */

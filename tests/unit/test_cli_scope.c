@@ -245,6 +245,33 @@ static void test_zoho_criteria(void **state)
     free(phone);
 }
 
+/* `crmbridge migrate` keeps to the pair's scope as the daemon does: a case outside the Zoho
+ * filter is counted as filtered out, never copied. */
+static void test_migrate_keeps_to_scope(void **state)
+{
+    struct st *t = *state;
+    write_conf(t, "jira", "filter = \"(Case_Origin:equals:Web)\";", "", "");
+    char *web = e2e_seed_case(&t->e, "{\"Subject\":\"Portal login fails\",\"Status\":\"New\","
+                                     "\"Case_Origin\":\"Web\"}");
+    char *phone = e2e_seed_case(&t->e, "{\"Subject\":\"Called about invoice\",\"Status\":\"New\","
+                                       "\"Case_Origin\":\"Phone\"}");
+    char *out = NULL;
+    assert_int_equal(tu_run_crmbridge(&out, "-c", t->e.conf, "migrate", "--pair", "scoped",
+                                      "--from", "crm", (char *)NULL),
+                     0);
+    assert_non_null(strstr(out, "created 1,"));
+    assert_non_null(strstr(out, "filtered out 1,"));
+    free(out);
+    assert_int_equal(e2e_count_issues(&t->e), 1);
+    char *key = e2e_linked_key(&t->e, web), *none = e2e_linked_key(&t->e, phone);
+    assert_non_null(key);
+    assert_null(none);
+    assert_quiet(t);
+    free(key);
+    free(web);
+    free(phone);
+}
+
 /* Seeds one issue; returns its key (caller frees). */
 static char *seed_issue(struct st *t, const char *fields_json)
 {
@@ -527,6 +554,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_zoho_criteria, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_keeps_to_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jira_fragment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jira_rejects_unknown_jql, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trello_labels_and_lists, setup, teardown),
