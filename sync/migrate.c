@@ -763,6 +763,7 @@ struct chunk {
 };
 
 static void read_back(struct verify_run *v, struct sync_pair *p, const char *const *ids, size_t n);
+static void verify_failed(struct verify_run *v, enum cb_status st, const char *why);
 
 static void worker_reset(struct worker *w, struct migrate *m)
 {
@@ -1003,9 +1004,9 @@ static void queue_verify(struct migrate *m, char *const *ids, size_t n)
         return;
     struct cache_txn *t;
     struct strbuf err = STRBUF_INIT;
-    if (cache_txn_begin(m->p->cache, 1, &t, &err) != CB_OK) {
-        log_error("%s", err.buf); /* the end's verification reads them instead */
-        m->verify_from_ms = INT64_MAX;
+    enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, &err);
+    if (st != CB_OK) {
+        verify_failed(&m->vr, st, err.buf); /* the run then says it could not verify */
         strbuf_release(&err);
         return;
     }
@@ -1148,10 +1149,13 @@ static enum cb_status drain(struct migrate *m, enum cb_status st, struct strbuf 
     while (drop && m->queue) {
         struct chunk *ch = m->queue;
         m->queue = ch->next;
-        if (!ch->f)
+        if (!ch->f) {
             m->verify_left--;
-        else if (--ch->f->left, ch->f->st == CB_OK)
-            ch->f->st = CB_ERR_STOPPED;
+        } else {
+            ch->f->left--;
+            if (ch->f->st == CB_OK)
+                ch->f->st = CB_ERR_STOPPED;
+        }
         chunk_free(ch);
     }
     pthread_mutex_unlock(&m->mu);
@@ -1500,13 +1504,20 @@ static void read_back(struct verify_run *v, struct sync_pair *p, const char *con
     if (st == CB_OK)
         st = verify_got(&r, &got);
     record_list_release(&got);
-    pthread_mutex_lock(&m->mu);
-    if (st != CB_OK && v->st == CB_OK) {
-        v->st = st;
-        strbuf_setf(&v->err, "%s", e.len ? e.buf : cb_status_str(st));
-    }
-    pthread_mutex_unlock(&m->mu);
+    if (st != CB_OK)
+        verify_failed(v, st, e.len ? e.buf : cb_status_str(st));
     strbuf_release(&e);
+}
+
+/* Keeps the verification's first failure (any thread). */
+static void verify_failed(struct verify_run *v, enum cb_status st, const char *why)
+{
+    pthread_mutex_lock(&v->m->mu);
+    if (v->st == CB_OK) {
+        v->st = st;
+        strbuf_setf(&v->err, "%s", why);
+    }
+    pthread_mutex_unlock(&v->m->mu);
 }
 
 /* Reads batches of copies until none is left or one read failed. */
