@@ -196,22 +196,8 @@ static void test_crm_edit_reads_the_issue_in_the_listing(void **state)
 /* Zoho's GETs of the Cases module in the log: listings, and reads by id (?ids=). */
 static void zoho_case_reads(struct e2e *e, int *listings, int *by_id)
 {
-    cJSON *log = sim_call(&e->zoho, "GET", "/_sim/log", NULL, NULL);
-    const cJSON *r;
-    *listings = *by_id = 0;
-    cJSON_ArrayForEach(r, log)
-    {
-        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(r, "method"));
-        const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(r, "path"));
-        const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(r, "query"));
-        if (!m || strcmp(m, "GET") || !path || strcmp(path, "/crm/v8/Cases"))
-            continue;
-        if (q && (strstr(q, "ids=") == q || strstr(q, "&ids=")))
-            (*by_id)++;
-        else
-            (*listings)++;
-    }
-    cJSON_Delete(log);
+    *by_id = sim_count_query(&e->zoho, "GET", "/crm/v8/Cases", "ids=", 1);
+    *listings = sim_count_query(&e->zoho, "GET", "/crm/v8/Cases", "ids=", 0);
 }
 
 /* Runs one cycle (exit code rc) whose Zoho side is `listings` listings of the Cases module,

@@ -144,54 +144,56 @@ cJSON *sim_ctl(const struct sim *s, const char *method, const char *path, const 
     return j;
 }
 
-int sim_count(const struct sim *s, const char *method, const char *path_prefix)
+/* What a log entry must be to count (NULL fields: any). */
+struct log_match {
+    const char *method, *prefix, *path, *needle;
+    int has, status;
+};
+
+static const char *entry_str(const cJSON *e, const char *name)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItem(e, name));
+}
+
+static int entry_matches(const cJSON *e, const struct log_match *k)
+{
+    const char *m = entry_str(e, "method"), *p = entry_str(e, "path"), *q = entry_str(e, "query");
+    if (k->method && (!m || strcmp(m, k->method) != 0))
+        return 0;
+    if (k->prefix && (!p || strncmp(p, k->prefix, strlen(k->prefix)) != 0))
+        return 0;
+    if (k->path && (!p || strcmp(p, k->path) != 0))
+        return 0;
+    if (k->needle && (q && strstr(q, k->needle)) != (k->has != 0))
+        return 0;
+    return !k->status || (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "status")) == k->status;
+}
+
+static int count_log(const struct sim *s, const struct log_match *k)
 {
     cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
     int n = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, log)
-    {
-        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(e, "method"));
-        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(e, "path"));
-        if (method && (!m || strcmp(m, method) != 0))
-            continue;
-        if (path_prefix && (!p || strncmp(p, path_prefix, strlen(path_prefix)) != 0))
-            continue;
-        n++;
-    }
+    cJSON_ArrayForEach(e, log) n += entry_matches(e, k);
     cJSON_Delete(log);
     return n;
+}
+
+int sim_count(const struct sim *s, const char *method, const char *path_prefix)
+{
+    return count_log(s, &(struct log_match){.method = method, .prefix = path_prefix});
 }
 
 int sim_count_query(const struct sim *s, const char *method, const char *path, const char *needle,
                     int has)
 {
-    cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
-    int n = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, log)
-    {
-        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(e, "method"));
-        const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(e, "path"));
-        const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(e, "query"));
-        n += m && p && !strcmp(m, method) && !strcmp(p, path) &&
-             (q && strstr(q, needle)) == (has != 0);
-    }
-    cJSON_Delete(log);
-    return n;
+    return count_log(
+        s, &(struct log_match){.method = method, .path = path, .needle = needle, .has = has});
 }
 
 int sim_count_status(const struct sim *s, int status)
 {
-    cJSON *log = sim_call(s, "GET", "/_sim/log", NULL, NULL);
-    int n = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, log)
-    {
-        n += (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "status")) == status;
-    }
-    cJSON_Delete(log);
-    return n;
+    return count_log(s, &(struct log_match){.status = status});
 }
 
 void sim_clear_log(const struct sim *s)
