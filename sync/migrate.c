@@ -62,7 +62,6 @@ struct verify_run {
     struct migrate *m;
     struct strlist ids; /* target ids of this migration's links left to the end */
     long links;         /* this migration's links */
-    size_t next;        /* the next batch starts here (mu) */
     enum cb_status st;  /* the first failure (mu) */
     struct strbuf err;  /* (mu) */
 };
@@ -996,6 +995,33 @@ static void hand_over(struct migrate *m, const struct record *recs, size_t used)
     enqueue(m, head, 0);
 }
 
+/* Queues reads of the target records ids[0..n) (target ids) for the workers, in the target's
+ * largest batches: a connection is only ever used by its own worker's thread. */
+static void enqueue_reads(struct migrate *m, char *const *ids, size_t n)
+{
+    size_t max =
+        (size_t)(m->p->ops[m->t]->max_batch_read > 0 ? m->p->ops[m->t]->max_batch_read : 1);
+    struct chunk *head = NULL, **tail = &head;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += max, k++) {
+        struct chunk *ch = xcalloc(1, sizeof(*ch));
+        for (size_t j = i; j < n && j < i + max; j++)
+            strlist_push(&ch->verify, ids[j]);
+        *tail = ch;
+        tail = &ch->next;
+    }
+    enqueue(m, head, k);
+}
+
+/* Waits for every verification chunk queued. */
+static void verify_wait(struct migrate *m)
+{
+    pthread_mutex_lock(&m->mu);
+    while (m->verify_left)
+        pthread_cond_wait(&m->chunk_done, &m->mu);
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* Queues the verification of the copies of a page's records (ids[0..n), source ids) that this
  * run's pages made: read back in batches by the workers, between the pages' chunks. */
 static void queue_verify(struct migrate *m, char *const *ids, size_t n)
@@ -1010,27 +1036,19 @@ static void queue_verify(struct migrate *m, char *const *ids, size_t n)
         strbuf_release(&err);
         return;
     }
-    int max = m->p->ops[m->t]->max_batch_read > 0 ? m->p->ops[m->t]->max_batch_read : 1;
-    struct chunk *head = NULL, **tail = &head, *ch = NULL;
-    size_t k = 0;
+    struct strlist copies = {0};
     for (size_t i = 0; i < n; i++) {
         struct link l = {0};
         if (cache_link_find(t, m->p->pc->name, m->s, ids[i], &l) == CB_OK &&
-            l.created_ms >= m->verify_from_ms && l.remote[m->t]) {
-            if (!ch || ch->verify.n == (size_t)max) {
-                ch = xcalloc(1, sizeof(*ch));
-                *tail = ch;
-                tail = &ch->next;
-                k++;
-            }
-            strlist_push(&ch->verify, l.remote[m->t]);
-        }
+            l.created_ms >= m->verify_from_ms && l.remote[m->t])
+            strlist_push(&copies, l.remote[m->t]);
         link_release(&l);
     }
     cache_txn_abort(t);
     cache_trim(m->p->cache);
     strbuf_release(&err);
-    enqueue(m, head, k);
+    enqueue_reads(m, copies.v, copies.n);
+    strlist_clear(&copies);
 }
 
 /* The position to resume from: the last record handled (with the ids handled at its time),
@@ -1317,12 +1335,13 @@ static int count_source(struct migrate *m)
     struct sync_pair *p = m->p;
     if (!p->ops[m->s]->list_changed_ids)
         return 0;
-    struct ids_walk w = {.m = m};
+    struct ids_walk w = {.m = m, .end = {INT64_MIN, {0}}};
     struct strbuf e = STRBUF_INIT;
     enum cb_status st = p->ops[m->s]->list_changed_ids(p->conn[m->s], m->ck.pos_ms, on_ids, &w, &e);
     if (st != CB_OK && st != CB_ERR_STOPPED)
         log_info("cannot count %s records from their ids: %s", side_name(m->s), e.buf);
     strbuf_release(&e);
+    strlist_clear(&w.end.ids);
     m->rep->to_read = st == CB_OK ? w.n + m->rep->n.read : 0; /* and those read so far */
     return st == CB_OK;
 }
@@ -1436,9 +1455,7 @@ static enum cb_status recover(struct migrate *m, struct strbuf *err)
 
 struct verify_reader {
     struct verify_run *v;
-    struct sync_pair *p; /* its own connection (and mapping) */
-    pthread_t th;
-    int th_ok;
+    struct sync_pair *p; /* the connection (and mapping) it reads with */
 };
 
 /* This migration's links; those not read back with their page are left to the end. */
@@ -1520,26 +1537,6 @@ static void verify_failed(struct verify_run *v, enum cb_status st, const char *w
     pthread_mutex_unlock(&v->m->mu);
 }
 
-/* Reads batches of copies until none is left or one read failed. */
-static void *verify_main(void *arg)
-{
-    struct verify_reader *r = arg;
-    struct verify_run *v = r->v;
-    struct migrate *m = v->m;
-    size_t max =
-        (size_t)(r->p->ops[m->t]->max_batch_read > 0 ? r->p->ops[m->t]->max_batch_read : 1);
-    for (;;) {
-        pthread_mutex_lock(&m->mu);
-        size_t from = v->next, n = v->st == CB_OK && from < v->ids.n ? v->ids.n - from : 0;
-        n = n > max ? max : n;
-        v->next += n;
-        pthread_mutex_unlock(&m->mu);
-        if (!n || sync_stop_requested())
-            return NULL;
-        read_back(v, r->p, (const char *const *)v->ids.v + from, n);
-    }
-}
-
 /* Reads every copy this migration made back from the target by id (a read the target answers
  * as it is now, where its search may lag) and compares it with what was agreed with its
  * source: copies missing or changed since are problems. With workers, on all their
@@ -1549,10 +1546,7 @@ static enum cb_status verify(struct migrate *m, struct strbuf *err)
     m->phase = "verify";
     progress(m);
     struct verify_run *v = &m->vr;
-    pthread_mutex_lock(&m->mu); /* the pages' own verification ends first */
-    while (m->verify_left)
-        pthread_cond_wait(&m->chunk_done, &m->mu);
-    pthread_mutex_unlock(&m->mu);
+    verify_wait(m); /* the pages' own verification ends first */
     struct cache_txn *t;
     enum cb_status st = cache_txn_begin(m->p->cache, 1, &t, err);
     if (st != CB_OK)
@@ -1560,19 +1554,15 @@ static enum cb_status verify(struct migrate *m, struct strbuf *err)
     st = cache_link_foreach(t, m->p->pc->name, collect_ours, v);
     cache_txn_abort(t);
     m->rep->verify_links = v->links;
-    size_t k = m->workers ? m->n_workers : 1;
-    struct verify_reader *r = xcalloc(k, sizeof(*r));
-    for (size_t i = 0; i < k; i++) {
-        r[i] = (struct verify_reader){.v = v, .p = m->workers ? m->workers[i].p : m->p};
-        r[i].th_ok =
-            st == CB_OK && i > 0 && pthread_create(&r[i].th, NULL, verify_main, &r[i]) == 0;
+    size_t max =
+        (size_t)(m->p->ops[m->t]->max_batch_read > 0 ? m->p->ops[m->t]->max_batch_read : 1);
+    if (st == CB_OK && m->workers) { /* on every connection at once */
+        enqueue_reads(m, v->ids.v, v->ids.n);
+        verify_wait(m);
     }
-    if (st == CB_OK)
-        verify_main(&r[0]); /* this thread reads too (alone without workers) */
-    for (size_t i = 0; i < k; i++)
-        if (r[i].th_ok)
-            pthread_join(r[i].th, NULL);
-    free(r);
+    for (size_t i = 0; st == CB_OK && !m->workers && i < v->ids.n && v->st == CB_OK; i += max)
+        read_back(v, m->p, (const char *const *)v->ids.v + i,
+                  v->ids.n - i < max ? v->ids.n - i : max);
     if (st == CB_OK && v->st == CB_OK && sync_stop_requested())
         v->st = CB_ERR_STOPPED;
     if (st == CB_OK && v->st != CB_OK) {
