@@ -822,28 +822,24 @@ static int unlisted_unchanged(const struct cycle *c, enum side s)
            !conf_get(&c->p->pc->side[s].g, "filter");
 }
 
-/* 1 when link id has an open conflict (or the cache cannot tell): its held fields need what
- * the sides show now, not the base. */
-static int conflict_open(const struct cycle *c, struct cache_txn *t, uint64_t id)
+/* 1 when link id is among the open conflicts k[0..n): its held fields need what the sides
+ * show now, not the base. */
+static int conflict_open(const struct conflict *k, size_t n, uint64_t id)
 {
-    for (const char *const *f = mapping_item_fields(c->p->map); *f; f++) {
-        struct conflict k = {0};
-        enum cb_status st = cache_conflict_find_open(t, c->p->pc->name, id, *f, &k);
-        conflict_release(&k);
-        if (st != CB_ERR_NOTFOUND)
+    for (size_t i = 0; i < n; i++)
+        if (k[i].link_id == id)
             return 1;
-    }
     return 0;
 }
 
 /* A work item whose side s would be read by id only to be merged against a change of the other
- * side, and whose state there the base tells: no person's choice, open conflict or
+ * side, and whose state there the base tells: no person's choice, open conflict (k[0..n)) or
  * unacknowledged write needs what s shows beyond it. */
-static int may_assume(const struct cycle *c, struct cache_txn *t, const struct work *w, enum side s)
+static int may_assume(const struct work *w, enum side s, const struct conflict *k, size_t n)
 {
     return !w->done && !w->recovered && w->base && !w->pending && !w->forced && !w->forced_was &&
            w->link.id && w->link.remote[s] && !w->rec[s].id && w->rec[SIDE_OTHER(s)].id &&
-           !conflict_open(c, t, w->link.id);
+           !conflict_open(k, n, w->link.id);
 }
 
 static void assume(struct cycle *c, struct work *w, enum side s)
@@ -858,22 +854,29 @@ static void assume(struct cycle *c, struct work *w, enum side s)
 
 /* Gives the linked records that a complete, immediate listing did not show their state from
  * the base instead of a read by id: merged against the other side's change, only what changed
- * is written. A write that then fails sends the item back to a read (recheck_assumed). */
+ * is written. A write that then fails sends the item back to a read (recheck_assumed). The
+ * pair's open conflicts are listed once; when the cache cannot list them, nothing is assumed. */
 static enum cb_status assume_unlisted(struct cycle *c, struct strbuf *err)
 {
-    for (int si = 0; si < 2; si++) {
+    if (!unlisted_unchanged(c, SIDE_CRM) && !unlisted_unchanged(c, SIDE_TRACKER))
+        return CB_OK;
+    struct cache_txn *t;
+    enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
+    if (st != CB_OK)
+        return st;
+    struct conflict *open = NULL;
+    size_t n_open = 0;
+    enum cb_status ls = cache_conflict_list(t, c->p->pc->name, 1, &open, &n_open);
+    cache_txn_abort(t);
+    for (int si = 0; si < 2 && ls == CB_OK; si++) {
         enum side s = (enum side)si;
-        if (!unlisted_unchanged(c, s))
-            continue;
-        struct cache_txn *t;
-        enum cb_status st = cache_txn_begin(c->p->cache, 1, &t, err);
-        if (st != CB_OK)
-            return st;
-        for (size_t i = 0; i < c->n_w; i++)
-            if (may_assume(c, t, &c->w[i], s))
+        for (size_t i = 0; unlisted_unchanged(c, s) && i < c->n_w; i++)
+            if (may_assume(&c->w[i], s, open, n_open))
                 assume(c, &c->w[i], s);
-        cache_txn_abort(t);
     }
+    for (size_t i = 0; i < n_open; i++)
+        conflict_release(&open[i]);
+    free(open);
     return CB_OK;
 }
 
